@@ -1,0 +1,55 @@
+# SPDX-License-Identifier: GPL-2.0
+# dm-clone-rs: the device-mapper `clone` target in Rust.
+#
+#   make check            build what is missing, run every test in the VM
+#   make check T=name     run one selftest (e.g. T=copy_data)
+#   make demo             show a clone at work in the VM
+#   make vm-run SCRIPT=f  run a script in the VM with our modules
+#   make shell            interactive shell in the VM
+#   make modules          build our modules (CLIPPY=1, W=1 pass through)
+#   make clean            remove what the build left in the checkout
+#   make distclean        also remove the cached kernel builds
+#
+# KERNEL=debug selects the debug kernel (KASAN, lockdep, kmemleak, ...).
+# (When kbuild builds our modules it reads ./Kbuild, not this file.)
+
+KERNEL ?= fast
+export KERNEL
+CACHE := $(or $(DMC_CACHE),$(or $(XDG_CACHE_HOME),$(HOME)/.cache)/dm-clone-rs)
+KBUILD_ARGS := $(if $(CLIPPY),CLIPPY=$(CLIPPY)) $(if $(W),W=$(W))
+
+.PHONY: all deps kernel modules check demo vm-run shell clean distclean help
+all: modules
+
+help:
+	@sed -n '2,16s/^# \{0,1\}//p' Makefile
+
+deps:
+	@tools/build/deps.sh
+
+kernel: deps
+	@tools/build/kernel.sh
+
+modules: kernel
+	@tools/build/modules.sh $(KBUILD_ARGS) modules
+
+check: modules
+	@tools/vm/run.sh check $(T)
+
+demo: modules
+	@tools/vm/run.sh demo
+
+vm-run: modules
+	@test -n "$(SCRIPT)" || { echo "usage: make vm-run SCRIPT=path/to/script.sh"; exit 2; }
+	@tools/vm/run.sh run $(SCRIPT)
+
+shell: modules
+	@tools/vm/run.sh shell
+
+clean:
+	rm -f *.o *.ko *.mod *.mod.c *.mod.o .*.cmd modules.order Module.symvers *.rmeta
+	rm -rf .tmp_versions
+	find rust -name '*.o' -o -name '.*.cmd' -o -name '*.mod' -o -name '*.rmeta' | xargs rm -f
+
+distclean: clean
+	rm -rf $(CACHE)

@@ -1,0 +1,110 @@
+#!/usr/bin/env bash
+# SPDX-License-Identifier: GPL-2.0
+# Boot the test VM (QEMU, TCG) with the current flavour's kernel and modules.
+#   run.sh check [test-name...]  selftests + boot-time KUnit + log check; prints
+#                                KTAP and "N passed, N failed, N skipped"
+#   run.sh demo                  the demo (tools/vm/demo.sh)
+#   run.sh run <script>          any script, run in the VM from /dmc
+#   run.sh shell                 an interactive shell
+# Environment: VM_TIMEOUT (seconds, default 1200), VM_MEM (default 2G),
+# DMC_KVM=1 to use KVM instead of TCG (broken on this project's machines).
+source "$(dirname "$0")/../build/env.sh"
+
+mode=${1:?usage: run.sh check|demo|run|shell [args]}
+shift
+obj=$(dmc_objtree)
+src=$(dmc_srctree)
+base=$("$DMC_TOP/tools/vm/mkinitramfs.sh")
+release=$(cat "$obj/include/config/kernel.release")
+
+rundir=$obj/runs/$mode
+rm -rf "$rundir"
+mkdir -p "$rundir/root/dmc" "$rundir/root/selftests/kselftest" \
+	"$rundir/root/lib/modules/$release/extra"
+
+# The per-run archive: /init, guest scripts, selftests, our modules.
+install -m755 "$DMC_TOP/tools/vm/init" "$rundir/root/init"
+install -m755 "$DMC_TOP"/tools/vm/{runner.sh,demo.sh} "$rundir/root/dmc/"
+cp "$src/tools/testing/selftests/kselftest/ktap_helpers.sh" "$rundir/root/selftests/kselftest/"
+cp -r "$DMC_TOP"/selftests/* "$rundir/root/selftests/"
+find "$DMC_TOP" -maxdepth 1 -name '*.ko' -exec cp {} "$rundir/root/lib/modules/$release/extra/" \;
+
+# Selftests in run order: each directory's Makefile lists TEST_PROGS.
+all_tests() {
+	local mk dir t
+	for mk in "$DMC_TOP"/selftests/*/Makefile; do
+		dir=$(basename "$(dirname "$mk")")
+		for t in $(make -s -C "$(dirname "$mk")" -f Makefile -f - print-tests <<<'print-tests: ; @echo $(TEST_PROGS)' 2>/dev/null); do
+			echo "$dir/$t"
+		done
+	done
+}
+tests=""
+script=""
+case "$mode" in
+check)
+	for t in $(all_tests); do
+		if [ $# -eq 0 ]; then
+			tests="$tests $t"
+		else
+			for want in "$@"; do
+				case "$t" in */"$want"|*/"$want".sh|"$want") tests="$tests $t" ;; esac
+			done
+		fi
+	done
+	[ -n "$tests" ] || dmc_die "no selftest matches '$*' (have: $(all_tests | xargs))"
+	;;
+run)
+	[ $# -ge 1 ] && [ -r "$1" ] || dmc_die "run: give a readable script (SCRIPT=path)"
+	script=user-script.sh
+	install -m755 "$1" "$rundir/root/dmc/$script"
+	;;
+demo|shell) ;;
+*) dmc_die "unknown mode $mode" ;;
+esac
+printf 'DMC_MODE=%s\nDMC_TESTS="%s"\nDMC_SCRIPT=%s\n' "$mode" "$tests" "$script" \
+	>"$rundir/root/dmc/run.conf"
+(cd "$rundir/root" && find . -print0 | cpio --null -o -H newc --quiet) >"$rundir/run.cpio"
+cat "$base" "$rundir/run.cpio" >"$rundir/initramfs.cpio"
+
+accel=(-accel tcg -cpu max)
+[ "${DMC_KVM:-0}" = 1 ] && accel=(-accel kvm -cpu host)
+qemu=(qemu-system-x86_64 "${accel[@]}" -smp 2 -m "${VM_MEM:-2G}" -no-reboot
+	-kernel "$obj/arch/x86/boot/bzImage" -initrd "$rundir/initramfs.cpio"
+	-display none -vga none -monitor none -nodefaults)
+cmdline="console=ttyS0 panic=-1 oops=panic loglevel=7 rdinit=/init"
+
+if [ "$mode" = shell ]; then
+	exec "${qemu[@]}" -serial mon:stdio -append "$cmdline"
+fi
+
+# ttyS0: the kernel console, to kernel.log. ttyS1: the programs' output, to us.
+out=$rundir/out.log
+dmc_log "booting the VM ($KERNEL kernel, $mode); kernel log: $rundir/kernel.log"
+set +e
+timeout -k 10 "${VM_TIMEOUT:-1200}" "${qemu[@]}" \
+	-serial "file:$rundir/kernel.log" -serial stdio -append "$cmdline" </dev/null |
+	tr -d '\r' | tee "$out" | if [ "$mode" = check ]; then sed -u 's/^/# /'; else cat; fi
+qemu_rc=${PIPESTATUS[0]}
+set -e
+
+vm_status=$(sed -n 's/^DMC-VM-EXIT \([0-9]*\)$/\1/p' "$out" | tail -n1)
+problems=()
+if [ "$qemu_rc" = 124 ] || [ "$qemu_rc" = 137 ]; then
+	problems+=("the VM did not finish within ${VM_TIMEOUT:-1200} s")
+elif [ -z "$vm_status" ]; then
+	problems+=("the VM stopped before its program finished (crash or panic?)")
+fi
+if ! "$DMC_TOP/tools/vm/logcheck.sh" "$rundir/kernel.log" >"$rundir/logcheck.txt"; then
+	problems+=("the kernel log has bug reports")
+fi
+
+if [ "$mode" != check ]; then
+	cat "$rundir/logcheck.txt"
+	for p in "${problems[@]}"; do echo "error: $p" >&2; done
+	tail -n 40 "$rundir/kernel.log" | grep -E "Kernel panic|Call Trace|RIP" >&2 || true
+	[ ${#problems[@]} -eq 0 ] && [ "${vm_status:-1}" = 0 ]
+	exit $?
+fi
+
+exec "$DMC_TOP/tools/vm/summary.sh" "$rundir" "${problems[@]}"

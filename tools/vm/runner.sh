@@ -1,0 +1,39 @@
+#!/bin/sh
+# SPDX-License-Identifier: GPL-2.0
+# Run selftests in the guest the way the kselftest runner does: one KTAP line
+# per test, the test's own output indented as diagnostics, exit 4 = skip,
+# per-directory `settings` with timeout=<seconds>. Each test is announced in
+# the kernel log ("dmc-selftest: begin <name>"), so the host's log checker can
+# name the test during which a kernel report appeared.
+# Usage: runner.sh <test path below /selftests>...
+
+cd /selftests || exit 1
+echo "KTAP version 1"
+echo "1..$#"
+n=0
+failed=0
+for t in "$@"; do
+	n=$((n + 1))
+	name="selftests: $(dirname "$t"): $(basename "$t")"
+	timeout=120
+	if [ -r "$(dirname "$t")/settings" ]; then
+		v=$(sed -n 's/^timeout=\([0-9]*\)$/\1/p' "$(dirname "$t")/settings")
+		[ -n "$v" ] && timeout=$v
+	fi
+	echo "dmc-selftest: begin $t" >/dev/kmsg
+	# The status of a pipeline is sed's: the test's goes through a file.
+	rm -f /tmp/.dmc-rc
+	{
+		(cd "$(dirname "$t")" && exec timeout -s KILL "$timeout" "./$(basename "$t")")
+		echo $? >/tmp/.dmc-rc
+	} 2>&1 </dev/null | sed 's/^/# /'
+	rc=$(cat /tmp/.dmc-rc 2>/dev/null)
+	echo "dmc-selftest: end $t" >/dev/kmsg
+	case "$rc" in
+	0) echo "ok $n $name" ;;
+	4) echo "ok $n $name # SKIP" ;;
+	137) echo "not ok $n $name # TIMEOUT ${timeout}s"; failed=1 ;;
+	*) echo "not ok $n $name # exit=$rc"; failed=1 ;;
+	esac
+done
+exit $failed

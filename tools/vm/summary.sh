@@ -1,0 +1,74 @@
+#!/usr/bin/env bash
+# SPDX-License-Identifier: GPL-2.0
+# Print the result of a check run as one KTAP document, one line per test:
+# each boot-time KUnit suite (from the kernel log), each selftest (from the
+# guest's KTAP), the kernel log check, then the plain line
+# "N passed, N failed, N skipped". Tests the VM never reported count as failed.
+# Usage: summary.sh <run dir> [problem...]   Exit: 0 if nothing failed.
+set -euo pipefail
+rundir=$1
+shift
+
+results=$rundir/results.txt
+: >"$results"
+
+# KUnit: top-level "ok N suite" lines after the printk timestamp; the cases are
+# the lines indented by four spaces within the suite.
+awk '
+{ sub(/\r$/, ""); sub(/^\[ *[0-9]+\.[0-9]+\] /, "") }
+/^    (ok|not ok) [0-9]+ / {
+	if ($0 ~ /# SKIP/) skip++; else if ($1 == "ok") pass++; else fail++
+	next
+}
+/^(ok|not ok) [0-9]+ [^ ]+/ {
+	name = ($1 == "ok") ? $3 : $4
+	res = ($1 == "ok") ? "ok" : "not ok"
+	dir = ($0 ~ /# SKIP/) ? " # SKIP" : ""
+	printf "%s|kunit: %s%s|%d cases: %d passed, %d failed, %d skipped\n", \
+		res, name, dir, pass + fail + skip, pass, fail, skip
+	pass = fail = skip = 0
+}' "$rundir/kernel.log" >>"$results"
+if ! grep -q "kunit:" "$results" && [ -s "$rundir/kernel.log" ]; then
+	echo "not ok|kunit: boot-time suites|no KUnit results in the kernel log" >>"$results"
+fi
+
+# Selftests: the runner's plan and top-level lines.
+planned=$(grep -m1 -E '^1\.\.[0-9]+$' "$rundir/out.log" | cut -c4- || true)
+awk '
+/^(ok|not ok) [0-9]+ selftests: / {
+	res = ($1 == "ok") ? "ok" : "not ok"
+	line = $0; sub(/^(ok|not ok) [0-9]+ /, "", line)
+	printf "%s|%s|\n", res, line
+}' "$rundir/out.log" >>"$results"
+got=$(grep -c "|selftests: " "$results" || true)
+if [ -n "$planned" ] && [ "$got" -lt "$planned" ]; then
+	echo "not ok|selftests: $((planned - got)) of $planned tests never reported|" >>"$results"
+fi
+
+# The kernel log check, and whatever went wrong with the VM itself.
+if [ -s "$rundir/logcheck.txt" ]; then
+	echo "not ok|kernel log: no bug reports|see below" >>"$results"
+else
+	echo "ok|kernel log: no bug reports|" >>"$results"
+fi
+for p in "$@"; do
+	[ "$p" = "the kernel log has bug reports" ] && continue
+	echo "not ok|vm: $p|" >>"$results"
+done
+
+echo "KTAP version 1"
+echo "1..$(wc -l <"$results")"
+awk -F'|' '{ printf "%s %d %s\n", $1, NR, $2; if ($3 != "") print "# " $3 }' "$results"
+if [ -s "$rundir/logcheck.txt" ]; then
+	sed 's/^/# /' "$rundir/logcheck.txt"
+fi
+skipped=$(grep -c '^ok|.*# SKIP' "$results" || true)
+failed=$(grep -c '^not ok|' "$results" || true)
+passed=$(($(grep -c '^ok|' "$results" || true) - skipped))
+if [ "$failed" -gt 0 ]; then
+	echo "# failed:"
+	grep '^not ok|' "$results" | cut -d'|' -f2 | sed 's/^/#   /'
+	echo "# logs: $rundir/{out.log,kernel.log}"
+fi
+echo "$passed passed, $failed failed, $skipped skipped"
+[ "$failed" -eq 0 ]
