@@ -59,6 +59,10 @@ if [ ! -e "$obj/.dmc-configured" ]; then
 			dmc_die "options of ${f#$DMC_TOP/} did not stick in $obj/.config (see above)"
 	done
 	touch "$obj/.dmc-configured"
+	# Builds of this flavour under an older key are of no further use.
+	for old in "$DMC_CACHE/build/$KERNEL"-*; do
+		[ "$old" = "$obj" ] || rm -rf "$old"
+	done
 fi
 
 # The kernel's own warnings (not ours) would bury everything else: they go to

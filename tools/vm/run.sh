@@ -67,6 +67,11 @@ printf 'DMC_MODE=%s\nDMC_TESTS="%s"\nDMC_SCRIPT=%s\n' "$mode" "$tests" "$script"
 (cd "$rundir/root" && find . -print0 | cpio --null -o -H newc --quiet) >"$rundir/run.cpio"
 cat "$base" "$rundir/run.cpio" >"$rundir/initramfs.cpio"
 
+# Check mode first tests the harness itself on the host (tools/vm/tests).
+if [ "$mode" = check ]; then
+	"$DMC_TOP/tools/vm/tests/harness.sh" >"$rundir/host.ktap" 2>&1 || true
+fi
+
 accel=(-accel tcg -cpu max)
 [ "${DMC_KVM:-0}" = 1 ] && accel=(-accel kvm -cpu host)
 qemu=(qemu-system-x86_64 "${accel[@]}" -smp 2 -m "${VM_MEM:-2G}" -no-reboot

@@ -12,6 +12,11 @@ shift
 results=$rundir/results.txt
 : >"$results"
 
+# Tests of the harness, run on the host.
+if [ -e "$rundir/host.ktap" ]; then
+	sed -n 's/^\(ok\|not ok\) [0-9]* \(host: .*\)$/\1|\2|/p' "$rundir/host.ktap" >>"$results"
+fi
+
 # KUnit: top-level "ok N suite" lines after the printk timestamp; the cases are
 # the lines indented by four spaces within the suite.
 awk '
