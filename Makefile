@@ -47,9 +47,9 @@ shell: modules
 	@tools/vm/run.sh shell
 
 clean:
-	rm -f *.o *.ko *.mod *.mod.c *.mod.o .*.cmd modules.order Module.symvers *.rmeta
+	rm -f *.o .module-common.o *.ko *.mod *.mod.c *.mod.o .*.cmd modules.order Module.symvers *.rmeta .modules-built-for
 	rm -rf .tmp_versions
-	find rust -name '*.o' -o -name '.*.cmd' -o -name '*.mod' -o -name '*.rmeta' | xargs rm -f
+	find rust \( -name "*.o" -o -name ".*.cmd" -o -name "*.mod" -o -name "*.mod.c" -o -name "*.ko" -o -name "*.rmeta" \) -delete
 
 distclean: clean
 	rm -rf $(CACHE)

@@ -8,32 +8,11 @@ ktap_print_header
 dmc_setup
 ktap_set_plan 10
 
-len=$(dmc_sectors "$DMC_SRC")
+len=$(dm_sectors "$DMC_SRC")
 m=$DMC_META d=$DMC_DEST s=$DMC_SRC
 
 # refused <description> <expected error text> <table>
-refused() {
-	local desc=$1 want=$2 table=$3 mark=$KTAP_TESTNO
-	dmc_dmesg_mark "$mark"
-	if dmsetup create dmc-bad --table "$table" 2>/dev/null; then
-		dmsetup remove dmc-bad
-		echo "# accepted: $table"
-		ktap_test_fail "$desc"
-		return
-	fi
-	if ! dmc_dmesg_since "$mark" | grep -qF "clone: $want"; then
-		echo "# expected \"$want\" in the kernel log, got:"
-		dmc_dmesg_since "$mark" | tail -n 3 | sed 's/^/#   /'
-		ktap_test_fail "$desc"
-		return
-	fi
-	if command dmsetup info dmc-bad >/dev/null 2>&1; then
-		echo "# dmc-bad was left behind"
-		ktap_test_fail "$desc"
-		return
-	fi
-	ktap_test_pass "$desc"
-}
+refused() { dm_refused "$1" "clone: $2" dmc-bad "$3"; }
 
 refused "too few arguments" "Invalid number of arguments" "0 $len clone $m $d $s"
 refused "region size not a number" "Invalid region size" "0 $len clone $m $d $s abc"

@@ -10,10 +10,10 @@ dmc_setup
 ktap_set_plan 6
 
 dmc_fill_source || ktap_exit_fail_msg "cannot fill the source"
-regions=$(($(dmc_sectors "$DMC_SRC") / 8))
+regions=$(($(dm_sectors "$DMC_SRC") / 8))
 table=$(dmc_table 8 1 no_hydration)
 
-dmc_test "create with no_hydration" dmsetup create dmc-a --table "$table"
+dm_test "create with no_hydration" dmsetup create dmc-a --table "$table"
 
 # 8 <used>/<total> 8 0/<regions> 0 1 no_hydration 4 hydration_threshold 1 hydration_batch_size 1 rw
 status=$(dmsetup status dmc-a | cut -d' ' -f4-)
@@ -26,7 +26,7 @@ total=${2#*/}
 	[ "$6 $7" = "1 no_hydration" ] &&
 	[ "$8 $9 ${10} ${11} ${12}" = "4 hydration_threshold 1 hydration_batch_size 1" ] &&
 	[ "${13}" = rw ]
-dmc_test "status fields: 8 used/total 8 0/$regions 0 features core-args rw" [ $? = 0 ]
+dm_test "status fields: 8 used/total 8 0/$regions 0 features core-args rw" [ $? = 0 ]
 
 # The table shows device numbers and the original arguments; feeding it back
 # to `dmsetup create` gives the same table (after removing the first clone:
@@ -35,12 +35,12 @@ t1=$(dmsetup table dmc-a)
 echo "# table: $t1"
 dmsetup remove dmc-a && dmsetup create dmc-a --table "$t1"
 t2=$(dmsetup table dmc-a 2>/dev/null)
-dmc_test "table round trip through dmsetup create" [ -n "$t2" -a "$t1" = "$t2" ]
+dm_test "table round trip through dmsetup create" [ -n "$t2" -a "$t1" = "$t2" ]
 
 cmp -s /dev/mapper/dmc-a /tmp/dmc-src.img
-dmc_test "reads return the source's bytes before any copy" [ $? = 0 ]
+dm_test "reads return the source's bytes before any copy" [ $? = 0 ]
 
-dmc_test "status still shows 0 regions copied" [ "$(dmc_status_field dmc-a 4)" = "0/$regions" ]
+dm_test "status still shows 0 regions copied" [ "$(dmc_status_field dmc-a 4)" = "0/$regions" ]
 
-dmc_test "remove" dmsetup remove dmc-a
+dm_test "remove" dmsetup remove dmc-a
 ktap_finished

@@ -7,15 +7,12 @@
 # module when it is installed, else the kernel's C dm-clone, unless the test
 # asks for one with DMC_TARGET_MODULE.
 
-DMC_DIR=$(cd "$(dirname "$0")" && pwd)
-. "$DMC_DIR/../kselftest/ktap_helpers.sh"
+. "$(dirname "$0")/../lib/dm.sh"
 
 DMC_DEV_MB=${DMC_DEV_MB:-32}
 DMC_META=/dev/ram0
 DMC_DEST=/dev/ram1
 DMC_SRC=/dev/ram2
-DMC_NAME=dmc-test
-export DM_DISABLE_UDEV=1
 
 # The module providing the `clone` target.
 dmc_target_module() {
@@ -28,30 +25,8 @@ dmc_target_module() {
 	fi
 }
 
-# Skip the whole test (exit 4) unless every module can be loaded.
-dmc_require_modules() {
-	for m in "$@"; do
-		if ! modprobe "$m" 2>/dev/null; then
-			ktap_skip_all "module $m is not available"
-			exit "$KSFT_SKIP"
-		fi
-	done
-}
-
-dmsetup() { command dmsetup --noudevsync "$@"; }
-
-# dmc_test <description> <command> [args...]: one KTAP result from a command.
-# (ktap_test_result expands its command unquoted, which splits a table.)
-dmc_test() {
-	local desc=$1
-	shift
-	if "$@"; then ktap_test_pass "$desc"; else ktap_test_fail "$desc"; fi
-}
-
 dmc_cleanup() {
-	for d in $(command dmsetup ls 2>/dev/null | awk '/^dmc-/ {print $1}'); do
-		dmsetup remove --retry "$d" >/dev/null 2>&1
-	done
+	dm_remove_all dmc-
 	rmmod brd 2>/dev/null
 	rm -f /tmp/dmc-*.img
 }
@@ -59,7 +34,7 @@ dmc_cleanup() {
 # Set up three RAM disks of $DMC_DEV_MB MiB and load the target's module.
 dmc_setup() {
 	trap dmc_cleanup EXIT
-	dmc_require_modules crc32c_generic "$(dmc_target_module)"
+	dm_require_modules crc32c_generic "$(dmc_target_module)"
 	rmmod brd 2>/dev/null
 	modprobe brd rd_nr=3 rd_size=$((DMC_DEV_MB * 1024)) max_part=0 ||
 		ktap_exit_fail_msg "cannot load brd"
@@ -71,20 +46,11 @@ dmc_fill_source() {
 		dd if=/tmp/dmc-src.img of="$DMC_SRC" bs=1M oflag=direct 2>/dev/null
 }
 
-# dmc_dd <file> <block device> <offset MiB>: write a file into a device, which
-# must exist (dd would create a plain file in /dev/mapper).
-dmc_dd() {
-	[ -b "$2" ] || { echo "# $2 is not a block device"; return 1; }
-	dd if="$1" of="$2" bs=1M seek="$3" oflag=direct 2>/dev/null
-}
-
-dmc_sectors() { blockdev --getsz "$1"; }
-
 # The table of a clone over the whole source: dmc_table <region sectors> [args...]
 dmc_table() {
 	local region=$1
 	shift
-	echo "0 $(dmc_sectors "$DMC_SRC") clone $DMC_META $DMC_DEST $DMC_SRC $region $*"
+	echo "0 $(dm_sectors "$DMC_SRC") clone $DMC_META $DMC_DEST $DMC_SRC $region $*"
 }
 
 # Field N (1-based, counted after "<start> <len> clone") of the status line.
@@ -107,7 +73,3 @@ dmc_wait_copied() {
 	echo "# not fully copied after ${limit}s: $f"
 	return 1
 }
-
-# The kernel log since the test started, for checking error messages.
-dmc_dmesg_mark() { echo "dmc-mark $$ $1" >/dev/kmsg; }
-dmc_dmesg_since() { dmesg | sed -n "/dmc-mark $$ $1\$/,\$p"; }

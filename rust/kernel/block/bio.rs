@@ -1,0 +1,357 @@
+// SPDX-License-Identifier: GPL-2.0
+
+//! Block I/O requests as bios, for stacking drivers such as device-mapper targets.
+//!
+//! C header: [`include/linux/bio.h`](srctree/include/linux/bio.h)
+//!
+//! A stacking driver receives a bio, and from then on it must do exactly one of: send it on
+//! (to the device it was remapped to), give it back to whoever handed it over (device-mapper
+//! core, for a remapped bio), or end it with a status. [`Bio`] is that obligation as a value:
+//! its methods that do one of those things consume it, and dropping it ends the bio with an
+//! I/O error, so a bio can be neither lost (its submitter would wait forever) nor ended twice.
+//!
+//! # Contexts
+//!
+//! Bios are ended from any context, including hard and soft interrupts. Everything in this
+//! module may be called from atomic context: nothing here sleeps.
+
+use crate::{bindings, error::Error};
+use core::{marker::PhantomData, mem::ManuallyDrop, ptr::NonNull};
+
+/// The sector size of the block layer, in bytes, as a shift.
+pub const SECTOR_SHIFT: u32 = 9;
+
+/// The operation of a bio (`enum req_op`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Operation {
+    /// Read sectors (`REQ_OP_READ`).
+    Read,
+    /// Write sectors (`REQ_OP_WRITE`); an empty write with [`Bio::is_preflush`] is a flush.
+    Write,
+    /// Flush the volatile write cache (`REQ_OP_FLUSH`, only seen by request-based drivers).
+    Flush,
+    /// Discard sectors (`REQ_OP_DISCARD`).
+    Discard,
+    /// Securely erase sectors (`REQ_OP_SECURE_ERASE`).
+    SecureErase,
+    /// Write zeroes to sectors (`REQ_OP_WRITE_ZEROES`).
+    WriteZeroes,
+    /// Any other operation (zone management, driver-private), by its number.
+    Other(u32),
+}
+
+impl Operation {
+    fn from_opf(opf: bindings::blk_opf_t) -> Self {
+        match opf & bindings::REQ_OP_MASK {
+            bindings::req_op_REQ_OP_READ => Self::Read,
+            bindings::req_op_REQ_OP_WRITE => Self::Write,
+            bindings::req_op_REQ_OP_FLUSH => Self::Flush,
+            bindings::req_op_REQ_OP_DISCARD => Self::Discard,
+            bindings::req_op_REQ_OP_SECURE_ERASE => Self::SecureErase,
+            bindings::req_op_REQ_OP_WRITE_ZEROES => Self::WriteZeroes,
+            other => Self::Other(other),
+        }
+    }
+}
+
+/// The completion status of a bio (`blk_status_t`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Status(bindings::blk_status_t);
+
+impl Status {
+    /// Success (`BLK_STS_OK`).
+    pub const OK: Status = Status(bindings::BLK_STS_OK as _);
+    /// An I/O error (`BLK_STS_IOERR`).
+    pub const IOERR: Status = Status(bindings::BLK_STS_IOERR);
+    /// The operation is not supported (`BLK_STS_NOTSUPP`).
+    pub const NOTSUPP: Status = Status(bindings::BLK_STS_NOTSUPP);
+    /// Out of space (`BLK_STS_NOSPC`).
+    pub const NOSPC: Status = Status(bindings::BLK_STS_NOSPC);
+
+    /// The status the block layer uses for an errno (`errno_to_blk_status`).
+    pub fn from_error(e: Error) -> Self {
+        Status(e.to_blk_status())
+    }
+
+    /// Whether this is success.
+    pub fn is_ok(self) -> bool {
+        self == Self::OK
+    }
+
+    /// The raw value.
+    pub fn as_raw(self) -> bindings::blk_status_t {
+        self.0
+    }
+
+    pub(crate) fn from_raw(raw: bindings::blk_status_t) -> Self {
+        Status(raw)
+    }
+}
+
+/// A bio that this driver has to send on, hand back or end (see the [module documentation]).
+///
+/// `P` is the type of the per-bio data a device-mapper target keeps in front of the bio
+/// (`dm_per_bio_data`); it is `()` for bios without any.
+///
+/// [module documentation]: self
+///
+/// # Invariants
+///
+/// `ptr` points to a valid `struct bio` that this value is responsible for: nobody ends or
+/// submits it while this value exists. If `P` is not a zero-sized type, the bio was handed to a
+/// device-mapper target whose `per_io_data_size` is `size_of::<P>()`, and its per-bio data
+/// holds an initialised `P`.
+pub struct Bio<P = ()> {
+    ptr: NonNull<bindings::bio>,
+    _p: PhantomData<P>,
+}
+
+// SAFETY: A bio is not tied to the thread that received it: it may be submitted or ended from
+// any thread, which is what moving a `Bio` to another thread allows. The per-bio data moves
+// with it, hence the bound on `P`.
+unsafe impl<P: Send> Send for Bio<P> {}
+
+// SAFETY: `&Bio` only reads the bio's fields, which only its owner changes.
+unsafe impl<P: Sync> Sync for Bio<P> {}
+
+impl<P> Bio<P> {
+    /// Takes responsibility for a bio.
+    ///
+    /// # Safety
+    ///
+    /// `ptr` must point to a valid bio that the caller is responsible for and hands over (no one
+    /// else ends or submits it). If `P` is not zero-sized, the bio's per-bio data must hold an
+    /// initialised `P` (see the type invariants).
+    pub unsafe fn from_raw(ptr: NonNull<bindings::bio>) -> Self {
+        // INVARIANT: Guaranteed by the safety requirements.
+        Self {
+            ptr,
+            _p: PhantomData,
+        }
+    }
+
+    /// Gives up responsibility for the bio, returning its pointer.
+    pub fn into_raw(self) -> NonNull<bindings::bio> {
+        ManuallyDrop::new(self).ptr
+    }
+
+    /// A short-lived view of a bio that someone else is responsible for.
+    ///
+    /// # Safety
+    ///
+    /// As for [`Bio::from_raw`], except that responsibility is not handed over: the caller must
+    /// keep the bio alive, and not end or submit it, while the view exists. The view must not be
+    /// used to end or submit it either: only pass out `&Bio`.
+    pub(crate) unsafe fn borrowed(ptr: NonNull<bindings::bio>) -> ManuallyDrop<Self> {
+        // SAFETY: Guaranteed by the safety requirements; `ManuallyDrop` keeps the drop (which
+        // would end the bio) from running.
+        ManuallyDrop::new(unsafe { Self::from_raw(ptr) })
+    }
+
+    fn raw(&self) -> &bindings::bio {
+        // SAFETY: By the type invariants, `ptr` points to a valid bio, which only this value
+        // changes while it exists.
+        unsafe { self.ptr.as_ref() }
+    }
+
+    fn raw_mut(&mut self) -> &mut bindings::bio {
+        // SAFETY: As for `raw`, and `&mut self` makes this the only access.
+        unsafe { self.ptr.as_mut() }
+    }
+
+    /// The operation.
+    pub fn op(&self) -> Operation {
+        Operation::from_opf(self.raw().bi_opf)
+    }
+
+    /// Whether the operation writes (writes, discards, write-zeroes, flushes, ...).
+    pub fn is_write(&self) -> bool {
+        // Same as `op_is_write()`: writing operations have odd numbers.
+        self.raw().bi_opf & 1 != 0
+    }
+
+    /// Whether the volatile write cache must be flushed before the bio's data is written
+    /// (`REQ_PREFLUSH`).
+    pub fn is_preflush(&self) -> bool {
+        self.raw().bi_opf & bindings::REQ_PREFLUSH != 0
+    }
+
+    /// Whether the bio's data must be on stable storage when it completes (`REQ_FUA`).
+    pub fn is_fua(&self) -> bool {
+        self.raw().bi_opf & bindings::REQ_FUA != 0
+    }
+
+    /// The first sector, in 512-byte units.
+    pub fn sector(&self) -> u64 {
+        self.raw().bi_iter.bi_sector
+    }
+
+    /// Sets the first sector.
+    pub fn set_sector(&mut self, sector: u64) {
+        self.raw_mut().bi_iter.bi_sector = sector;
+    }
+
+    /// The size in bytes.
+    pub fn size(&self) -> u32 {
+        self.raw().bi_iter.bi_size
+    }
+
+    /// The size in 512-byte sectors.
+    pub fn sectors(&self) -> u32 {
+        self.size() >> SECTOR_SHIFT
+    }
+
+    /// Makes the bio go to `bdev` (`bio_set_dev`).
+    ///
+    /// # Safety
+    ///
+    /// `bdev` must be a valid block device that stays open until the bio completes.
+    pub(crate) unsafe fn set_bdev(&mut self, bdev: *mut bindings::block_device) {
+        // SAFETY: By the type invariants the bio is valid and ours to change; `bdev` is valid by
+        // the safety requirements.
+        unsafe { bindings::bio_set_dev(self.ptr.as_ptr(), bdev) }
+    }
+
+    /// The per-bio data.
+    pub fn data(&self) -> &P {
+        // SAFETY: By the type invariants the per-bio data holds an initialised `P` (or `P` is
+        // zero-sized), and this value is the only one that reaches it.
+        unsafe { &*self.data_ptr() }
+    }
+
+    /// The per-bio data, to change.
+    pub fn data_mut(&mut self) -> &mut P {
+        // SAFETY: As for `data`; `&mut self` makes this the only access.
+        unsafe { &mut *self.data_ptr() }
+    }
+
+    fn data_ptr(&self) -> *mut P {
+        if core::mem::size_of::<P>() == 0 {
+            return NonNull::dangling().as_ptr();
+        }
+        // SAFETY: By the type invariants, the bio belongs to a device-mapper target whose
+        // per-bio data is `size_of::<P>()` bytes.
+        unsafe { bindings::dm_per_bio_data(self.ptr.as_ptr(), core::mem::size_of::<P>()).cast() }
+    }
+
+    /// Sends the bio to the device it is set to (`submit_bio_noacct`).
+    ///
+    /// May be called in atomic context; the block layer queues the bio if needed.
+    pub fn submit(self) {
+        let ptr = self.into_raw();
+        // SAFETY: We were responsible for the valid bio `ptr`, and hand that over to the block
+        // layer.
+        unsafe { bindings::submit_bio_noacct(ptr.as_ptr()) }
+    }
+
+    /// Ends the bio with `status` (`bio_endio`).
+    pub fn end(self, status: Status) {
+        let ptr = self.into_raw();
+        // SAFETY: We were responsible for the valid bio `ptr`; ending it ends that.
+        unsafe {
+            (*ptr.as_ptr()).bi_status = status.as_raw();
+            bindings::bio_endio(ptr.as_ptr());
+        }
+    }
+}
+
+impl<P> Drop for Bio<P> {
+    /// A bio that is dropped without being sent on or ended fails with an I/O error, so that
+    /// whoever waits for it does not wait forever.
+    fn drop(&mut self) {
+        // SAFETY: By the type invariants we are responsible for the valid bio, which
+        // `bio_io_error` ends.
+        unsafe {
+            (*self.ptr.as_ptr()).bi_status = bindings::BLK_STS_IOERR;
+            bindings::bio_endio(self.ptr.as_ptr());
+        }
+    }
+}
+
+/// A list of bios, e.g. those a driver defers to process later (`struct bio_list`).
+///
+/// Bios leave the list in the order they entered it. Dropping a list that still holds bios ends
+/// them with an I/O error (see [`Bio`]).
+///
+/// # Invariants
+///
+/// `list` is a valid `bio_list` whose bios each satisfy the invariants of `Bio<P>` and belong
+/// to this list only.
+pub struct BioList<P = ()> {
+    list: bindings::bio_list,
+    _p: PhantomData<P>,
+}
+
+// SAFETY: The list only holds bios, which are `Send` if `P` is (see `Bio`).
+unsafe impl<P: Send> Send for BioList<P> {}
+
+impl<P> BioList<P> {
+    /// An empty list.
+    pub const fn new() -> Self {
+        // INVARIANT: An empty `bio_list` has NULL head and tail.
+        Self {
+            list: bindings::bio_list {
+                head: core::ptr::null_mut(),
+                tail: core::ptr::null_mut(),
+            },
+            _p: PhantomData,
+        }
+    }
+
+    /// Whether the list is empty.
+    pub fn is_empty(&self) -> bool {
+        self.list.head.is_null()
+    }
+
+    /// Adds a bio at the end.
+    pub fn push(&mut self, bio: Bio<P>) {
+        let ptr = bio.into_raw();
+        // SAFETY: The list is valid by the type invariants; the bio is valid and its
+        // responsibility moves to the list.
+        unsafe { bindings::bio_list_add(&mut self.list, ptr.as_ptr()) }
+    }
+
+    /// Takes the bio at the front.
+    pub fn pop(&mut self) -> Option<Bio<P>> {
+        // SAFETY: The list is valid by the type invariants.
+        let ptr = NonNull::new(unsafe { bindings::bio_list_pop(&mut self.list) })?;
+        // SAFETY: By the type invariants the bio satisfies `Bio<P>`'s invariants and was the
+        // list's to hand over.
+        Some(unsafe { Bio::from_raw(ptr) })
+    }
+
+    /// Moves all bios of `other` to the end of this list.
+    pub fn append(&mut self, other: &mut BioList<P>) {
+        // SAFETY: Both lists are valid; `bio_list_merge` links the bios of `other` into ours,
+        // after which `other` is made empty so that each bio belongs to one list only.
+        unsafe { bindings::bio_list_merge(&mut self.list, &mut other.list) };
+        *other = BioList::new();
+    }
+
+    /// Takes all bios, leaving this list empty.
+    pub fn take(&mut self) -> BioList<P> {
+        core::mem::take(self)
+    }
+}
+
+impl<P> Default for BioList<P> {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl<P> Iterator for BioList<P> {
+    type Item = Bio<P>;
+
+    fn next(&mut self) -> Option<Bio<P>> {
+        self.pop()
+    }
+}
+
+impl<P> Drop for BioList<P> {
+    fn drop(&mut self) {
+        while let Some(bio) = self.pop() {
+            bio.end(Status::IOERR);
+        }
+    }
+}

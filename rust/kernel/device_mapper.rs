@@ -1,0 +1,43 @@
+// SPDX-License-Identifier: GPL-2.0
+
+//! Device-mapper targets.
+//!
+//! C header: [`include/linux/device-mapper.h`](srctree/include/linux/device-mapper.h)
+//!
+//! A target implements [`TargetOperations`] and registers itself with a [`Registration`] held
+//! by its module. Device-mapper core calls the target's constructor for each table line that
+//! names it; the constructor parses its [`Args`], opens its [`Device`]s and returns the
+//! target's private data, which every other callback borrows and which is dropped by the
+//! destructor. `map` runs on many CPUs at once, so it only ever gets shared access.
+//!
+//! ```ignore
+//! struct Zero;
+//!
+//! #[vtable]
+//! impl TargetOperations for Zero {
+//!     type Data = KBox<Zero>;
+//!     type PerBio = ();
+//!
+//!     fn ctr(_target: &mut Target, args: Args<'_>) -> Result<KBox<Zero>, TargetError> {
+//!         args.finish(c_str!("No arguments expected"))?;
+//!         Ok(KBox::new(Zero, GFP_KERNEL)?)
+//!     }
+//!
+//!     fn map(_this: &Zero, _target: &Target, bio: Bio) -> MapResult {
+//!         bio.end(Status::OK);
+//!         MapResult::Submitted
+//!     }
+//! }
+//! ```
+
+mod args;
+mod device;
+mod status;
+mod target;
+
+pub use args::Args;
+pub use device::{Device, DeviceVisitor, Mode, Visited};
+pub use status::{StatusFlags, StatusType, StatusWriter};
+pub use target::{
+    EndIoResult, MapResult, Registration, Target, TargetError, TargetOperations,
+};

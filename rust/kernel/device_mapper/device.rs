@@ -1,0 +1,173 @@
+// SPDX-License-Identifier: GPL-2.0
+
+//! Block devices a target uses (`struct dm_dev`).
+
+use super::Target;
+use crate::{
+    bindings,
+    block::{bio::Bio, limits::QueueLimits},
+    error::{to_result, Result},
+    str::CStr,
+};
+use core::ptr::NonNull;
+
+/// How a target opens a device.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Mode {
+    /// Read only, e.g. a source that must never be written.
+    ReadOnly,
+    /// Read and write.
+    ReadWrite,
+    /// As the table is opened (read-only tables open their devices read-only).
+    Table,
+}
+
+/// A block device a target opened with `dm_get_device`; dropping it puts it back.
+///
+/// Only a target's constructor can open devices ([`Target::get_device`]); they belong in the
+/// target's private data, which device-mapper drops in the destructor, before the table (which
+/// `dm_put_device` needs) goes away.
+///
+/// # Invariants
+///
+/// `dev` was returned by `dm_get_device` for the target `ti` and has not been put; `ti` belongs
+/// to a live table until this value is dropped.
+pub struct Device {
+    dev: NonNull<bindings::dm_dev>,
+    ti: NonNull<bindings::dm_target>,
+}
+
+// SAFETY: A `dm_dev` may be used and put from any thread; it is reference counted by the table.
+unsafe impl Send for Device {}
+
+// SAFETY: `&Device` only reads fields that do not change while the device is open.
+unsafe impl Sync for Device {}
+
+impl Device {
+    pub(crate) fn get(target: &mut Target, path: &CStr, mode: Mode) -> Result<Device> {
+        let ti = target.as_raw();
+        let mode = match mode {
+            Mode::ReadOnly => bindings::BLK_OPEN_READ,
+            Mode::ReadWrite => bindings::BLK_OPEN_READ | bindings::BLK_OPEN_WRITE,
+            // SAFETY: `ti` is a valid target being constructed, so its table is valid.
+            Mode::Table => unsafe { bindings::dm_table_get_mode((*ti).table) },
+        };
+        let mut dev = core::ptr::null_mut();
+        // SAFETY: `ti` is valid, `path` is a NUL-terminated string, and `dev` is valid for
+        // writes.
+        to_result(unsafe { bindings::dm_get_device(ti, path.as_char_ptr(), mode, &mut dev) })?;
+        // INVARIANT: `dm_get_device` succeeded, so `dev` is a device of the table of `ti`.
+        Ok(Device {
+            dev: NonNull::new(dev).ok_or(crate::error::code::ENODEV)?,
+            // `as_raw` returns a valid, hence non-null, pointer.
+            ti: NonNull::new(ti).ok_or(crate::error::code::EINVAL)?,
+        })
+    }
+
+    fn bdev(&self) -> *mut bindings::block_device {
+        // SAFETY: By the type invariants `dev` is a valid, open `dm_dev`.
+        unsafe { (*self.dev.as_ptr()).bdev }
+    }
+
+    /// The device's name as device-mapper shows it in tables: `<major>:<minor>`.
+    pub fn name(&self) -> &CStr {
+        // SAFETY: `name` is a NUL-terminated array set by `dm_get_device`, unchanged while the
+        // device is open.
+        unsafe { CStr::from_char_ptr((*self.dev.as_ptr()).name.as_ptr()) }
+    }
+
+    /// The size in 512-byte sectors.
+    pub fn sectors(&self) -> u64 {
+        // SAFETY: `bdev` is valid while the device is open.
+        unsafe { bindings::bdev_nr_sectors(self.bdev()) }
+    }
+
+    /// The logical block size in bytes.
+    pub fn logical_block_size(&self) -> u32 {
+        // SAFETY: As above.
+        unsafe { bindings::bdev_logical_block_size(self.bdev()) }
+    }
+
+    /// The largest discard the device takes, in sectors; 0 if it cannot discard.
+    pub fn max_discard_sectors(&self) -> u32 {
+        // SAFETY: As above.
+        unsafe { bindings::bdev_max_discard_sectors(self.bdev()) }
+    }
+
+    /// The limits of the device's queue, e.g. to pass its discard limits up.
+    pub fn limits(&self) -> &QueueLimits {
+        // SAFETY: The queue of an open device lives as long as the device is open; its limits
+        // only change under the queue's limits lock, when they are replaced as a whole.
+        unsafe { QueueLimits::from_raw(&mut (*bindings::bdev_get_queue(self.bdev())).limits) }
+    }
+
+    /// Sends `bio` to this device: `bio` will go there unchanged but for its device.
+    pub fn set_bio_device<P>(&self, bio: &mut Bio<P>) {
+        // SAFETY: The device stays open while the target exists, and device-mapper does not
+        // destroy a target while bios it mapped are in flight.
+        unsafe { bio.set_bdev(self.bdev()) }
+    }
+}
+
+impl Drop for Device {
+    fn drop(&mut self) {
+        // SAFETY: By the type invariants `dev` was got for `ti`, whose table is still live, and
+        // has not been put.
+        unsafe { bindings::dm_put_device(self.ti.as_ptr(), self.dev.as_ptr()) }
+    }
+}
+
+/// The result of visiting devices for `iterate_devices`: device-mapper's callouts answer with a
+/// number, and visiting stops at the first that is not zero.
+#[must_use]
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Visited(pub(crate) crate::ffi::c_int);
+
+impl Visited {
+    /// Visits more devices with `f`, unless the visit so far asked to stop.
+    pub fn and_then(self, f: impl FnOnce() -> Visited) -> Visited {
+        if self.0 == 0 {
+            f()
+        } else {
+            self
+        }
+    }
+}
+
+/// Device-mapper's visitor for `iterate_devices`: the target shows it each device it sends
+/// I/O to, with the area it uses, so that core can check sizes and stack queue limits.
+pub struct DeviceVisitor<'a> {
+    ti: *mut bindings::dm_target,
+    callout: bindings::iterate_devices_callout_fn,
+    data: *mut crate::ffi::c_void,
+    _p: core::marker::PhantomData<&'a ()>,
+}
+
+impl DeviceVisitor<'_> {
+    /// # Safety
+    ///
+    /// `ti`, `callout` and `data` must be those device-mapper passed to `iterate_devices`, valid
+    /// for the visitor's lifetime.
+    pub(crate) unsafe fn new(
+        ti: *mut bindings::dm_target,
+        callout: bindings::iterate_devices_callout_fn,
+        data: *mut crate::ffi::c_void,
+    ) -> Self {
+        Self {
+            ti,
+            callout,
+            data,
+            _p: core::marker::PhantomData,
+        }
+    }
+
+    /// Shows `dev`, of which the target uses `len` sectors from `start`.
+    pub fn visit(&mut self, dev: &Device, start: u64, len: u64) -> Visited {
+        match self.callout {
+            // SAFETY: The callout, `ti` and `data` come from device-mapper for this iteration
+            // (type invariants of `new`); `dev` is an open device of this target's table.
+            Some(f) => Visited(unsafe { f(self.ti, dev.dev.as_ptr(), start, len, self.data) }),
+            None => Visited(0),
+        }
+    }
+}

@@ -1,0 +1,700 @@
+// SPDX-License-Identifier: GPL-2.0
+
+//! Target types, target instances and their callbacks.
+
+use super::{Args, Device, DeviceVisitor, Mode, StatusFlags, StatusType, StatusWriter, Visited};
+use crate::{
+    alloc::{flags::GFP_KERNEL, KBox, KVec},
+    bindings,
+    block::{
+        bio::{Bio, Status},
+        limits::QueueLimits,
+    },
+    build_error, c_str,
+    error::{code::*, to_result, Error, Result, VTABLE_DEFAULT_ERROR},
+    pr_warn,
+    str::CStr,
+    types::{ForeignOwnable, Opaque},
+    ThisModule,
+};
+use core::{ffi::c_int, marker::PhantomData, mem::size_of, pin::Pin, ptr::NonNull};
+
+/// An error of a constructor or a message: an errno and the text the user sees.
+///
+/// For a constructor the text becomes `ti->error`, which device-mapper logs with the device's
+/// name when it refuses the table; for a message it is logged. The text is static, as
+/// device-mapper keeps only the pointer.
+#[derive(Clone, Copy, Debug)]
+pub struct TargetError {
+    code: Error,
+    msg: &'static CStr,
+}
+
+impl TargetError {
+    /// An error with its own text.
+    pub const fn new(code: Error, msg: &'static CStr) -> Self {
+        Self { code, msg }
+    }
+
+    /// An invalid argument (`-EINVAL`) with its text.
+    pub const fn invalid(msg: &'static CStr) -> Self {
+        Self::new(EINVAL, msg)
+    }
+
+    /// The errno.
+    pub fn code(&self) -> Error {
+        self.code
+    }
+
+    /// The text.
+    pub fn message(&self) -> &'static CStr {
+        self.msg
+    }
+}
+
+impl From<Error> for TargetError {
+    fn from(code: Error) -> Self {
+        let msg = if code == ENOMEM {
+            c_str!("Out of memory")
+        } else {
+            c_str!("Operation failed")
+        };
+        Self { code, msg }
+    }
+}
+
+impl From<crate::alloc::AllocError> for TargetError {
+    fn from(_: crate::alloc::AllocError) -> Self {
+        ENOMEM.into()
+    }
+}
+
+/// What `map` did with a bio.
+pub enum MapResult<P = ()> {
+    /// The bio was pointed at another device and sector: device-mapper submits it
+    /// (`DM_MAPIO_REMAPPED`).
+    Remapped(Bio<P>),
+    /// The target took care of the bio: it submitted, deferred or ended it
+    /// (`DM_MAPIO_SUBMITTED`).
+    Submitted,
+    /// Device-mapper should retry the bio later (`DM_MAPIO_REQUEUE`).
+    Requeue(Bio<P>),
+    /// Device-mapper should fail the bio with an I/O error (`DM_MAPIO_KILL`).
+    Kill(Bio<P>),
+}
+
+/// What `end_io` decided about a completed bio.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum EndIoResult {
+    /// Complete the bio to its submitter with the (possibly changed) status (`DM_ENDIO_DONE`).
+    Done,
+    /// Retry the bio (`DM_ENDIO_REQUEUE`).
+    Requeue,
+}
+
+/// A target instance: one line of a device-mapper table (`struct dm_target`).
+///
+/// The constructor gets `&mut Target`, with which it sets the target up; every other callback
+/// gets `&Target`.
+///
+/// # Invariants
+///
+/// Wraps a valid `struct dm_target` of a live table.
+#[repr(transparent)]
+pub struct Target(Opaque<bindings::dm_target>);
+
+impl Target {
+    /// # Safety
+    ///
+    /// `ptr` must be a valid target of a live table for `'a`, not changed by others during `'a`
+    /// except through device-mapper's own synchronisation.
+    unsafe fn from_raw<'a>(ptr: *mut bindings::dm_target) -> &'a Self {
+        // SAFETY: `Target` is a transparent wrapper; validity is guaranteed by the caller.
+        unsafe { &*ptr.cast() }
+    }
+
+    /// # Safety
+    ///
+    /// As [`Target::from_raw`], and nothing else may access the target during `'a` (as in the
+    /// constructor).
+    unsafe fn from_raw_mut<'a>(ptr: *mut bindings::dm_target) -> &'a mut Self {
+        // SAFETY: As above.
+        unsafe { &mut *ptr.cast() }
+    }
+
+    pub(crate) fn as_raw(&self) -> *mut bindings::dm_target {
+        self.0.get()
+    }
+
+    fn raw(&self) -> &bindings::dm_target {
+        // SAFETY: By the type invariants the target is valid.
+        unsafe { &*self.0.get() }
+    }
+
+    fn raw_mut(&mut self) -> &mut bindings::dm_target {
+        // SAFETY: By the type invariants the target is valid; `&mut self` is only handed out to
+        // the constructor, which has the target to itself.
+        unsafe { &mut *self.0.get() }
+    }
+
+    /// The first sector of the target in the mapped device.
+    pub fn begin(&self) -> u64 {
+        self.raw().begin
+    }
+
+    /// The length of the target in sectors.
+    pub fn len(&self) -> u64 {
+        self.raw().len
+    }
+
+    /// Whether the target has no sectors (never for a table device-mapper accepted).
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    /// The sector of `bio` relative to the start of the target (`dm_target_offset`).
+    pub fn offset<P>(&self, bio: &Bio<P>) -> u64 {
+        bio.sector().wrapping_sub(self.begin())
+    }
+
+    /// The name of the mapped device, `<major>:<minor>`, for messages.
+    pub fn device_name(&self) -> &CStr {
+        // SAFETY: The table of a live target is valid, and so is its mapped device's name.
+        unsafe { CStr::from_char_ptr(bindings::dm_table_device_name(self.raw().table)) }
+    }
+
+    /// Raises a device-mapper event on the table (`dm_table_event`): `dmsetup wait` wakes up.
+    pub fn event(&self) {
+        // SAFETY: The table of a live target is valid.
+        unsafe { bindings::dm_table_event(self.raw().table) }
+    }
+
+    /// Whether the mapped device is suspended (`dm_suspended`).
+    pub fn is_suspended(&self) -> bool {
+        // SAFETY: The target is valid.
+        unsafe { bindings::dm_suspended(self.as_raw()) != 0 }
+    }
+
+    /// Whether the mapped device is being suspended without flushing (`dm_noflush_suspending`).
+    pub fn is_noflush_suspending(&self) -> bool {
+        // SAFETY: The target is valid.
+        unsafe { bindings::dm_noflush_suspending(self.as_raw()) != 0 }
+    }
+
+    /// Whether the table was loaded read-write.
+    pub fn is_table_writable(&self) -> bool {
+        // SAFETY: The table of a live target is valid.
+        unsafe { bindings::dm_table_get_mode(self.raw().table) & bindings::BLK_OPEN_WRITE != 0 }
+    }
+
+    /// Opens a device of the table (`dm_get_device`); only a constructor can.
+    pub fn get_device(&mut self, path: &CStr, mode: Mode) -> Result<Device> {
+        Device::get(self, path, mode)
+    }
+
+    /// How many empty flush bios the target gets for a flush (0: flushes do not reach it).
+    pub fn set_num_flush_bios(&mut self, n: u32) {
+        self.raw_mut().num_flush_bios = n;
+    }
+
+    /// How many discard bios the target gets for a discard (0: no discards).
+    pub fn set_num_discard_bios(&mut self, n: u32) {
+        self.raw_mut().num_discard_bios = n;
+    }
+
+    /// How many write-zeroes bios the target gets (0: none).
+    pub fn set_num_write_zeroes_bios(&mut self, n: u32) {
+        self.raw_mut().num_write_zeroes_bios = n;
+    }
+
+    /// How many secure-erase bios the target gets (0: none).
+    pub fn set_num_secure_erase_bios(&mut self, n: u32) {
+        self.raw_mut().num_secure_erase_bios = n;
+    }
+
+    /// Splits bios so that none crosses a multiple of `sectors` (`dm_set_target_max_io_len`).
+    pub fn set_max_io_len(&mut self, sectors: u32) -> Result {
+        // SAFETY: The target is valid and being constructed.
+        to_result(unsafe { bindings::dm_set_target_max_io_len(self.as_raw(), sectors.into()) })
+    }
+
+    /// Whether the target takes discards even if its devices do not.
+    pub fn set_discards_supported(&mut self, on: bool) {
+        self.raw_mut().set_discards_supported(on);
+    }
+
+    /// Whether flushes reach the target even though its devices have no volatile cache.
+    pub fn set_flush_supported(&mut self, on: bool) {
+        self.raw_mut().set_flush_supported(on);
+    }
+
+    /// Whether the target accounts the I/O it remaps itself (`accounts_remapped_io`).
+    pub fn set_accounts_remapped_io(&mut self, on: bool) {
+        self.raw_mut().set_accounts_remapped_io(on);
+    }
+}
+
+/// The callbacks of a target type (`struct target_type`).
+///
+/// Only [`TargetOperations::ctr`] and [`TargetOperations::map`] are required; device-mapper
+/// leaves out what a target does not implement.
+///
+/// # Contexts and concurrency
+///
+/// - `ctr` and `dtr` (dropping [`TargetOperations::Data`]) run in process context, alone.
+/// - `map` runs in the context of whoever submits I/O, on many CPUs at once; it must not wait
+///   for I/O. It gets `&Data`: shared state needs locks or atomics.
+/// - `end_io` runs where bios complete, often in hard or soft interrupt context: it must not
+///   sleep.
+/// - `status`, `message`, the suspend and resume hooks, `iterate_devices` and `io_hints` run in
+///   process context, concurrently with `map` and `end_io` but serialised among themselves by
+///   device-mapper's table and suspend locks.
+#[macros::vtable]
+pub trait TargetOperations: Sized + 'static {
+    /// The target's private data, made by `ctr` and dropped when the target is destroyed.
+    type Data: ForeignOwnable + Send + Sync;
+
+    /// Data kept with each bio the target maps (`per_io_data_size`); set to its default before
+    /// `map` sees the bio. Being `Copy`, it needs no drop when the bio completes.
+    type PerBio: Default + Copy + Send + Sync;
+
+    /// Builds a target from the arguments of its table line.
+    fn ctr(target: &mut Target, args: Args<'_>) -> Result<Self::Data, TargetError>;
+
+    /// Maps a bio: remaps it, takes care of it, or fails it.
+    fn map(
+        this: <Self::Data as ForeignOwnable>::Borrowed<'_>,
+        target: &Target,
+        bio: Bio<Self::PerBio>,
+    ) -> MapResult<Self::PerBio>;
+
+    /// Sees a bio the target mapped complete, with its status, which it may change. Runs in
+    /// interrupt context: must not sleep.
+    fn end_io(
+        _this: <Self::Data as ForeignOwnable>::Borrowed<'_>,
+        _target: &Target,
+        _bio: &Bio<Self::PerBio>,
+        _status: &mut Status,
+    ) -> EndIoResult {
+        build_error!(VTABLE_DEFAULT_ERROR)
+    }
+
+    /// Reports the target's state or table line.
+    fn status(
+        _this: <Self::Data as ForeignOwnable>::Borrowed<'_>,
+        _target: &Target,
+        _kind: StatusType,
+        _flags: StatusFlags,
+        _out: &mut StatusWriter<'_>,
+    ) {
+        build_error!(VTABLE_DEFAULT_ERROR)
+    }
+
+    /// Handles `dmsetup message`; may write a reply to `out`.
+    fn message(
+        _this: <Self::Data as ForeignOwnable>::Borrowed<'_>,
+        _target: &Target,
+        _args: Args<'_>,
+        _out: &mut StatusWriter<'_>,
+    ) -> Result<(), TargetError> {
+        build_error!(VTABLE_DEFAULT_ERROR)
+    }
+
+    /// Called before the device is suspended, while I/O still flows.
+    fn presuspend(_this: <Self::Data as ForeignOwnable>::Borrowed<'_>, _target: &Target) {
+        build_error!(VTABLE_DEFAULT_ERROR)
+    }
+
+    /// Called once the device is suspended: no new bios reach `map`.
+    fn postsuspend(_this: <Self::Data as ForeignOwnable>::Borrowed<'_>, _target: &Target) {
+        build_error!(VTABLE_DEFAULT_ERROR)
+    }
+
+    /// Called before the device resumes; an error keeps it suspended.
+    fn preresume(_this: <Self::Data as ForeignOwnable>::Borrowed<'_>, _target: &Target) -> Result {
+        build_error!(VTABLE_DEFAULT_ERROR)
+    }
+
+    /// Called when the device resumes.
+    fn resume(_this: <Self::Data as ForeignOwnable>::Borrowed<'_>, _target: &Target) {
+        build_error!(VTABLE_DEFAULT_ERROR)
+    }
+
+    /// Shows device-mapper each device the target sends I/O to.
+    fn iterate_devices(
+        _this: <Self::Data as ForeignOwnable>::Borrowed<'_>,
+        _target: &Target,
+        _visitor: &mut DeviceVisitor<'_>,
+    ) -> Visited {
+        build_error!(VTABLE_DEFAULT_ERROR)
+    }
+
+    /// Adjusts the queue limits stacked from the target's devices.
+    fn io_hints(
+        _this: <Self::Data as ForeignOwnable>::Borrowed<'_>,
+        _target: &Target,
+        _limits: &mut QueueLimits,
+    ) {
+        build_error!(VTABLE_DEFAULT_ERROR)
+    }
+}
+
+/// The C callbacks of a target type `T`, each calling the trait method.
+///
+/// What device-mapper guarantees to every callback but `ctr`: `ti` is a valid target of a live
+/// table whose `private` is what `T::Data::into_foreign` returned in a successful `ctr`, not yet
+/// passed to `dtr`.
+struct Callbacks<T: TargetOperations>(PhantomData<T>);
+
+impl<T: TargetOperations> Callbacks<T> {
+    /// # Safety
+    ///
+    /// `ti` must be a target as described on [`Callbacks`].
+    unsafe fn data<'a>(ti: *mut bindings::dm_target) -> <T::Data as ForeignOwnable>::Borrowed<'a> {
+        // SAFETY: `private` came from `into_foreign` in `ctr` and is only given back to
+        // `from_foreign` in `dtr`, which device-mapper does not run concurrently with other
+        // callbacks.
+        unsafe { T::Data::borrow((*ti).private) }
+    }
+
+    /// # Safety
+    ///
+    /// Called by device-mapper as `ctr`: `ti` is a new target that the constructor has to
+    /// itself, and `argv` holds `argc` valid NUL-terminated strings.
+    unsafe extern "C" fn ctr_callback(
+        ti: *mut bindings::dm_target,
+        argc: crate::ffi::c_uint,
+        argv: *mut *mut crate::ffi::c_char,
+    ) -> c_int {
+        // SAFETY: `ti` is valid and ours alone during the constructor.
+        let target = unsafe { Target::from_raw_mut(ti) };
+        target.raw_mut().per_io_data_size = size_of::<T::PerBio>() as u32;
+        // SAFETY: `argv` holds `argc` valid strings, alive until we return.
+        let argv = match unsafe { collect_args(argc, argv) } {
+            Ok(argv) => argv,
+            Err(e) => return fail_ctr(target, e.into()),
+        };
+        match T::ctr(target, Args::new(&argv)) {
+            Ok(data) => {
+                target.raw_mut().private = data.into_foreign() as *mut crate::ffi::c_void;
+                0
+            }
+            Err(e) => fail_ctr(target, e),
+        }
+    }
+
+    /// # Safety
+    ///
+    /// Called by device-mapper as `dtr`, once, for a target as described on [`Callbacks`].
+    unsafe extern "C" fn dtr_callback(ti: *mut bindings::dm_target) {
+        // SAFETY: `private` came from `into_foreign` in `ctr`; device-mapper calls `dtr` once,
+        // with no other callback running or to come, so the data can be taken back and dropped.
+        drop(unsafe { T::Data::from_foreign((*ti).private) });
+    }
+
+    /// # Safety
+    ///
+    /// Called by device-mapper as `map`, for a target as described on [`Callbacks`], with a
+    /// valid bio it hands over, whose per-bio data is `per_io_data_size` bytes.
+    unsafe extern "C" fn map_callback(ti: *mut bindings::dm_target, bio: *mut bindings::bio) -> c_int {
+        let Some(bio) = NonNull::new(bio) else {
+            return bindings::DM_MAPIO_KILL as c_int;
+        };
+        if size_of::<T::PerBio>() != 0 {
+            // SAFETY: The per-bio data of a bio of this target is `size_of::<T::PerBio>()`
+            // bytes (set in `ctr`), aligned for it (checked below), and ours to initialise.
+            unsafe {
+                bindings::dm_per_bio_data(bio.as_ptr(), size_of::<T::PerBio>())
+                    .cast::<T::PerBio>()
+                    .write(T::PerBio::default())
+            };
+        }
+        // SAFETY: The bio is handed over to us; its per-bio data was just initialised.
+        let bio = unsafe { Bio::<T::PerBio>::from_raw(bio) };
+        // SAFETY: `ti` is as described on `Callbacks`.
+        let (target, this) = unsafe { (Target::from_raw(ti), Self::data(ti)) };
+        let (result, bio) = match T::map(this, target, bio) {
+            MapResult::Remapped(bio) => (bindings::DM_MAPIO_REMAPPED, Some(bio)),
+            MapResult::Submitted => (bindings::DM_MAPIO_SUBMITTED, None),
+            MapResult::Requeue(bio) => (bindings::DM_MAPIO_REQUEUE, Some(bio)),
+            MapResult::Kill(bio) => (bindings::DM_MAPIO_KILL, Some(bio)),
+        };
+        // Device-mapper takes the bio back: responsibility returns to it.
+        if let Some(bio) = bio {
+            bio.into_raw();
+        }
+        result as c_int
+    }
+
+    /// # Safety
+    ///
+    /// Called by device-mapper as `end_io`, for a target as described on [`Callbacks`], with a
+    /// bio this target mapped and a valid status.
+    unsafe extern "C" fn end_io_callback(
+        ti: *mut bindings::dm_target,
+        bio: *mut bindings::bio,
+        error: *mut bindings::blk_status_t,
+    ) -> c_int {
+        let Some(bio) = NonNull::new(bio) else {
+            return bindings::DM_ENDIO_DONE as c_int;
+        };
+        // SAFETY: The bio was mapped by this target, so its per-bio data holds a `T::PerBio`;
+        // device-mapper keeps it alive and does not end it during this call.
+        let bio = unsafe { Bio::<T::PerBio>::borrowed(bio) };
+        // SAFETY: `error` is valid for reads and writes during this call.
+        let mut status = Status::from_raw(unsafe { *error });
+        // SAFETY: `ti` is as described on `Callbacks`.
+        let (target, this) = unsafe { (Target::from_raw(ti), Self::data(ti)) };
+        let result = T::end_io(this, target, &bio, &mut status);
+        // SAFETY: As above.
+        unsafe { *error = status.as_raw() };
+        match result {
+            EndIoResult::Done => bindings::DM_ENDIO_DONE as c_int,
+            EndIoResult::Requeue => bindings::DM_ENDIO_REQUEUE as c_int,
+        }
+    }
+
+    /// # Safety
+    ///
+    /// Called by device-mapper as `status`, for a target as described on [`Callbacks`], with a
+    /// result buffer valid for `maxlen` bytes.
+    unsafe extern "C" fn status_callback(
+        ti: *mut bindings::dm_target,
+        kind: bindings::status_type_t,
+        flags: crate::ffi::c_uint,
+        result: *mut crate::ffi::c_char,
+        maxlen: crate::ffi::c_uint,
+    ) {
+        // SAFETY: `result` is valid for `maxlen` bytes and ours during this call.
+        let mut out = unsafe { StatusWriter::from_raw(result.cast(), maxlen) };
+        let Some(kind) = StatusType::from_raw(kind) else {
+            return;
+        };
+        // SAFETY: `ti` is as described on `Callbacks`.
+        let (target, this) = unsafe { (Target::from_raw(ti), Self::data(ti)) };
+        T::status(this, target, kind, StatusFlags::from_raw(flags), &mut out);
+    }
+
+    /// # Safety
+    ///
+    /// Called by device-mapper as `message`, for a target as described on [`Callbacks`], with
+    /// `argc` valid strings in `argv` and a result buffer valid for `maxlen` bytes.
+    unsafe extern "C" fn message_callback(
+        ti: *mut bindings::dm_target,
+        argc: crate::ffi::c_uint,
+        argv: *mut *mut crate::ffi::c_char,
+        result: *mut crate::ffi::c_char,
+        maxlen: crate::ffi::c_uint,
+    ) -> c_int {
+        // SAFETY: `result` is valid for `maxlen` bytes and ours during this call.
+        let mut out = unsafe { StatusWriter::from_raw(result.cast(), maxlen) };
+        // SAFETY: `argv` holds `argc` valid strings, alive until we return.
+        let argv = match unsafe { collect_args(argc, argv) } {
+            Ok(argv) => argv,
+            Err(e) => return e.to_errno(),
+        };
+        // SAFETY: `ti` is as described on `Callbacks`.
+        let (target, this) = unsafe { (Target::from_raw(ti), Self::data(ti)) };
+        match T::message(this, target, Args::new(&argv), &mut out) {
+            Ok(()) => 0,
+            Err(e) => {
+                let name = argv.first().copied().unwrap_or(c_str!(""));
+                pr_warn!(
+                    "{}: message '{}': {}\n",
+                    target.device_name(),
+                    name,
+                    e.message()
+                );
+                e.code().to_errno()
+            }
+        }
+    }
+
+    /// # Safety
+    ///
+    /// Called by device-mapper as the suspend or resume hook, for a target as described on
+    /// [`Callbacks`].
+    unsafe extern "C" fn presuspend_callback(ti: *mut bindings::dm_target) {
+        // SAFETY: `ti` is as described on `Callbacks`.
+        let (target, this) = unsafe { (Target::from_raw(ti), Self::data(ti)) };
+        T::presuspend(this, target);
+    }
+
+    /// # Safety
+    ///
+    /// As for [`Callbacks::presuspend_callback`].
+    unsafe extern "C" fn postsuspend_callback(ti: *mut bindings::dm_target) {
+        // SAFETY: `ti` is as described on `Callbacks`.
+        let (target, this) = unsafe { (Target::from_raw(ti), Self::data(ti)) };
+        T::postsuspend(this, target);
+    }
+
+    /// # Safety
+    ///
+    /// As for [`Callbacks::presuspend_callback`].
+    unsafe extern "C" fn preresume_callback(ti: *mut bindings::dm_target) -> c_int {
+        // SAFETY: `ti` is as described on `Callbacks`.
+        let (target, this) = unsafe { (Target::from_raw(ti), Self::data(ti)) };
+        match T::preresume(this, target) {
+            Ok(()) => 0,
+            Err(e) => e.to_errno(),
+        }
+    }
+
+    /// # Safety
+    ///
+    /// As for [`Callbacks::presuspend_callback`].
+    unsafe extern "C" fn resume_callback(ti: *mut bindings::dm_target) {
+        // SAFETY: `ti` is as described on `Callbacks`.
+        let (target, this) = unsafe { (Target::from_raw(ti), Self::data(ti)) };
+        T::resume(this, target);
+    }
+
+    /// # Safety
+    ///
+    /// Called by device-mapper as `iterate_devices`, for a target as described on
+    /// [`Callbacks`], with its callout and the callout's data.
+    unsafe extern "C" fn iterate_devices_callback(
+        ti: *mut bindings::dm_target,
+        callout: bindings::iterate_devices_callout_fn,
+        data: *mut crate::ffi::c_void,
+    ) -> c_int {
+        // SAFETY: `ti`, `callout` and `data` are what device-mapper passed for this iteration.
+        let mut visitor = unsafe { DeviceVisitor::new(ti, callout, data) };
+        // SAFETY: `ti` is as described on `Callbacks`.
+        let (target, this) = unsafe { (Target::from_raw(ti), Self::data(ti)) };
+        T::iterate_devices(this, target, &mut visitor).0
+    }
+
+    /// # Safety
+    ///
+    /// Called by device-mapper as `io_hints`, for a target as described on [`Callbacks`], with
+    /// limits that are ours to change during the call.
+    unsafe extern "C" fn io_hints_callback(
+        ti: *mut bindings::dm_target,
+        limits: *mut bindings::queue_limits,
+    ) {
+        // SAFETY: The limits are valid and ours to change during this call.
+        let limits = unsafe { QueueLimits::from_raw(limits) };
+        // SAFETY: `ti` is as described on `Callbacks`.
+        let (target, this) = unsafe { (Target::from_raw(ti), Self::data(ti)) };
+        T::io_hints(this, target, limits);
+    }
+
+    const fn build(name: &'static CStr, version: [u32; 3], module: *mut bindings::module) -> bindings::target_type {
+        bindings::target_type {
+            features: 0,
+            name: name.as_char_ptr(),
+            module,
+            version,
+            ctr: Some(Self::ctr_callback),
+            dtr: Some(Self::dtr_callback),
+            map: Some(Self::map_callback),
+            clone_and_map_rq: None,
+            release_clone_rq: None,
+            end_io: if T::HAS_END_IO { Some(Self::end_io_callback) } else { None },
+            rq_end_io: None,
+            presuspend: if T::HAS_PRESUSPEND { Some(Self::presuspend_callback) } else { None },
+            presuspend_undo: None,
+            postsuspend: if T::HAS_POSTSUSPEND { Some(Self::postsuspend_callback) } else { None },
+            preresume: if T::HAS_PRERESUME { Some(Self::preresume_callback) } else { None },
+            resume: if T::HAS_RESUME { Some(Self::resume_callback) } else { None },
+            status: if T::HAS_STATUS { Some(Self::status_callback) } else { None },
+            message: if T::HAS_MESSAGE { Some(Self::message_callback) } else { None },
+            prepare_ioctl: None,
+            report_zones: None,
+            busy: None,
+            iterate_devices: if T::HAS_ITERATE_DEVICES {
+                Some(Self::iterate_devices_callback)
+            } else {
+                None
+            },
+            io_hints: if T::HAS_IO_HINTS { Some(Self::io_hints_callback) } else { None },
+            direct_access: None,
+            dax_zero_page_range: None,
+            dax_recovery_write: None,
+            list: bindings::list_head {
+                next: core::ptr::null_mut(),
+                prev: core::ptr::null_mut(),
+            },
+        }
+    }
+}
+
+/// Sets `ti->error` and returns the errno for a failed constructor.
+fn fail_ctr(target: &mut Target, e: TargetError) -> c_int {
+    // `ti->error` is `char *` for historical reasons; device-mapper only reads it.
+    target.raw_mut().error = e.message().as_char_ptr() as *mut crate::ffi::c_char;
+    e.code().to_errno()
+}
+
+/// Views device-mapper's `argv` as a vector of C strings.
+///
+/// # Safety
+///
+/// `argv` must hold `argc` valid NUL-terminated strings, alive for `'a`.
+unsafe fn collect_args<'a>(
+    argc: crate::ffi::c_uint,
+    argv: *mut *mut crate::ffi::c_char,
+) -> Result<KVec<&'a CStr>> {
+    let argc = argc as usize;
+    let mut v = KVec::with_capacity(argc, GFP_KERNEL)?;
+    for i in 0..argc {
+        // SAFETY: `argv` holds `argc` valid string pointers.
+        let arg = unsafe { CStr::from_char_ptr(*argv.add(i)) };
+        v.push(arg, GFP_KERNEL)?;
+    }
+    Ok(v)
+}
+
+/// A registered target type; dropping it unregisters it (`dm_register_target`).
+///
+/// A module keeps it for as long as it is loaded. Device-mapper holds a reference to the module
+/// while any target of this type exists, so the module cannot be unloaded (and this dropped)
+/// while tables still use it.
+///
+/// # Invariants
+///
+/// `tt` is registered with device-mapper until drop.
+pub struct Registration<T: TargetOperations> {
+    tt: Pin<KBox<Opaque<bindings::target_type>>>,
+    _p: PhantomData<T>,
+}
+
+// SAFETY: After registration, device-mapper core accesses the target type under its own lock;
+// we only touch it again to unregister it, from whatever thread drops the registration.
+unsafe impl<T: TargetOperations> Send for Registration<T> {}
+
+// SAFETY: `&Registration` gives no access to the target type.
+unsafe impl<T: TargetOperations> Sync for Registration<T> {}
+
+impl<T: TargetOperations> Registration<T> {
+    /// Registers target type `name`, version `version`, implemented by `T`, for `module`.
+    pub fn new(module: &'static ThisModule, name: &'static CStr, version: [u32; 3]) -> Result<Self> {
+        const {
+            assert!(
+                core::mem::align_of::<T::PerBio>() <= 8,
+                "per-bio data is only 8-byte aligned"
+            )
+        };
+        let tt = KBox::pin(
+            Opaque::new(Callbacks::<T>::build(name, version, module.0)),
+            GFP_KERNEL,
+        )?;
+        // SAFETY: `tt` is a valid target type at a fixed address until it is unregistered in
+        // drop; `name` is static.
+        to_result(unsafe { bindings::dm_register_target(tt.get()) })?;
+        // INVARIANT: Registered just now.
+        Ok(Self {
+            tt,
+            _p: PhantomData,
+        })
+    }
+}
+
+impl<T: TargetOperations> Drop for Registration<T> {
+    fn drop(&mut self) {
+        // SAFETY: By the type invariants the target type is registered.
+        unsafe { bindings::dm_unregister_target(self.tt.get()) }
+    }
+}
