@@ -1,0 +1,247 @@
+// SPDX-License-Identifier: GPL-2.0
+
+//! Work that runs after a delay (`struct delayed_work`).
+//!
+//! A [`DelayedWork`] field makes a struct a work item that can be queued with a delay, through
+//! [`Queue::enqueue_delayed`]. It runs like any [`WorkItem`]: its `run` gets back the pointer
+//! (e.g. the [`Arc`]) that was queued. A timer queues the work when the delay has passed.
+//!
+//! Cancelling ([`DelayedWork::cancel_sync`]) hands back the reference that the queued work
+//! held, so that nothing leaks when pending work is cancelled (e.g. when a device is torn down).
+
+use super::{HasWork, Queue, RawWorkItem, Work, WorkItem, WorkItemPointer};
+use crate::{
+    bindings,
+    init::PinInit,
+    pin_init,
+    str::CStr,
+    sync::{Arc, LockClassKey},
+    time::Jiffies,
+    types::Opaque,
+};
+use core::marker::PhantomData;
+use macros::pin_data;
+
+/// Creates a [`DelayedWork`] initialiser with the given name and new lock classes.
+#[macro_export]
+macro_rules! new_delayed_work {
+    ($($name:literal)?) => {
+        $crate::workqueue::DelayedWork::new(
+            $crate::optional_name!($($name)?),
+            $crate::static_lock_class!(),
+            $crate::static_lock_class!(),
+        )
+    };
+}
+pub use new_delayed_work;
+
+/// A work item that is queued after a delay: wraps the kernel's `struct delayed_work`.
+///
+/// Declare the field with [`impl_has_delayed_work!`](crate::impl_has_delayed_work).
+///
+/// # Examples
+///
+/// ```
+/// use core::sync::atomic::{AtomicU32, Ordering};
+/// use kernel::{c_str, impl_has_delayed_work, new_delayed_work, sync::Arc};
+/// use kernel::workqueue::{DelayedWork, OwnedQueue, QueueFlags, WorkItem};
+///
+/// #[pin_data]
+/// struct Ticker {
+///     runs: AtomicU32,
+///     #[pin]
+///     work: DelayedWork<Ticker>,
+/// }
+///
+/// impl_has_delayed_work! {
+///     impl HasDelayedWork<Self> for Ticker { self.work }
+/// }
+///
+/// impl WorkItem for Ticker {
+///     type Pointer = Arc<Ticker>;
+///
+///     fn run(this: Arc<Ticker>) {
+///         this.runs.fetch_add(1, Ordering::Relaxed);
+///     }
+/// }
+///
+/// let queue = OwnedQueue::new(c_str!("doctest_delayed"), QueueFlags::MEM_RECLAIM, 1)?;
+/// let ticker = Arc::pin_init(
+///     pin_init!(Ticker { runs: AtomicU32::new(0), work <- new_delayed_work!() }),
+///     GFP_KERNEL,
+/// )?;
+///
+/// // Queued for in an hour, then cancelled: the queued reference comes back.
+/// assert!(queue.enqueue_delayed(ticker.clone(), 3_600_000).is_ok());
+/// assert!(DelayedWork::cancel_sync(&ticker));
+/// assert!(!DelayedWork::cancel_sync(&ticker));
+///
+/// // Queued with no delay: it runs, and dropping the queue waits for it.
+/// assert!(queue.enqueue_delayed(ticker.clone(), 0).is_ok());
+/// drop(queue);
+/// assert_eq!(ticker.runs.load(Ordering::Relaxed), 1);
+/// # Ok::<(), Error>(())
+/// ```
+#[pin_data]
+#[repr(transparent)]
+pub struct DelayedWork<T: ?Sized, const ID: u64 = 0> {
+    #[pin]
+    dwork: Opaque<bindings::delayed_work>,
+    _inner: PhantomData<T>,
+}
+
+// SAFETY: Kernel work items are usable from any thread; the work item does not contain a `T`.
+unsafe impl<T: ?Sized, const ID: u64> Send for DelayedWork<T, ID> {}
+// SAFETY: As above.
+unsafe impl<T: ?Sized, const ID: u64> Sync for DelayedWork<T, ID> {}
+
+// The `work_struct` is the first field of `struct delayed_work`: a pointer to a `DelayedWork`
+// is also one to its `Work` (see `raw_as_work`).
+const _: () = assert!(core::mem::offset_of!(bindings::delayed_work, work) == 0);
+
+impl<T: ?Sized, const ID: u64> DelayedWork<T, ID> {
+    /// Creates a new instance of [`DelayedWork`].
+    #[inline]
+    pub fn new(
+        name: &'static CStr,
+        work_key: &'static LockClassKey,
+        timer_key: &'static LockClassKey,
+    ) -> impl PinInit<Self>
+    where
+        T: WorkItem<ID>,
+    {
+        pin_init!(Self {
+            dwork <- Opaque::ffi_init(|slot: *mut bindings::delayed_work| {
+                // SAFETY: `slot` is valid for writes. The `WorkItemPointer` implementation
+                // promises that `run` can be used as the work item function; the timer function
+                // is the one `INIT_DELAYED_WORK` uses, and like it the timer is IRQ-safe.
+                unsafe {
+                    bindings::init_work_with_key(
+                        core::ptr::addr_of_mut!((*slot).work),
+                        Some(T::Pointer::run),
+                        false,
+                        name.as_char_ptr(),
+                        work_key.as_ptr(),
+                    );
+                    bindings::init_timer_key(
+                        core::ptr::addr_of_mut!((*slot).timer),
+                        Some(bindings::delayed_work_timer_fn),
+                        bindings::TIMER_IRQSAFE,
+                        name.as_char_ptr(),
+                        timer_key.as_ptr(),
+                    );
+                }
+            }),
+            _inner: PhantomData,
+        })
+    }
+
+    /// The [`Work`] at the start of a delayed work item.
+    ///
+    /// # Safety
+    ///
+    /// `ptr` must not be dangling and must be properly aligned (its memory need not be
+    /// initialised).
+    #[inline]
+    pub unsafe fn raw_as_work(ptr: *mut Self) -> *mut Work<T, ID> {
+        // `DelayedWork` and `Work` are transparent over `delayed_work` and `work_struct`, and
+        // the `work_struct` is at offset 0 of `delayed_work` (asserted above).
+        ptr.cast()
+    }
+
+    /// Cancels `item`'s delayed work if it is pending, and waits for it if it is running
+    /// (`cancel_delayed_work_sync`). Returns whether pending work was cancelled; the reference
+    /// it held is dropped then.
+    ///
+    /// Sleeps: process context only.
+    pub fn cancel_sync(item: &Arc<T>) -> bool
+    where
+        T: Sized + HasDelayedWork<T, ID> + WorkItem<ID, Pointer = Arc<T>>,
+    {
+        let ptr: *const T = &**item;
+        // SAFETY: `ptr` points to a live `T`, whose `DelayedWork` field holds an initialised
+        // `delayed_work` (the `HasDelayedWork` contract).
+        let dwork = unsafe { T::raw_get_work(ptr.cast_mut()) }.cast::<bindings::delayed_work>();
+        // SAFETY: `dwork` is a valid, initialised delayed work.
+        let was_pending = unsafe { bindings::cancel_delayed_work_sync(dwork) };
+        if was_pending {
+            // SAFETY: The work was queued with a reference from `Arc::into_raw` (in
+            // `RawWorkItem::__enqueue`) that its `run` would have taken back; cancelled, it will
+            // not run, so the reference is ours to drop.
+            drop(unsafe { Arc::from_raw(ptr) });
+        }
+        was_pending
+    }
+}
+
+/// Declares that a type's [`HasWork`] field is a [`DelayedWork`]; implement it with
+/// [`impl_has_delayed_work!`](crate::impl_has_delayed_work).
+///
+/// # Safety
+///
+/// The [`HasWork`] implementation must point at the start of a field of type
+/// [`DelayedWork<T, ID>`].
+pub unsafe trait HasDelayedWork<T, const ID: u64 = 0>: HasWork<T, ID> {}
+
+/// Implements [`HasWork`] and [`HasDelayedWork`] for a type with a [`DelayedWork`] field.
+#[macro_export]
+macro_rules! impl_has_delayed_work {
+    ($(impl$({$($generics:tt)*})?
+       HasDelayedWork<$work_type:ty $(, $id:tt)?>
+       for $self:ty
+       { self.$field:ident }
+    )*) => {$(
+        // SAFETY: `raw_get_work` only compiles if the field is a `DelayedWork` of this type and
+        // ID, and points at its start, which is its `Work`.
+        unsafe impl$(<$($generics)+>)? $crate::workqueue::HasWork<$work_type $(, $id)?> for $self {
+            const OFFSET: usize = ::core::mem::offset_of!(Self, $field) as usize;
+
+            #[inline]
+            unsafe fn raw_get_work(
+                ptr: *mut Self,
+            ) -> *mut $crate::workqueue::Work<$work_type $(, $id)?> {
+                // SAFETY: The caller promises that the pointer is not dangling.
+                unsafe {
+                    $crate::workqueue::DelayedWork::raw_as_work(
+                        ::core::ptr::addr_of_mut!((*ptr).$field),
+                    )
+                }
+            }
+        }
+
+        // SAFETY: The `HasWork` implementation above points at the `DelayedWork` field.
+        unsafe impl$(<$($generics)+>)? $crate::workqueue::HasDelayedWork<$work_type $(, $id)?>
+            for $self {}
+    )*};
+}
+pub use impl_has_delayed_work;
+
+impl Queue {
+    /// Queues `w` to run after `delay` jiffies (`queue_delayed_work_on`).
+    ///
+    /// Like [`Queue::enqueue`], returns the work item back if it is already pending.
+    pub fn enqueue_delayed<T, const ID: u64>(
+        &self,
+        w: Arc<T>,
+        delay: Jiffies,
+    ) -> <Arc<T> as RawWorkItem<ID>>::EnqueueOutput
+    where
+        T: HasDelayedWork<T, ID> + WorkItem<ID, Pointer = Arc<T>> + Send + Sync + 'static,
+    {
+        let queue_ptr = self.0.get();
+        // SAFETY: As for `Queue::enqueue`: we only return `false` if the work is already
+        // queued, and `Arc<T>` is `Send` and static. The `work_struct` that `__enqueue` passes is
+        // the start of the `delayed_work` of `T` (`HasDelayedWork`), which is what
+        // `queue_delayed_work_on` needs.
+        unsafe {
+            w.__enqueue(move |work_ptr| {
+                bindings::queue_delayed_work_on(
+                    bindings::wq_misc_consts_WORK_CPU_UNBOUND as _,
+                    queue_ptr,
+                    work_ptr.cast::<bindings::delayed_work>(),
+                    delay,
+                )
+            })
+        }
+    }
+}
