@@ -7,6 +7,7 @@
 #   make vm-run SCRIPT=f  run a script in the VM with our modules
 #   make shell            interactive shell in the VM
 #   make modules          build our modules (CLIPPY=1, W=1 pass through)
+#   make lint             rustfmt, clippy and W=1 over our Rust (FIX=1 formats)
 #   make clean            remove what the build left in the checkout
 #   make distclean        also remove the cached kernel builds
 #
@@ -18,11 +19,11 @@ export KERNEL
 CACHE := $(or $(DMC_CACHE),$(or $(XDG_CACHE_HOME),$(HOME)/.cache)/dm-clone-rs)
 KBUILD_ARGS := $(if $(CLIPPY),CLIPPY=$(CLIPPY)) $(if $(W),W=$(W))
 
-.PHONY: all deps kernel modules check demo vm-run shell clean distclean help
+.PHONY: all deps kernel modules lint check demo vm-run shell clean distclean help
 all: modules
 
 help:
-	@sed -n '2,16s/^# \{0,1\}//p' Makefile
+	@sed -n '2,17s/^# \{0,1\}//p' Makefile
 
 deps:
 	@tools/build/deps.sh
@@ -32,6 +33,9 @@ kernel: deps
 
 modules: kernel
 	@tools/build/modules.sh $(KBUILD_ARGS) modules
+
+lint: kernel
+	@tools/build/lint.sh $(if $(FIX),--fix)
 
 check: modules
 	@tools/vm/run.sh check $(T)

@@ -108,9 +108,7 @@ impl<'a> Args<'a> {
     /// device-mapper targets do), returning the index of the keyword. Takes nothing otherwise.
     pub fn next_keyword(&mut self, keywords: &[&str]) -> Option<usize> {
         let arg = self.args.first()?.to_str().ok()?;
-        let index = keywords
-            .iter()
-            .position(|k| k.eq_ignore_ascii_case(arg))?;
+        let index = keywords.iter().position(|k| k.eq_ignore_ascii_case(arg))?;
         self.args = self.args.get(1..).unwrap_or_default();
         Some(index)
     }

@@ -396,7 +396,10 @@ impl<T: TargetOperations> Callbacks<T> {
     ///
     /// Called by device-mapper as `map`, for a target as described on [`Callbacks`], with a
     /// valid bio it hands over, whose per-bio data is `per_io_data_size` bytes.
-    unsafe extern "C" fn map_callback(ti: *mut bindings::dm_target, bio: *mut bindings::bio) -> c_int {
+    unsafe extern "C" fn map_callback(
+        ti: *mut bindings::dm_target,
+        bio: *mut bindings::bio,
+    ) -> c_int {
         let Some(bio) = NonNull::new(bio) else {
             return bindings::DM_MAPIO_KILL as c_int;
         };
@@ -581,7 +584,11 @@ impl<T: TargetOperations> Callbacks<T> {
         T::io_hints(this, target, limits);
     }
 
-    const fn build(name: &'static CStr, version: [u32; 3], module: *mut bindings::module) -> bindings::target_type {
+    const fn build(
+        name: &'static CStr,
+        version: [u32; 3],
+        module: *mut bindings::module,
+    ) -> bindings::target_type {
         bindings::target_type {
             features: 0,
             name: name.as_char_ptr(),
@@ -592,15 +599,43 @@ impl<T: TargetOperations> Callbacks<T> {
             map: Some(Self::map_callback),
             clone_and_map_rq: None,
             release_clone_rq: None,
-            end_io: if T::HAS_END_IO { Some(Self::end_io_callback) } else { None },
+            end_io: if T::HAS_END_IO {
+                Some(Self::end_io_callback)
+            } else {
+                None
+            },
             rq_end_io: None,
-            presuspend: if T::HAS_PRESUSPEND { Some(Self::presuspend_callback) } else { None },
+            presuspend: if T::HAS_PRESUSPEND {
+                Some(Self::presuspend_callback)
+            } else {
+                None
+            },
             presuspend_undo: None,
-            postsuspend: if T::HAS_POSTSUSPEND { Some(Self::postsuspend_callback) } else { None },
-            preresume: if T::HAS_PRERESUME { Some(Self::preresume_callback) } else { None },
-            resume: if T::HAS_RESUME { Some(Self::resume_callback) } else { None },
-            status: if T::HAS_STATUS { Some(Self::status_callback) } else { None },
-            message: if T::HAS_MESSAGE { Some(Self::message_callback) } else { None },
+            postsuspend: if T::HAS_POSTSUSPEND {
+                Some(Self::postsuspend_callback)
+            } else {
+                None
+            },
+            preresume: if T::HAS_PRERESUME {
+                Some(Self::preresume_callback)
+            } else {
+                None
+            },
+            resume: if T::HAS_RESUME {
+                Some(Self::resume_callback)
+            } else {
+                None
+            },
+            status: if T::HAS_STATUS {
+                Some(Self::status_callback)
+            } else {
+                None
+            },
+            message: if T::HAS_MESSAGE {
+                Some(Self::message_callback)
+            } else {
+                None
+            },
             prepare_ioctl: None,
             report_zones: None,
             busy: None,
@@ -609,7 +644,11 @@ impl<T: TargetOperations> Callbacks<T> {
             } else {
                 None
             },
-            io_hints: if T::HAS_IO_HINTS { Some(Self::io_hints_callback) } else { None },
+            io_hints: if T::HAS_IO_HINTS {
+                Some(Self::io_hints_callback)
+            } else {
+                None
+            },
             direct_access: None,
             dax_zero_page_range: None,
             dax_recovery_write: None,
@@ -670,7 +709,11 @@ unsafe impl<T: TargetOperations> Sync for Registration<T> {}
 
 impl<T: TargetOperations> Registration<T> {
     /// Registers target type `name`, version `version`, implemented by `T`, for `module`.
-    pub fn new(module: &'static ThisModule, name: &'static CStr, version: [u32; 3]) -> Result<Self> {
+    pub fn new(
+        module: &'static ThisModule,
+        name: &'static CStr,
+        version: [u32; 3],
+    ) -> Result<Self> {
         const {
             assert!(
                 core::mem::align_of::<T::PerBio>() <= 8,
