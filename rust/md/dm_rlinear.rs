@@ -11,30 +11,21 @@ use kernel::{
     block::bio::Bio,
     c_str,
     device_mapper::{
-        Args, Device, DeviceVisitor, MapResult, Mode, Registration, StatusFlags, StatusType,
-        StatusWriter, Target, TargetError, TargetOperations, Visited,
+        Args, Device, DeviceVisitor, MapResult, Mode, StatusFlags, StatusType, StatusWriter,
+        Target, TargetError, TargetOperations, Visited,
     },
+    module_dm_target,
     prelude::*,
 };
 
-module! {
-    type: RLinearModule,
+module_dm_target! {
+    type: RLinear,
+    target: "rlinear",
+    version: [1, 0, 0],
     name: "dm_rlinear",
     author: "dm-clone-rs developers",
     description: "device-mapper linear target in Rust",
     license: "GPL",
-}
-
-struct RLinearModule {
-    _registration: Registration<RLinear>,
-}
-
-impl kernel::Module for RLinearModule {
-    fn init(module: &'static ThisModule) -> Result<Self> {
-        Ok(Self {
-            _registration: Registration::new(module, c_str!("rlinear"), [1, 0, 0])?,
-        })
-    }
 }
 
 /// One rlinear target: where its sectors go.

@@ -25,19 +25,10 @@ dmc_target_module() {
 	fi
 }
 
-dmc_cleanup() {
-	dm_remove_all dmc-
-	rmmod brd 2>/dev/null
-	rm -f /tmp/dmc-*.img
-}
-
 # Set up three RAM disks of $DMC_DEV_MB MiB and load the target's module.
 dmc_setup() {
-	trap dmc_cleanup EXIT
 	dm_require_modules crc32c_generic "$(dmc_target_module)"
-	rmmod brd 2>/dev/null
-	modprobe brd rd_nr=3 rd_size=$((DMC_DEV_MB * 1024)) max_part=0 ||
-		ktap_exit_fail_msg "cannot load brd"
+	dm_brd_setup dmc- 3 "$DMC_DEV_MB"
 }
 
 # Fill the source with random bytes and keep a copy in /tmp/dmc-src.img.

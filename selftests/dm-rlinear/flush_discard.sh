@@ -14,7 +14,7 @@ ktap_set_plan 5
 rmmod null_blk 2>/dev/null
 modprobe null_blk nr_devices=1 queue_mode=2 memory_backed=1 cache_size=16 gb=1 ||
 	ktap_exit_fail_msg "cannot load null_blk"
-trap 'rl_cleanup; rmmod null_blk 2>/dev/null' EXIT
+trap 'dm_brd_cleanup; rmmod null_blk 2>/dev/null' EXIT
 # Field 16 of /proc/diskstats: flush requests completed.
 flushes() { awk '$3 == "nullb0" { print $19 }' /proc/diskstats; }
 dmsetup create rl-flush --table "0 8192 rlinear /dev/nullb0 0"

@@ -6,18 +6,9 @@
 
 RL_MB=${RL_MB:-16}
 
-rl_cleanup() {
-	dm_remove_all rl-
-	rmmod brd 2>/dev/null
-	rm -f /tmp/rl-*.img
-}
-
 rl_setup() {
-	trap rl_cleanup EXIT
 	dm_require_modules dm_rlinear
-	rmmod brd 2>/dev/null
-	modprobe brd rd_nr=2 rd_size=$((RL_MB * 1024)) max_part=0 ||
-		ktap_exit_fail_msg "cannot load brd"
+	dm_brd_setup rl- 2 "$RL_MB"
 	for i in 0 1; do
 		dd if=/dev/urandom of=/tmp/rl-ram$i.img bs=1M count="$RL_MB" 2>/dev/null
 		dd if=/tmp/rl-ram$i.img of=/dev/ram$i bs=1M oflag=direct 2>/dev/null

@@ -32,6 +32,23 @@ dm_remove_all() {
 	done
 }
 
+# dm_brd_setup <prefix> <count> <MiB>: fresh brd RAM disks /dev/ram0..count-1;
+# on exit every device-mapper device named <prefix>*, the disks and
+# /tmp/<prefix>*.img go away.
+dm_brd_setup() {
+	DM_PREFIX=$1
+	trap dm_brd_cleanup EXIT
+	rmmod brd 2>/dev/null
+	modprobe brd rd_nr="$2" rd_size=$(($3 * 1024)) max_part=0 ||
+		ktap_exit_fail_msg "cannot load brd"
+}
+
+dm_brd_cleanup() {
+	dm_remove_all "$DM_PREFIX"
+	rmmod brd 2>/dev/null
+	rm -f /tmp/"$DM_PREFIX"*.img
+}
+
 # dm_dd <file> <block device> <offset MiB>: write a file into a device, which
 # must exist (dd would create a plain file in /dev/mapper).
 dm_dd() {

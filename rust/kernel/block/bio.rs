@@ -130,6 +130,11 @@ impl<P> Bio<P> {
         }
     }
 
+    /// The bio's address, e.g. to compare bios.
+    pub fn as_ptr(&self) -> NonNull<bindings::bio> {
+        self.ptr
+    }
+
     /// Gives up responsibility for the bio, returning its pointer.
     pub fn into_raw(self) -> NonNull<bindings::bio> {
         ManuallyDrop::new(self).ptr
@@ -259,8 +264,8 @@ impl<P> Drop for Bio<P> {
     /// A bio that is dropped without being sent on or ended fails with an I/O error, so that
     /// whoever waits for it does not wait forever.
     fn drop(&mut self) {
-        // SAFETY: By the type invariants we are responsible for the valid bio, which
-        // `bio_io_error` ends.
+        // SAFETY: By the type invariants we are responsible for the valid bio; ending it (as
+        // `bio_io_error` does) ends that.
         unsafe {
             (*self.ptr.as_ptr()).bi_status = bindings::BLK_STS_IOERR;
             bindings::bio_endio(self.ptr.as_ptr());
@@ -322,10 +327,12 @@ impl<P> BioList<P> {
 
     /// Moves all bios of `other` to the end of this list.
     pub fn append(&mut self, other: &mut BioList<P>) {
-        // SAFETY: Both lists are valid; `bio_list_merge` links the bios of `other` into ours,
-        // after which `other` is made empty so that each bio belongs to one list only.
+        // SAFETY: Both lists are valid; `bio_list_merge` links the bios of `other` into ours.
         unsafe { bindings::bio_list_merge(&mut self.list, &mut other.list) };
-        *other = BioList::new();
+        // INVARIANT: `bio_list_merge` leaves `other` pointing at the moved bios: empty it by
+        // hand (assigning a new `BioList` would drop the old one, ending those bios).
+        other.list.head = core::ptr::null_mut();
+        other.list.tail = core::ptr::null_mut();
     }
 
     /// Takes all bios, leaving this list empty.

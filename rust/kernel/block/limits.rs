@@ -25,6 +25,14 @@ impl QueueLimits {
         unsafe { &mut *ptr.cast() }
     }
 
+    /// # Safety
+    ///
+    /// `ptr` must be valid for reads for `'a`.
+    pub(crate) unsafe fn from_raw_ref<'a>(ptr: *const bindings::queue_limits) -> &'a Self {
+        // SAFETY: `QueueLimits` is a transparent wrapper; validity is guaranteed by the caller.
+        unsafe { &*ptr.cast() }
+    }
+
     fn raw(&self) -> &bindings::queue_limits {
         // SAFETY: By the type invariants the limits are valid.
         unsafe { &*self.0.get() }

@@ -2,14 +2,14 @@
 
 //! Block devices a target uses (`struct dm_dev`).
 
-use super::Target;
+use super::{target::TargetState, Target};
 use crate::{
     bindings,
     block::{bio::Bio, limits::QueueLimits},
     error::{to_result, Result},
     str::CStr,
 };
-use core::ptr::NonNull;
+use core::{ptr::NonNull, sync::atomic::Ordering};
 
 /// How a target opens a device.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -25,16 +25,20 @@ pub enum Mode {
 /// A block device a target opened with `dm_get_device`; dropping it puts it back.
 ///
 /// Only a target's constructor can open devices ([`Target::get_device`]); they belong in the
-/// target's private data, which device-mapper drops in the destructor, before the table (which
-/// `dm_put_device` needs) goes away.
+/// target's private data, which device-mapper drops in the destructor. `dm_put_device` needs
+/// the target's table, so the destructor waits until every `Device` of the target is dropped
+/// (see `TargetState::release`): one kept elsewhere delays the destructor instead of using a
+/// freed table.
 ///
 /// # Invariants
 ///
-/// `dev` was returned by `dm_get_device` for the target `ti` and has not been put; `ti` belongs
-/// to a live table until this value is dropped.
+/// `dev` was returned by `dm_get_device` for the target `ti` and has not been put; `state` is
+/// the target's `TargetState`, which counts this value. The count keeps the target's
+/// destructor, and so its table, from finishing before this value is dropped.
 pub struct Device {
     dev: NonNull<bindings::dm_dev>,
     ti: NonNull<bindings::dm_target>,
+    state: NonNull<TargetState>,
 }
 
 // SAFETY: A `dm_dev` may be used and put from any thread; it is reference counted by the table.
@@ -52,16 +56,25 @@ impl Device {
             // SAFETY: `ti` is a valid target being constructed, so its table is valid.
             Mode::Table => unsafe { bindings::dm_table_get_mode((*ti).table) },
         };
+        // SAFETY: While a Rust target's constructor runs, `private` is its `TargetState`.
+        let state = unsafe { (*ti).private.cast::<TargetState>() };
+        let state = NonNull::new(state).ok_or(crate::error::code::EINVAL)?;
+        // `as_raw` returns a valid, hence non-null, pointer.
+        let ti = NonNull::new(ti).ok_or(crate::error::code::EINVAL)?;
         let mut dev = core::ptr::null_mut();
         // SAFETY: `ti` is valid, `path` is a NUL-terminated string, and `dev` is valid for
         // writes.
-        to_result(unsafe { bindings::dm_get_device(ti, path.as_char_ptr(), mode, &mut dev) })?;
-        // INVARIANT: `dm_get_device` succeeded, so `dev` is a device of the table of `ti`.
-        Ok(Device {
-            dev: NonNull::new(dev).ok_or(crate::error::code::ENODEV)?,
-            // `as_raw` returns a valid, hence non-null, pointer.
-            ti: NonNull::new(ti).ok_or(crate::error::code::EINVAL)?,
-        })
+        to_result(unsafe {
+            bindings::dm_get_device(ti.as_ptr(), path.as_char_ptr(), mode, &mut dev)
+        })?;
+        let dev = NonNull::new(dev).ok_or(crate::error::code::ENODEV)?;
+        // SAFETY: The state lives until the destructor has seen the count drop to zero.
+        unsafe { state.as_ref() }
+            .devices
+            .fetch_add(1, Ordering::Relaxed);
+        // INVARIANT: `dm_get_device` succeeded, so `dev` is a device of the table of `ti`, and
+        // the state counts it.
+        Ok(Device { dev, ti, state })
     }
 
     fn bdev(&self) -> *mut bindings::block_device {
@@ -97,8 +110,13 @@ impl Device {
     /// The limits of the device's queue, e.g. to pass its discard limits up.
     pub fn limits(&self) -> &QueueLimits {
         // SAFETY: The queue of an open device lives as long as the device is open; its limits
-        // only change under the queue's limits lock, when they are replaced as a whole.
-        unsafe { QueueLimits::from_raw(&mut (*bindings::bdev_get_queue(self.bdev())).limits) }
+        // only change under the queue's limits lock, when they are replaced as a whole. Only a
+        // shared reference is made.
+        unsafe {
+            QueueLimits::from_raw_ref(core::ptr::addr_of!(
+                (*bindings::bdev_get_queue(self.bdev())).limits
+            ))
+        }
     }
 
     /// Sends `bio` to this device: `bio` will go there unchanged but for its device.
@@ -111,9 +129,14 @@ impl Device {
 
 impl Drop for Device {
     fn drop(&mut self) {
-        // SAFETY: By the type invariants `dev` was got for `ti`, whose table is still live, and
-        // has not been put.
-        unsafe { bindings::dm_put_device(self.ti.as_ptr(), self.dev.as_ptr()) }
+        // SAFETY: By the type invariants `dev` was got for `ti`, whose table is still live (the
+        // count below holds the destructor back), and has not been put.
+        unsafe { bindings::dm_put_device(self.ti.as_ptr(), self.dev.as_ptr()) };
+        // SAFETY: By the type invariants the state is alive while it counts this device; after
+        // this release-decrement the destructor may free it.
+        unsafe { self.state.as_ref() }
+            .devices
+            .fetch_sub(1, Ordering::Release);
     }
 }
 
@@ -124,6 +147,9 @@ impl Drop for Device {
 pub struct Visited(pub(crate) crate::ffi::c_int);
 
 impl Visited {
+    /// The result of visiting no devices.
+    pub const NONE: Visited = Visited(0);
+
     /// Visits more devices with `f`, unless the visit so far asked to stop.
     pub fn and_then(self, f: impl FnOnce() -> Visited) -> Visited {
         if self.0 == 0 {

@@ -12,12 +12,19 @@ use crate::{
     },
     build_error, c_str,
     error::{code::*, to_result, Error, Result, VTABLE_DEFAULT_ERROR},
-    pr_warn,
+    pr_err, pr_warn,
     str::CStr,
     types::{ForeignOwnable, Opaque},
     ThisModule,
 };
-use core::{ffi::c_int, marker::PhantomData, mem::size_of, pin::Pin, ptr::NonNull};
+use core::{
+    ffi::c_int,
+    marker::PhantomData,
+    mem::size_of,
+    pin::Pin,
+    ptr::NonNull,
+    sync::atomic::{AtomicUsize, Ordering},
+};
 
 /// An error of a constructor or a message: an errno and the text the user sees.
 ///
@@ -164,6 +171,9 @@ impl Target {
     }
 
     /// Raises a device-mapper event on the table (`dm_table_event`): `dmsetup wait` wakes up.
+    ///
+    /// Sleeps (it takes a mutex): process context only, never from `map` or `end_io`; queue
+    /// work to raise an event from there.
     pub fn event(&self) {
         // SAFETY: The table of a live target is valid.
         unsafe { bindings::dm_table_event(self.raw().table) }
@@ -212,7 +222,8 @@ impl Target {
         self.raw_mut().num_secure_erase_bios = n;
     }
 
-    /// Splits bios so that none crosses a multiple of `sectors` (`dm_set_target_max_io_len`).
+    /// Splits bios so that none crosses a multiple of `sectors`, counted from the start of the
+    /// target (`dm_set_target_max_io_len`).
     pub fn set_max_io_len(&mut self, sectors: u32) -> Result {
         // SAFETY: The target is valid and being constructed.
         to_result(unsafe { bindings::dm_set_target_max_io_len(self.as_raw(), sectors.into()) })
@@ -226,11 +237,6 @@ impl Target {
     /// Whether flushes reach the target even though its devices have no volatile cache.
     pub fn set_flush_supported(&mut self, on: bool) {
         self.raw_mut().set_flush_supported(on);
-    }
-
-    /// Whether the target accounts the I/O it remaps itself (`accounts_remapped_io`).
-    pub fn set_accounts_remapped_io(&mut self, on: bool) {
-        self.raw_mut().set_accounts_remapped_io(on);
     }
 }
 
@@ -247,8 +253,9 @@ impl Target {
 /// - `end_io` runs where bios complete, often in hard or soft interrupt context: it must not
 ///   sleep.
 /// - `status`, `message`, the suspend and resume hooks, `iterate_devices` and `io_hints` run in
-///   process context, concurrently with `map` and `end_io` but serialised among themselves by
-///   device-mapper's table and suspend locks.
+///   process context, concurrently with `map` and `end_io`. The suspend and resume hooks are
+///   serialised by device-mapper's suspend lock; `status` and `message` are not serialised with
+///   each other (both only hold the live table), so state they share needs its own lock.
 #[macros::vtable]
 pub trait TargetOperations: Sized + 'static {
     /// The target's private data, made by `ctr` and dropped when the target is destroyed.
@@ -351,10 +358,10 @@ impl<T: TargetOperations> Callbacks<T> {
     ///
     /// `ti` must be a target as described on [`Callbacks`].
     unsafe fn data<'a>(ti: *mut bindings::dm_target) -> <T::Data as ForeignOwnable>::Borrowed<'a> {
-        // SAFETY: `private` came from `into_foreign` in `ctr` and is only given back to
-        // `from_foreign` in `dtr`, which device-mapper does not run concurrently with other
-        // callbacks.
-        unsafe { T::Data::borrow((*ti).private) }
+        // SAFETY: `private` is the `TargetState` set up in `ctr`, whose `data` came from
+        // `into_foreign` and is only given back to `from_foreign` in `dtr`, which device-mapper
+        // does not run concurrently with other callbacks.
+        unsafe { T::Data::borrow((*(*ti).private.cast::<TargetState>()).data) }
     }
 
     /// # Safety
@@ -374,12 +381,26 @@ impl<T: TargetOperations> Callbacks<T> {
             Ok(argv) => argv,
             Err(e) => return fail_ctr(target, e.into()),
         };
-        match T::ctr(target, Args::new(&argv)) {
+        let state = match KBox::new(TargetState::new(), GFP_KERNEL) {
+            Ok(state) => KBox::into_raw(state),
+            Err(e) => return fail_ctr(target, e.into()),
+        };
+        // `Device`s opened by the constructor count themselves in the state.
+        target.raw_mut().private = state.cast();
+        let result = T::ctr(target, Args::new(&argv));
+        match result {
             Ok(data) => {
-                target.raw_mut().private = data.into_foreign() as *mut crate::ffi::c_void;
+                // SAFETY: `state` is valid (allocated above); the target is ours alone.
+                unsafe { (*state).data = data.into_foreign() };
                 0
             }
-            Err(e) => fail_ctr(target, e),
+            Err(e) => {
+                // SAFETY: `state` came from `KBox::into_raw` above, and nothing else uses it once
+                // the constructor's devices are gone.
+                unsafe { TargetState::release(state, target) };
+                target.raw_mut().private = core::ptr::null_mut();
+                fail_ctr(target, e)
+            }
         }
     }
 
@@ -387,9 +408,13 @@ impl<T: TargetOperations> Callbacks<T> {
     ///
     /// Called by device-mapper as `dtr`, once, for a target as described on [`Callbacks`].
     unsafe extern "C" fn dtr_callback(ti: *mut bindings::dm_target) {
-        // SAFETY: `private` came from `into_foreign` in `ctr`; device-mapper calls `dtr` once,
-        // with no other callback running or to come, so the data can be taken back and dropped.
-        drop(unsafe { T::Data::from_foreign((*ti).private) });
+        // SAFETY: `private` is the `TargetState` made in `ctr`; device-mapper calls `dtr` once,
+        // with no other callback running or to come.
+        let state = unsafe { (*ti).private.cast::<TargetState>() };
+        // SAFETY: `data` came from `into_foreign` in `ctr` and is taken back only here.
+        drop(unsafe { T::Data::from_foreign((*state).data) });
+        // SAFETY: `state` came from `KBox::into_raw` in `ctr`; no callback uses it any more.
+        unsafe { TargetState::release(state, Target::from_raw(ti)) };
     }
 
     /// # Safety
@@ -405,27 +430,41 @@ impl<T: TargetOperations> Callbacks<T> {
         };
         if size_of::<T::PerBio>() != 0 {
             // SAFETY: The per-bio data of a bio of this target is `size_of::<T::PerBio>()`
-            // bytes (set in `ctr`), aligned for it (checked below), and ours to initialise.
+            // bytes (set in `ctr`), aligned for it (checked in `Registration::new`), and ours
+            // to initialise.
             unsafe {
                 bindings::dm_per_bio_data(bio.as_ptr(), size_of::<T::PerBio>())
                     .cast::<T::PerBio>()
                     .write(T::PerBio::default())
             };
         }
+        let original = bio;
         // SAFETY: The bio is handed over to us; its per-bio data was just initialised.
         let bio = unsafe { Bio::<T::PerBio>::from_raw(bio) };
         // SAFETY: `ti` is as described on `Callbacks`.
         let (target, this) = unsafe { (Target::from_raw(ti), Self::data(ti)) };
         let (result, bio) = match T::map(this, target, bio) {
-            MapResult::Remapped(bio) => (bindings::DM_MAPIO_REMAPPED, Some(bio)),
-            MapResult::Submitted => (bindings::DM_MAPIO_SUBMITTED, None),
-            MapResult::Requeue(bio) => (bindings::DM_MAPIO_REQUEUE, Some(bio)),
-            MapResult::Kill(bio) => (bindings::DM_MAPIO_KILL, Some(bio)),
+            MapResult::Remapped(bio) => (bindings::DM_MAPIO_REMAPPED, bio),
+            MapResult::Submitted => return bindings::DM_MAPIO_SUBMITTED as c_int,
+            MapResult::Requeue(bio) => (bindings::DM_MAPIO_REQUEUE, bio),
+            MapResult::Kill(bio) => (bindings::DM_MAPIO_KILL, bio),
         };
-        // Device-mapper takes the bio back: responsibility returns to it.
-        if let Some(bio) = bio {
-            bio.into_raw();
+        // Device-mapper acts on the bio it passed in. A target that returns another one (kept
+        // from an earlier call) kept this one: deal with the returned bio here, as device-mapper
+        // would, and tell device-mapper the target took care of its bio.
+        if bio.as_ptr() != original {
+            pr_warn!(
+                "{}: map returned a bio it was not given\n",
+                target.device_name()
+            );
+            match result {
+                bindings::DM_MAPIO_REMAPPED => bio.submit(),
+                _ => bio.end(Status::IOERR),
+            }
+            return bindings::DM_MAPIO_SUBMITTED as c_int;
         }
+        // Device-mapper takes the bio back: responsibility returns to it.
+        bio.into_raw();
         result as c_int
     }
 
@@ -499,7 +538,8 @@ impl<T: TargetOperations> Callbacks<T> {
         // SAFETY: `ti` is as described on `Callbacks`.
         let (target, this) = unsafe { (Target::from_raw(ti), Self::data(ti)) };
         match T::message(this, target, Args::new(&argv), &mut out) {
-            Ok(()) => 0,
+            // Device-mapper returns the reply to user space only when told there is one.
+            Ok(()) => c_int::from(!out.is_empty()),
             Err(e) => {
                 let name = argv.first().copied().unwrap_or(c_str!(""));
                 pr_warn!(
@@ -660,6 +700,55 @@ impl<T: TargetOperations> Callbacks<T> {
     }
 }
 
+/// What `ti->private` points to for a target written in Rust.
+///
+/// # Invariants
+///
+/// `devices` counts the [`Device`]s opened for the target and not yet dropped; `data` is null
+/// until the constructor succeeds, then what `Data::into_foreign` returned, until `dtr`.
+pub(crate) struct TargetState {
+    pub(crate) devices: AtomicUsize,
+    data: *const crate::ffi::c_void,
+}
+
+impl TargetState {
+    fn new() -> Self {
+        Self {
+            devices: AtomicUsize::new(0),
+            data: core::ptr::null(),
+        }
+    }
+
+    /// Waits until every `Device` of the target has been dropped, then frees the state.
+    ///
+    /// A `Device` calls `dm_put_device`, which needs the target's table: the table must not go
+    /// away before the last `Device` (device-mapper destroys it right after `dtr`). Devices
+    /// normally live in the target's data, dropped just before this; one that safe code kept
+    /// elsewhere makes this wait, reported in the log, rather than use a freed table.
+    ///
+    /// # Safety
+    ///
+    /// `state` must come from `KBox::into_raw` in `ctr`, and not be used by callbacks any more.
+    unsafe fn release(state: *mut TargetState, target: &Target) {
+        // SAFETY: `state` is valid until freed below.
+        let devices = unsafe { &(*state).devices };
+        if devices.load(Ordering::Acquire) != 0 {
+            pr_err!(
+                "{}: destructor waits for devices the target still holds\n",
+                target.device_name()
+            );
+            while devices.load(Ordering::Acquire) != 0 {
+                // SAFETY: `msleep` may be called from process context, which `dtr` and `ctr`
+                // run in.
+                unsafe { bindings::msleep(100) };
+            }
+        }
+        // SAFETY: By the safety requirements, `state` came from `KBox::into_raw` and nobody
+        // else uses it now that no `Device` refers to it.
+        drop(unsafe { KBox::from_raw(state) });
+    }
+}
+
 /// Sets `ti->error` and returns the errno for a failed constructor.
 fn fail_ctr(target: &mut Target, e: TargetError) -> c_int {
     // `ti->error` is `char *` for historical reasons; device-mapper only reads it.
@@ -688,9 +777,10 @@ unsafe fn collect_args<'a>(
 
 /// A registered target type; dropping it unregisters it (`dm_register_target`).
 ///
-/// A module keeps it for as long as it is loaded. Device-mapper holds a reference to the module
-/// while any target of this type exists, so the module cannot be unloaded (and this dropped)
-/// while tables still use it.
+/// Targets of the type point at it (`ti->type`) until they are destroyed, so it must live as
+/// long as the module: device-mapper holds a reference to the module while any target of the
+/// type exists, so the module cannot be unloaded while tables use it. Modules get this right by
+/// construction with [`module_dm_target!`](crate::module_dm_target).
 ///
 /// # Invariants
 ///
@@ -709,16 +799,27 @@ unsafe impl<T: TargetOperations> Sync for Registration<T> {}
 
 impl<T: TargetOperations> Registration<T> {
     /// Registers target type `name`, version `version`, implemented by `T`, for `module`.
-    pub fn new(
+    ///
+    /// # Safety
+    ///
+    /// The registration must not be dropped before `module` is unloaded (it is the module's
+    /// own, dropped in its exit function).
+    pub unsafe fn new(
         module: &'static ThisModule,
         name: &'static CStr,
         version: [u32; 3],
     ) -> Result<Self> {
         const {
+            // Device-mapper places per-bio data right before its `struct dm_target_io`, which
+            // is 8-byte aligned on 64-bit (4 on 32-bit).
             assert!(
-                core::mem::align_of::<T::PerBio>() <= 8,
+                core::mem::align_of::<T::PerBio>() <= core::mem::align_of::<u64>(),
                 "per-bio data is only 8-byte aligned"
-            )
+            );
+            assert!(
+                size_of::<T::PerBio>() <= u32::MAX as usize,
+                "per-bio data too large"
+            );
         };
         let tt = KBox::pin(
             Opaque::new(Callbacks::<T>::build(name, version, module.0)),
@@ -740,4 +841,48 @@ impl<T: TargetOperations> Drop for Registration<T> {
         // SAFETY: By the type invariants the target type is registered.
         unsafe { bindings::dm_unregister_target(self.tt.get()) }
     }
+}
+
+/// Declares a module that registers one device-mapper target type for as long as it is loaded.
+///
+/// ```ignore
+/// module_dm_target! {
+///     type: RLinear,
+///     target: "rlinear",
+///     version: [1, 0, 0],
+///     name: "dm_rlinear",
+///     author: "...",
+///     description: "...",
+///     license: "GPL",
+/// }
+/// ```
+#[macro_export]
+macro_rules! module_dm_target {
+    (type: $type:ty, target: $target:literal, version: [$a:expr, $b:expr, $c:expr],
+     $($rest:tt)*) => {
+        struct __DmTargetModule {
+            _registration: $crate::device_mapper::Registration<$type>,
+        }
+
+        impl $crate::Module for __DmTargetModule {
+            fn init(module: &'static $crate::ThisModule) -> $crate::error::Result<Self> {
+                Ok(Self {
+                    // SAFETY: The registration is a field of the module, which is dropped only
+                    // when the module is unloaded.
+                    _registration: unsafe {
+                        $crate::device_mapper::Registration::new(
+                            module,
+                            $crate::c_str!($target),
+                            [$a, $b, $c],
+                        )
+                    }?,
+                })
+            }
+        }
+
+        $crate::prelude::module! {
+            type: __DmTargetModule,
+            $($rest)*
+        }
+    };
 }

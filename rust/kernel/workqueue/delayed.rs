@@ -8,6 +8,10 @@
 //!
 //! Cancelling ([`DelayedWork::cancel_sync`]) hands back the reference that the queued work
 //! held, so that nothing leaks when pending work is cancelled (e.g. when a device is torn down).
+//!
+//! Delayed work goes on queues that live forever (the system ones, `&'static Queue`): a timer
+//! still pending when a driver's own queue is destroyed would queue onto a freed queue. Work
+//! that must run on an [`OwnedQueue`](super::OwnedQueue) is queued there by the delayed work.
 
 use super::{HasWork, Queue, RawWorkItem, Work, WorkItem, WorkItemPointer};
 use crate::{
@@ -43,8 +47,8 @@ pub use new_delayed_work;
 ///
 /// ```
 /// use core::sync::atomic::{AtomicU32, Ordering};
-/// use kernel::{c_str, impl_has_delayed_work, new_delayed_work, sync::Arc};
-/// use kernel::workqueue::{DelayedWork, OwnedQueue, QueueFlags, WorkItem};
+/// use kernel::{impl_has_delayed_work, new_delayed_work, sync::Arc};
+/// use kernel::workqueue::{self, DelayedWork, WorkItem};
 ///
 /// #[pin_data]
 /// struct Ticker {
@@ -65,7 +69,7 @@ pub use new_delayed_work;
 ///     }
 /// }
 ///
-/// let queue = OwnedQueue::new(c_str!("doctest_delayed"), QueueFlags::MEM_RECLAIM, 1)?;
+/// let queue = workqueue::system();
 /// let ticker = Arc::pin_init(
 ///     pin_init!(Ticker { runs: AtomicU32::new(0), work <- new_delayed_work!() }),
 ///     GFP_KERNEL,
@@ -76,9 +80,9 @@ pub use new_delayed_work;
 /// assert!(DelayedWork::cancel_sync(&ticker));
 /// assert!(!DelayedWork::cancel_sync(&ticker));
 ///
-/// // Queued with no delay: it runs, and dropping the queue waits for it.
-/// assert!(queue.enqueue_delayed(ticker.clone(), 0).is_ok());
-/// drop(queue);
+/// // Queued for in an hour, then flushed: it runs now, and the flush waits for it.
+/// assert!(queue.enqueue_delayed(ticker.clone(), 3_600_000).is_ok());
+/// DelayedWork::flush(&ticker);
 /// assert_eq!(ticker.runs.load(Ordering::Relaxed), 1);
 /// # Ok::<(), Error>(())
 /// ```
@@ -172,6 +176,21 @@ impl<T: ?Sized, const ID: u64> DelayedWork<T, ID> {
         }
         was_pending
     }
+
+    /// Runs `item`'s delayed work now if it is pending, and waits until it has run
+    /// (`flush_delayed_work`). Returns whether it waited for a run.
+    ///
+    /// Sleeps: process context only.
+    pub fn flush(item: &Arc<T>) -> bool
+    where
+        T: Sized + HasDelayedWork<T, ID> + WorkItem<ID, Pointer = Arc<T>>,
+    {
+        let ptr: *const T = &**item;
+        // SAFETY: As in `cancel_sync`: `dwork` is `item`'s valid, initialised delayed work.
+        let dwork = unsafe { T::raw_get_work(ptr.cast_mut()) }.cast::<bindings::delayed_work>();
+        // SAFETY: `dwork` is valid; flushing leaves the reference accounting to `run`.
+        unsafe { bindings::flush_delayed_work(dwork) }
+    }
 }
 
 /// Declares that a type's [`HasWork`] field is a [`DelayedWork`]; implement it with
@@ -219,9 +238,10 @@ pub use impl_has_delayed_work;
 impl Queue {
     /// Queues `w` to run after `delay` jiffies (`queue_delayed_work_on`).
     ///
-    /// Like [`Queue::enqueue`], returns the work item back if it is already pending.
+    /// Like [`Queue::enqueue`], returns the work item back if it is already pending. Only for
+    /// queues that are never destroyed (see the [module documentation](self)).
     pub fn enqueue_delayed<T, const ID: u64>(
-        &self,
+        &'static self,
         w: Arc<T>,
         delay: Jiffies,
     ) -> <Arc<T> as RawWorkItem<ID>>::EnqueueOutput

@@ -34,8 +34,8 @@ impl core::ops::BitOr for QueueFlags {
 /// A workqueue of one's own, destroyed when dropped.
 ///
 /// Dropping it waits until all work queued on it has run (`destroy_workqueue` drains the
-/// queue). Delayed work whose delay has not yet passed is not queued yet: cancel it first.
-/// It dereferences to [`Queue`] for queueing work.
+/// queue). It dereferences to [`Queue`] for queueing work; delayed work cannot be queued on it
+/// (a timer could outlive the queue), see [`DelayedWork`](super::DelayedWork).
 ///
 /// # Examples
 ///

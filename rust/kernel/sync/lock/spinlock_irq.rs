@@ -27,6 +27,10 @@ pub use new_spinlock_irq;
 /// interrupts while it is held, restoring them on unlock, so it can be taken from any context,
 /// including hard and soft interrupts. Hold it briefly: interrupts wait.
 ///
+/// Each guard restores the interrupt state saved when it locked, so guards of nested locks must
+/// be dropped in the reverse order of locking (keep them in nested scopes): dropping an outer
+/// guard first would turn interrupts back on while the inner lock is still held.
+///
 /// # Examples
 ///
 /// ```
