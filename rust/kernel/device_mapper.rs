@@ -32,6 +32,7 @@
 
 mod args;
 mod device;
+pub mod kcopyd;
 mod status;
 mod target;
 

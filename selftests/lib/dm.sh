@@ -58,6 +58,11 @@ dm_dd() {
 
 dm_sectors() { blockdev --getsz "$1"; }
 
+# dm_cmp_direct <device> <file>: compare a device with a file, reading the
+# device with O_DIRECT (I/O that bypassed the page cache, such as kcopyd's,
+# leaves cached pages stale).
+dm_cmp_direct() { dd if="$1" bs=1M iflag=direct 2>/dev/null | cmp -s - "$2"; }
+
 # The sysfs queue directory of a device-mapper device.
 dm_queue() { echo "/sys/block/$(command dmsetup info -c --noheadings -o blkdevname "$1")/queue"; }
 

@@ -7,7 +7,7 @@ source "$(dirname "$0")/env.sh"
 src=$(dmc_srctree)
 obj=$(dmc_objtree)
 cd "$DMC_TOP"
-files=$(find rust -name '*.rs' | sort)
+files=$(find rust selftests -name '*.rs' | sort)
 
 if [ "${1:-}" = --fix ]; then
 	"$RUSTFMT" --edition 2021 --config-path "$src/.rustfmt.toml" $files

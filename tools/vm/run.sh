@@ -27,11 +27,11 @@ install -m755 "$DMC_TOP/tools/vm/init" "$rundir/root/init"
 install -m755 "$DMC_TOP"/tools/vm/{runner.sh,demo.sh} "$rundir/root/dmc/"
 cp "$src/tools/testing/selftests/kselftest/ktap_helpers.sh" "$rundir/root/selftests/kselftest/"
 cp -r "$DMC_TOP"/selftests/* "$rundir/root/selftests/"
-if [ -n "$(find "$DMC_TOP/rust" -name '*.ko' -print -quit)" ] &&
+if [ -n "$(find "$DMC_TOP/rust" "$DMC_TOP/selftests" -name '*.ko' -print -quit)" ] &&
 	[ "$(cat "$DMC_TOP/.modules-built-for" 2>/dev/null)" != "$obj" ]; then
 	dmc_die "our modules were not built for the $KERNEL kernel: make modules KERNEL=$KERNEL"
 fi
-find "$DMC_TOP/rust" -name '*.ko' -exec cp {} "$rundir/root/lib/modules/$release/extra/" \;
+find "$DMC_TOP/rust" "$DMC_TOP/selftests" -name '*.ko' -exec cp {} "$rundir/root/lib/modules/$release/extra/" \;
 
 # Selftests in run order: each directory's Makefile lists TEST_PROGS.
 all_tests() {

@@ -77,7 +77,7 @@ impl Device {
         Ok(Device { dev, ti, state })
     }
 
-    fn bdev(&self) -> *mut bindings::block_device {
+    pub(crate) fn bdev(&self) -> *mut bindings::block_device {
         // SAFETY: By the type invariants `dev` is a valid, open `dm_dev`.
         unsafe { (*self.dev.as_ptr()).bdev }
     }

@@ -1,0 +1,258 @@
+// SPDX-License-Identifier: GPL-2.0
+
+//! Copying and zeroing ranges of block devices in the background (dm-kcopyd).
+//!
+//! C header: [`include/linux/dm-kcopyd.h`](srctree/include/linux/dm-kcopyd.h)
+//!
+//! A [`Client`] runs jobs: [`Client::copy`] reads a range of one device and writes it to up to
+//! eight destinations, [`Client::zero`] writes zeroes. Each job carries a pointer of the
+//! caller's choice (an [`Arc`] or a [`KBox`]) that the job owns while it runs and hands to
+//! [`CopyDone::copy_done`] when it completes, exactly once, with the result. Ownership goes to
+//! C with `into_foreign` when the job starts and comes back with `from_foreign` in the
+//! completion, which C calls once per job; nothing else can reach it in between, so it can be
+//! neither used after the completion nor completed twice.
+//!
+//! Jobs write to devices long after `copy` returns. The client therefore holds a reference to
+//! every [`Device`] it may use and refuses regions on other devices; dropping the client waits
+//! for all its jobs before it lets go of the devices.
+//!
+//! # Contexts
+//!
+//! - `copy`, `zero`: any context that may allocate with `GFP_NOIO` (kcopyd takes its job
+//!   structures from a mempool); they do not wait for I/O.
+//! - [`CopyDone::copy_done`]: kcopyd's worker thread, process context; it may sleep but must
+//!   not drop the last reference to the [`Client`] (dropping a client waits for its jobs,
+//!   including the one completing: a deadlock).
+//! - Dropping the [`Client`]: process context; it sleeps until all jobs have completed.
+//!
+//! [`KBox`]: crate::alloc::KBox
+
+use super::Device;
+use crate::{
+    alloc::{flags::GFP_KERNEL, KVec},
+    bindings,
+    error::{code::*, Error, Result},
+    sync::Arc,
+    types::{ForeignOwnable, Opaque},
+};
+use core::ptr::NonNull;
+
+/// The most destinations one copy may have (`DM_KCOPYD_MAX_REGIONS`).
+pub const MAX_DESTINATIONS: usize = bindings::DM_KCOPYD_MAX_REGIONS as usize;
+
+/// How much of the devices' bandwidth kcopyd may use (`struct dm_kcopyd_throttle`).
+///
+/// Declare it as a `static`, shared by all clients of a module.
+///
+/// # Invariants
+///
+/// Wraps a `dm_kcopyd_throttle`; kcopyd reads and updates it with its own locking.
+#[repr(transparent)]
+pub struct Throttle(Opaque<bindings::dm_kcopyd_throttle>);
+
+// SAFETY: kcopyd accesses the throttle from any thread under its throttle spinlock.
+unsafe impl Sync for Throttle {}
+
+impl Throttle {
+    /// A throttle allowing `percent` (1..=100) of the time for I/O; 100 is no throttling.
+    pub const fn new(percent: u32) -> Self {
+        Self(Opaque::new(bindings::dm_kcopyd_throttle {
+            throttle: percent,
+            num_io_jobs: 0,
+            io_period: 0,
+            total_period: 0,
+            last_jiffies: 0,
+        }))
+    }
+}
+
+/// What happens when a kcopyd job completes, for the pointer type that the job carries.
+pub trait CopyDone {
+    /// The pointer a job owns, e.g. `Arc<Self>` or `KBox<Self>`.
+    type Pointer: ForeignOwnable + Send;
+
+    /// The job completed with `result`. Runs in kcopyd's thread, once per job.
+    fn copy_done(this: Self::Pointer, result: CopyResult);
+}
+
+/// The outcome of a kcopyd job.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct CopyResult {
+    /// Reading the source failed.
+    pub read_error: bool,
+    /// One bit per destination whose write failed.
+    pub write_errors: u64,
+}
+
+impl CopyResult {
+    /// Whether everything was read and written.
+    pub fn is_ok(&self) -> bool {
+        !self.read_error && self.write_errors == 0
+    }
+}
+
+/// A range of sectors on one of a client's devices.
+#[derive(Clone, Copy)]
+pub struct Region<'a> {
+    /// The device.
+    pub device: &'a Arc<Device>,
+    /// The first sector.
+    pub sector: u64,
+    /// The number of sectors.
+    pub count: u64,
+}
+
+/// A kcopyd client, with the devices its jobs may use (`dm_kcopyd_client_create`).
+///
+/// # Invariants
+///
+/// `kc` is a live client, destroyed only in drop; `devices` stay referenced until then, so
+/// every block device a job uses stays open while the job runs.
+pub struct Client {
+    kc: NonNull<bindings::dm_kcopyd_client>,
+    devices: KVec<Arc<Device>>,
+}
+
+// SAFETY: A kcopyd client may be used and destroyed from any thread.
+unsafe impl Send for Client {}
+
+// SAFETY: Starting jobs on a client is thread-safe (kcopyd locks internally).
+unsafe impl Sync for Client {}
+
+impl Client {
+    /// Creates a client for jobs on `devices`, throttled by `throttle`.
+    pub fn new(throttle: Option<&'static Throttle>, devices: &[Arc<Device>]) -> Result<Self> {
+        let mut held = KVec::with_capacity(devices.len(), GFP_KERNEL)?;
+        for d in devices {
+            held.push(d.clone(), GFP_KERNEL)?;
+        }
+        let throttle = throttle.map_or(core::ptr::null_mut(), |t| t.0.get());
+        // SAFETY: The throttle, if any, is static.
+        let kc = unsafe { bindings::dm_kcopyd_client_create(throttle) };
+        let kc = crate::error::from_err_ptr(kc)?;
+        // INVARIANT: A successful create returns a live client.
+        Ok(Self {
+            kc: NonNull::new(kc).ok_or(ENOMEM)?,
+            devices: held,
+        })
+    }
+
+    fn raw_region(&self, r: &Region<'_>) -> Result<bindings::dm_io_region> {
+        if !self.devices.iter().any(|d| Arc::ptr_eq(d, r.device)) {
+            return Err(EINVAL);
+        }
+        Ok(bindings::dm_io_region {
+            bdev: r.device.bdev(),
+            sector: r.sector,
+            count: r.count,
+        })
+    }
+
+    /// Copies `from` to the same number of sectors at each of `to` (device, first sector).
+    ///
+    /// `job` is handed to `T::copy_done` when the copy completes. Fails at once, keeping
+    /// nothing, if a region is on a device the client was not made for or there are no or more
+    /// than [`MAX_DESTINATIONS`] destinations.
+    pub fn copy<T: CopyDone>(
+        &self,
+        from: Region<'_>,
+        to: &[(&Arc<Device>, u64)],
+        job: T::Pointer,
+    ) -> Result<(), (Error, T::Pointer)> {
+        let mut dests = [bindings::dm_io_region {
+            bdev: core::ptr::null_mut(),
+            sector: 0,
+            count: 0,
+        }; MAX_DESTINATIONS];
+        if to.is_empty() || to.len() > MAX_DESTINATIONS {
+            return Err((EINVAL, job));
+        }
+        let mut src = match self.raw_region(&from) {
+            Ok(r) => r,
+            Err(e) => return Err((e, job)),
+        };
+        for (slot, (device, sector)) in dests.iter_mut().zip(to) {
+            let region = Region {
+                device,
+                sector: *sector,
+                count: from.count,
+            };
+            *slot = match self.raw_region(&region) {
+                Ok(r) => r,
+                Err(e) => return Err((e, job)),
+            };
+        }
+        let context = job.into_foreign() as *mut crate::ffi::c_void;
+        // SAFETY: The client is live; `src` and `dests` describe open devices the client holds
+        // (kcopyd copies the regions before returning); `to.len()` is within
+        // `1..=MAX_DESTINATIONS`; `notify::<T>` takes `context` back exactly once.
+        unsafe {
+            bindings::dm_kcopyd_copy(
+                self.kc.as_ptr(),
+                &mut src,
+                to.len() as u32,
+                dests.as_mut_ptr(),
+                0,
+                Some(notify::<T>),
+                context,
+            )
+        };
+        Ok(())
+    }
+
+    /// Writes zeroes to `region`; `job` is handed to `T::copy_done` when done.
+    pub fn zero<T: CopyDone>(
+        &self,
+        region: Region<'_>,
+        job: T::Pointer,
+    ) -> Result<(), (Error, T::Pointer)> {
+        let mut dest = match self.raw_region(&region) {
+            Ok(r) => r,
+            Err(e) => return Err((e, job)),
+        };
+        let context = job.into_foreign() as *mut crate::ffi::c_void;
+        // SAFETY: As in `copy`, with one destination.
+        unsafe {
+            bindings::dm_kcopyd_zero(
+                self.kc.as_ptr(),
+                1,
+                &mut dest,
+                0,
+                Some(notify::<T>),
+                context,
+            )
+        };
+        Ok(())
+    }
+}
+
+impl Drop for Client {
+    fn drop(&mut self) {
+        // SAFETY: By the type invariants the client is live. Destroying it waits for all its
+        // jobs to complete, before `devices` are dropped after this function.
+        unsafe { bindings::dm_kcopyd_client_destroy(self.kc.as_ptr()) }
+    }
+}
+
+/// The completion kcopyd calls once per job.
+///
+/// # Safety
+///
+/// `context` must come from `T::Pointer::into_foreign` in `Client::copy` or `Client::zero`,
+/// and this must be the only call for it (kcopyd calls a job's function once).
+unsafe extern "C" fn notify<T: CopyDone>(
+    read_err: crate::ffi::c_int,
+    write_err: crate::ffi::c_ulong,
+    context: *mut crate::ffi::c_void,
+) {
+    // SAFETY: By the safety requirements the pointer is ours to take back, once.
+    let job = unsafe { T::Pointer::from_foreign(context) };
+    T::copy_done(
+        job,
+        CopyResult {
+            read_error: read_err != 0,
+            // `unsigned long` is at most 64 bits wide.
+            write_errors: write_err as u64,
+        },
+    );
+}
