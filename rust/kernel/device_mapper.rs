@@ -33,6 +33,8 @@
 mod args;
 mod device;
 pub mod kcopyd;
+#[cfg(CONFIG_DM_PERSISTENT_DATA = "y")]
+pub mod persistent_data;
 mod status;
 mod target;
 

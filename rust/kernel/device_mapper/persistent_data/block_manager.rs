@@ -1,0 +1,355 @@
+// SPDX-License-Identifier: GPL-2.0
+
+//! The block manager: fixed-size metadata blocks on a device, cached by dm-bufio, locked for
+//! reading or writing, checked and prepared by validators.
+//!
+//! C header: [`drivers/md/persistent-data/dm-block-manager.h`](srctree/drivers/md/persistent-data/dm-block-manager.h)
+//!
+//! # Contexts
+//!
+//! Everything here sleeps (it reads and writes the device): process context only.
+
+use crate::{
+    bindings,
+    device_mapper::Device,
+    error::{from_err_ptr, to_result, Error, Result},
+    str::CStr,
+    sync::Arc,
+    types::Opaque,
+};
+use core::{marker::PhantomData, ptr::NonNull};
+
+/// The error a [`Validator`] returns for a block whose checksum is wrong (`EILSEQ`, as the
+/// validators of persistent-data itself).
+pub fn bad_checksum() -> Error {
+    Error::from_errno(-(bindings::EILSEQ as crate::ffi::c_int))
+}
+
+/// The checksum persistent-data uses on disk: crc32c of `data`, XORed with `init_xor`
+/// (`dm_bm_checksum`).
+pub fn checksum(data: &[u8], init_xor: u32) -> u32 {
+    // SAFETY: `data` is valid for reads of its length.
+    unsafe { bindings::dm_bm_checksum(data.as_ptr().cast(), data.len(), init_xor) }
+}
+
+/// Checks blocks as they are read and prepares them before they are written, e.g. by
+/// verifying and setting a checksum and the block's own location.
+pub trait Validator: 'static {
+    /// Fills in what `check` verifies, just before the block is written.
+    fn prepare_for_write(data: &mut [u8], location: u64);
+
+    /// Verifies a block that was read; an error fails the lock that read it.
+    fn check(data: &[u8], location: u64) -> Result;
+}
+
+/// A validator as the block manager sees it (`struct dm_block_validator`).
+///
+/// The block manager remembers which validator a cached block was checked with and compares
+/// addresses, so declare each one as a `static`:
+///
+/// ```ignore
+/// static SUPERBLOCK: BlockValidator = BlockValidator::new::<Superblock>(c_str!("superblock"));
+/// ```
+#[repr(transparent)]
+pub struct BlockValidator(Opaque<bindings::dm_block_validator>);
+
+// SAFETY: The validator is immutable after construction; its callbacks may run on any thread.
+unsafe impl Sync for BlockValidator {}
+
+impl BlockValidator {
+    /// The validator for `V`, named `name` in the block manager's messages.
+    pub const fn new<V: Validator>(name: &'static CStr) -> Self {
+        Self(Opaque::new(bindings::dm_block_validator {
+            name: name.as_char_ptr(),
+            prepare_for_write: Some(prepare_for_write_callback::<V>),
+            check: Some(check_callback::<V>),
+        }))
+    }
+
+    fn as_ptr(&self) -> *const bindings::dm_block_validator {
+        self.0.get()
+    }
+}
+
+/// # Safety
+///
+/// `b` must be a block locked by the block manager, with `block_size` bytes of data, that the
+/// caller may access exclusively during the call.
+unsafe fn block_slice<'a>(b: *mut bindings::dm_block, block_size: usize) -> (&'a mut [u8], u64) {
+    // SAFETY: By the safety requirements, the data is `block_size` bytes, ours during the call.
+    unsafe {
+        (
+            core::slice::from_raw_parts_mut(bindings::dm_block_data(b).cast(), block_size),
+            bindings::dm_block_location(b),
+        )
+    }
+}
+
+/// # Safety
+///
+/// Called by the block manager with a block it is about to write, which nobody else accesses.
+unsafe extern "C" fn prepare_for_write_callback<V: Validator>(
+    _v: *const bindings::dm_block_validator,
+    b: *mut bindings::dm_block,
+    block_size: usize,
+) {
+    // SAFETY: The block is locked for writing out and ours during the call.
+    let (data, location) = unsafe { block_slice(b, block_size) };
+    V::prepare_for_write(data, location);
+}
+
+/// # Safety
+///
+/// Called by the block manager with a block it has just read, which nobody else accesses yet.
+unsafe extern "C" fn check_callback<V: Validator>(
+    _v: *const bindings::dm_block_validator,
+    b: *mut bindings::dm_block,
+    block_size: usize,
+) -> crate::ffi::c_int {
+    // SAFETY: The block was just read and is not handed out before the check succeeds.
+    let (data, location) = unsafe { block_slice(b, block_size) };
+    match V::check(data, location) {
+        Ok(()) => 0,
+        Err(e) => e.to_errno(),
+    }
+}
+
+/// A block manager over a metadata device (`dm_block_manager_create`).
+///
+/// # Invariants
+///
+/// `bm` is a live block manager over `device`'s block device, destroyed only in drop, after
+/// every lock (which borrows the manager) is released.
+pub struct BlockManager {
+    bm: NonNull<bindings::dm_block_manager>,
+    device: Arc<Device>,
+}
+
+// SAFETY: The block manager locks internally and may be used from any thread.
+unsafe impl Send for BlockManager {}
+// SAFETY: As above.
+unsafe impl Sync for BlockManager {}
+
+impl BlockManager {
+    /// Creates a block manager over `device` with blocks of `block_size` bytes, caching at
+    /// most `max_held_per_thread` locked blocks per thread.
+    pub fn new(device: &Arc<Device>, block_size: u32, max_held_per_thread: u32) -> Result<Self> {
+        // SAFETY: The device's block device is open while `device` is held, which the manager
+        // keeps until it is destroyed.
+        let bm = unsafe {
+            bindings::dm_block_manager_create(device.bdev(), block_size, max_held_per_thread)
+        };
+        let bm = from_err_ptr(bm)?;
+        // INVARIANT: Created just now; `device` is kept.
+        Ok(Self {
+            bm: NonNull::new(bm).ok_or(crate::error::code::ENOMEM)?,
+            device: device.clone(),
+        })
+    }
+
+    pub(crate) fn as_ptr(&self) -> *mut bindings::dm_block_manager {
+        self.bm.as_ptr()
+    }
+
+    /// The device the manager works on.
+    pub fn device(&self) -> &Arc<Device> {
+        &self.device
+    }
+
+    /// The block size in bytes.
+    pub fn block_size(&self) -> u32 {
+        // SAFETY: The manager is live.
+        unsafe { bindings::dm_bm_block_size(self.as_ptr()) }
+    }
+
+    /// How many blocks the device holds.
+    pub fn nr_blocks(&self) -> u64 {
+        // SAFETY: The manager is live.
+        unsafe { bindings::dm_bm_nr_blocks(self.as_ptr()) }
+    }
+
+    fn lock(
+        &self,
+        f: unsafe extern "C" fn(
+            *mut bindings::dm_block_manager,
+            bindings::dm_block_t,
+            *const bindings::dm_block_validator,
+            *mut *mut bindings::dm_block,
+        ) -> crate::ffi::c_int,
+        location: u64,
+        validator: Option<&'static BlockValidator>,
+    ) -> Result<NonNull<bindings::dm_block>> {
+        let v = validator.map_or(core::ptr::null(), BlockValidator::as_ptr);
+        let mut b = core::ptr::null_mut();
+        // SAFETY: The manager is live, the validator static or NULL (no check), `b` valid for
+        // writes.
+        to_result(unsafe { f(self.as_ptr(), location, v, &mut b) })?;
+        NonNull::new(b).ok_or(crate::error::code::EIO)
+    }
+
+    /// Locks block `location` for reading, checked by `validator`.
+    pub fn read_lock(
+        &self,
+        location: u64,
+        validator: &'static BlockValidator,
+    ) -> Result<ReadBlock<'_>> {
+        let b = self.lock(bindings::dm_bm_read_lock, location, Some(validator))?;
+        // INVARIANT: Read-locked just now.
+        Ok(ReadBlock {
+            block: Block::new(b, self),
+        })
+    }
+
+    /// Locks block `location` for reading without any check, e.g. to see whether a
+    /// superblock is all zeroes (not yet formatted) before checking it.
+    pub fn read_lock_unchecked(&self, location: u64) -> Result<ReadBlock<'_>> {
+        let b = self.lock(bindings::dm_bm_read_lock, location, None)?;
+        // INVARIANT: Read-locked just now.
+        Ok(ReadBlock {
+            block: Block::new(b, self),
+        })
+    }
+
+    /// Locks block `location` for writing, checked by `validator`.
+    pub fn write_lock(
+        &self,
+        location: u64,
+        validator: &'static BlockValidator,
+    ) -> Result<WriteBlock<'_>> {
+        let b = self.lock(bindings::dm_bm_write_lock, location, Some(validator))?;
+        // INVARIANT: Write-locked just now.
+        Ok(WriteBlock {
+            block: Block::new(b, self),
+        })
+    }
+
+    /// Locks block `location` for writing without reading it: its data starts zeroed.
+    pub fn write_lock_zero(
+        &self,
+        location: u64,
+        validator: &'static BlockValidator,
+    ) -> Result<WriteBlock<'_>> {
+        let b = self.lock(bindings::dm_bm_write_lock_zero, location, Some(validator))?;
+        // INVARIANT: Write-locked just now.
+        Ok(WriteBlock {
+            block: Block::new(b, self),
+        })
+    }
+
+    /// Writes all dirty blocks and waits for them (`dm_bm_flush`).
+    pub fn flush(&self) -> Result {
+        // SAFETY: The manager is live.
+        to_result(unsafe { bindings::dm_bm_flush(self.as_ptr()) })
+    }
+
+    /// Whether the manager refuses write locks.
+    pub fn is_read_only(&self) -> bool {
+        // SAFETY: The manager is live.
+        unsafe { bindings::dm_bm_is_read_only(self.as_ptr()) }
+    }
+
+    /// Refuses write locks from now on (e.g. after a metadata error).
+    pub fn set_read_only(&self) {
+        // SAFETY: The manager is live.
+        unsafe { bindings::dm_bm_set_read_only(self.as_ptr()) }
+    }
+
+    /// Allows write locks again.
+    pub fn set_read_write(&self) {
+        // SAFETY: The manager is live.
+        unsafe { bindings::dm_bm_set_read_write(self.as_ptr()) }
+    }
+}
+
+impl Drop for BlockManager {
+    fn drop(&mut self) {
+        // SAFETY: By the type invariants the manager is live and no lock is held (locks borrow
+        // it). Destroying it writes back dirty blocks.
+        unsafe { bindings::dm_block_manager_destroy(self.as_ptr()) }
+    }
+}
+
+/// A locked block; unlocked when dropped.
+///
+/// # Invariants
+///
+/// `b` is locked by the manager `'a` borrows, and unlocked only in drop.
+struct Block<'a> {
+    b: NonNull<bindings::dm_block>,
+    size: usize,
+    _bm: PhantomData<&'a BlockManager>,
+}
+
+impl<'a> Block<'a> {
+    fn new(b: NonNull<bindings::dm_block>, bm: &'a BlockManager) -> Self {
+        Self {
+            b,
+            size: bm.block_size() as usize,
+            _bm: PhantomData,
+        }
+    }
+
+    fn location(&self) -> u64 {
+        // SAFETY: The block is locked.
+        unsafe { bindings::dm_block_location(self.b.as_ptr()) }
+    }
+
+    fn data_ptr(&self) -> *mut u8 {
+        // SAFETY: The block is locked.
+        unsafe { bindings::dm_block_data(self.b.as_ptr()).cast() }
+    }
+}
+
+impl Drop for Block<'_> {
+    fn drop(&mut self) {
+        // SAFETY: By the type invariants the block is locked, and unlocked once, here.
+        unsafe { bindings::dm_bm_unlock(self.b.as_ptr()) }
+    }
+}
+
+/// A block locked for reading (others may read it at the same time).
+pub struct ReadBlock<'a> {
+    block: Block<'a>,
+}
+
+impl ReadBlock<'_> {
+    /// The block's number.
+    pub fn location(&self) -> u64 {
+        self.block.location()
+    }
+
+    /// The block's bytes.
+    pub fn data(&self) -> &[u8] {
+        // SAFETY: A read-locked block's data is `size` bytes that nobody writes while locked.
+        unsafe { core::slice::from_raw_parts(self.block.data_ptr(), self.block.size) }
+    }
+}
+
+/// A block locked for writing (nobody else holds it).
+pub struct WriteBlock<'a> {
+    block: Block<'a>,
+}
+
+impl WriteBlock<'_> {
+    /// Gives up the lock to someone who will release it (e.g. `dm_tm_commit`).
+    pub(crate) fn into_raw(self) -> NonNull<bindings::dm_block> {
+        core::mem::ManuallyDrop::new(self).block.b
+    }
+
+    /// The block's number.
+    pub fn location(&self) -> u64 {
+        self.block.location()
+    }
+
+    /// The block's bytes.
+    pub fn data(&self) -> &[u8] {
+        // SAFETY: A write-locked block's data is `size` bytes, ours alone while locked.
+        unsafe { core::slice::from_raw_parts(self.block.data_ptr(), self.block.size) }
+    }
+
+    /// The block's bytes, to change; the validator prepares them before they are written.
+    pub fn data_mut(&mut self) -> &mut [u8] {
+        // SAFETY: As above, and `&mut self` makes this the only access.
+        unsafe { core::slice::from_raw_parts_mut(self.block.data_ptr(), self.block.size) }
+    }
+}

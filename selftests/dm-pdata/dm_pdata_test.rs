@@ -1,0 +1,275 @@
+// SPDX-License-Identifier: GPL-2.0
+
+//! `pdata_test`: a device-mapper target that keeps a bitset in persistent-data, for the
+//! selftests of the kernel crate's persistent-data abstractions.
+//!
+//! Table: `<start> <length> pdata_test <metadata device> <#bits>`. An all-zero metadata device
+//! is formatted; otherwise its superblock must check (magic, location, checksum) and hold the
+//! same number of bits. The target itself fails all I/O (it has no data device).
+//!
+//! Messages: `set <bit>`, `clear <bit>`, `precommit` (write all but the superblock), `commit`.
+//! Status: `<#bits set> <#used>/<#total metadata blocks>`; the bits are counted with a cursor.
+
+use core::fmt::Write;
+use kernel::{
+    block::bio::{Bio, Status},
+    c_str,
+    device_mapper::{
+        persistent_data::{
+            bitset::DiskBitset,
+            block_manager::{bad_checksum, checksum, BlockManager, BlockValidator, Validator},
+            transaction_manager::{TransactionManager, SPACE_MAP_ROOT_SIZE},
+        },
+        Args, MapResult, Mode, StatusFlags, StatusType, StatusWriter, Target, TargetError,
+        TargetOperations,
+    },
+    module_dm_target, new_mutex,
+    prelude::*,
+    sync::{Arc, Mutex},
+};
+
+module_dm_target! {
+    type: PdataTest,
+    target: "pdata_test",
+    version: [1, 0, 0],
+    name: "dm_pdata_test",
+    author: "dm-clone-rs developers",
+    description: "device-mapper target exercising persistent-data, for selftests",
+    license: "GPL",
+}
+
+const BLOCK_SIZE: u32 = 4096;
+const SUPERBLOCK: u64 = 0;
+const MAGIC: u64 = 0x7365_7461_7461_6470; // "pdatates"
+const CSUM_XOR: u32 = 0x5044_5453;
+
+// Superblock layout (little endian): csum u32 @0 (of bytes 4..), magic u64 @4, location u64
+// @12, #bits u32 @20, bitset root u64 @24, space map root [128] @32.
+const SM_ROOT_AT: usize = 32;
+
+fn le64(d: &[u8], at: usize) -> u64 {
+    d.get(at..at + 8)
+        .and_then(|b| b.try_into().ok())
+        .map_or(0, u64::from_le_bytes)
+}
+
+fn le32(d: &[u8], at: usize) -> u32 {
+    d.get(at..at + 4)
+        .and_then(|b| b.try_into().ok())
+        .map_or(0, u32::from_le_bytes)
+}
+
+fn put(d: &mut [u8], at: usize, bytes: &[u8]) {
+    if let Some(dst) = d.get_mut(at..at + bytes.len()) {
+        dst.copy_from_slice(bytes);
+    }
+}
+
+struct Superblock;
+
+impl Validator for Superblock {
+    fn prepare_for_write(data: &mut [u8], location: u64) {
+        put(data, 12, &location.to_le_bytes());
+        let csum = checksum(data.get(4..).unwrap_or_default(), CSUM_XOR);
+        put(data, 0, &csum.to_le_bytes());
+    }
+
+    fn check(data: &[u8], location: u64) -> Result {
+        if le64(data, 12) != location {
+            return Err(ENOTBLK);
+        }
+        if le64(data, 4) != MAGIC
+            || le32(data, 0) != checksum(data.get(4..).unwrap_or_default(), CSUM_XOR)
+        {
+            return Err(bad_checksum());
+        }
+        Ok(())
+    }
+}
+
+static SUPERBLOCK_VALIDATOR: BlockValidator =
+    BlockValidator::new::<Superblock>(c_str!("pdata_test superblock"));
+
+/// The metadata and its state; the mutex serialises messages and status.
+struct Metadata {
+    tm: TransactionManager,
+    bitset: DiskBitset,
+    root: u64,
+    nr_bits: u32,
+}
+
+impl Metadata {
+    fn format(bm: BlockManager, nr_bits: u32) -> Result<Self> {
+        let mut tm = TransactionManager::create(bm, SUPERBLOCK)?;
+        let mut bitset = DiskBitset::new(&tm)?;
+        let root = bitset.empty(&mut tm)?;
+        let root = bitset.resize(&mut tm, root, 0, nr_bits, false)?;
+        let mut md = Self {
+            tm,
+            bitset,
+            root,
+            nr_bits,
+        };
+        md.commit(true)?;
+        Ok(md)
+    }
+
+    fn open(bm: BlockManager, nr_bits: u32) -> Result<Self, TargetError> {
+        let (sb_bits, root, sm_root) = {
+            let sb = bm
+                .read_lock(SUPERBLOCK, &SUPERBLOCK_VALIDATOR)
+                .map_err(|e| TargetError::new(e, c_str!("Bad superblock")))?;
+            let d = sb.data();
+            let mut sm_root = [0u8; SPACE_MAP_ROOT_SIZE];
+            put(
+                &mut sm_root,
+                0,
+                d.get(SM_ROOT_AT..SM_ROOT_AT + SPACE_MAP_ROOT_SIZE)
+                    .unwrap_or_default(),
+            );
+            (le32(d, 20), le64(d, 24), sm_root)
+        };
+        if sb_bits != nr_bits {
+            return Err(TargetError::invalid(c_str!(
+                "Number of bits does not match the metadata"
+            )));
+        }
+        let tm = TransactionManager::open(bm, SUPERBLOCK, &sm_root)
+            .map_err(|e| TargetError::new(e, c_str!("Cannot open the space map")))?;
+        let bitset = DiskBitset::new(&tm)?;
+        Ok(Self {
+            tm,
+            bitset,
+            root,
+            nr_bits,
+        })
+    }
+
+    /// Writes everything but the superblock; with `superblock`, the superblock too.
+    fn commit(&mut self, superblock: bool) -> Result {
+        self.root = self.bitset.flush(&mut self.tm, self.root)?;
+        self.tm.pre_commit()?;
+        if !superblock {
+            return Ok(());
+        }
+        let (nr_bits, root) = (self.nr_bits, self.root);
+        self.tm
+            .commit(SUPERBLOCK, &SUPERBLOCK_VALIDATOR, |d, sm_root| {
+                put(d, 4, &MAGIC.to_le_bytes());
+                put(d, 20, &nr_bits.to_le_bytes());
+                put(d, 24, &root.to_le_bytes());
+                put(d, SM_ROOT_AT, sm_root);
+            })
+    }
+
+    fn count(&mut self) -> Result<u32> {
+        self.root = self.bitset.flush(&mut self.tm, self.root)?;
+        let mut n = 0u32;
+        self.bitset
+            .for_each(&mut self.tm, self.root, self.nr_bits, |_, bit| {
+                n += u32::from(bit)
+            })?;
+        Ok(n)
+    }
+}
+
+#[pin_data]
+struct PdataTest {
+    #[pin]
+    md: Mutex<Metadata>,
+}
+
+fn all_zero(bm: &BlockManager) -> Result<bool, TargetError> {
+    let b = bm
+        .read_lock_unchecked(SUPERBLOCK)
+        .map_err(|e| TargetError::new(e, c_str!("Cannot read the superblock")))?;
+    Ok(b.data().iter().all(|&x| x == 0))
+}
+
+const USAGE: &CStr = c_str!("expected: set <bit> | clear <bit> | precommit | commit");
+
+#[vtable]
+impl TargetOperations for PdataTest {
+    type Data = Pin<KBox<PdataTest>>;
+    type PerBio = ();
+
+    fn ctr(target: &mut Target, mut args: Args<'_>) -> Result<Pin<KBox<PdataTest>>, TargetError> {
+        let path = args.next_arg(c_str!("Missing metadata device"))?;
+        let nr_bits = args.next_u32(1..=1 << 24, c_str!("Invalid number of bits"))?;
+        args.finish(c_str!("Too many arguments"))?;
+        let dev = target
+            .get_device(path, Mode::ReadWrite)
+            .map_err(|e| TargetError::new(e, c_str!("Error opening metadata device")))?;
+        let dev = Arc::new(dev, GFP_KERNEL)?;
+        let bm = BlockManager::new(&dev, BLOCK_SIZE, 5)
+            .map_err(|e| TargetError::new(e, c_str!("Cannot create block manager")))?;
+        let md = if all_zero(&bm)? {
+            Metadata::format(bm, nr_bits)
+                .map_err(|e| TargetError::new(e, c_str!("Cannot format metadata")))?
+        } else {
+            Metadata::open(bm, nr_bits)?
+        };
+        Ok(KBox::pin_init(
+            pin_init!(PdataTest {
+                md <- new_mutex!(md),
+            }),
+            GFP_KERNEL,
+        )?)
+    }
+
+    fn map(_this: Pin<&PdataTest>, _target: &Target, bio: Bio) -> MapResult {
+        bio.end(Status::IOERR);
+        MapResult::Submitted
+    }
+
+    fn status(
+        this: Pin<&PdataTest>,
+        _target: &Target,
+        kind: StatusType,
+        _flags: StatusFlags,
+        out: &mut StatusWriter<'_>,
+    ) {
+        if kind != StatusType::Info {
+            return;
+        }
+        let mut md = this.md.lock();
+        let (set, free, total) = match (md.count(), md.tm.nr_free(), md.tm.nr_blocks()) {
+            (Ok(s), Ok(f), Ok(t)) => (s, f, t),
+            _ => {
+                let _ = write!(out, "Error");
+                return;
+            }
+        };
+        let _ = write!(out, "{} {}/{}", set, total.saturating_sub(free), total);
+    }
+
+    fn message(
+        this: Pin<&PdataTest>,
+        _target: &Target,
+        mut args: Args<'_>,
+        _out: &mut StatusWriter<'_>,
+    ) -> Result<(), TargetError> {
+        let mut md = this.md.lock();
+        let nr_bits = md.nr_bits;
+        let md = &mut *md;
+        let failed = |e| TargetError::new(e, c_str!("metadata operation failed"));
+        match args.next_keyword(&["set", "clear", "precommit", "commit"]) {
+            Some(op @ (0 | 1)) => {
+                let bit = args.next_u32(0..=nr_bits - 1, USAGE)?;
+                args.finish(USAGE)?;
+                md.root = if op == 0 {
+                    md.bitset.set(&mut md.tm, md.root, bit)
+                } else {
+                    md.bitset.clear(&mut md.tm, md.root, bit)
+                }
+                .map_err(failed)?;
+                Ok(())
+            }
+            Some(op) => {
+                args.finish(USAGE)?;
+                md.commit(op == 3).map_err(failed)
+            }
+            None => Err(TargetError::invalid(USAGE)),
+        }
+    }
+}
