@@ -11,7 +11,7 @@ BITS=100000
 ktap_print_header
 dm_require_modules dm_pdata_test dm_flakey
 dm_brd_setup pd- 2 16
-ktap_set_plan 9
+ktap_set_plan 11
 
 n=$(dm_sectors /dev/ram0)
 up="0 $n flakey /dev/ram0 0 1 0"             # always up: a plain pass-through
@@ -63,6 +63,18 @@ dm_dmesg_since wrongbits | grep -q "Number of bits does not match" ||
 dd if=/dev/urandom of=/dev/ram1 bs=1M count=16 oflag=direct 2>/dev/null
 dm_refused "random bytes on the metadata device are refused" "pdata_test: Bad superblock" \
 	pd-r "0 8 pdata_test /dev/ram1 $BITS"
+# Truncated metadata: only the superblock block of a formatted device (it
+# checks, the blocks it points to are past the end), and a device
+# too small to format.
+dmsetup create pd-short --table "0 8 linear /dev/mapper/pd-meta 0"
+dm_test "truncated metadata is refused" \
+	sh -c "! dmsetup create pd-t --table '0 8 pdata_test /dev/mapper/pd-short $BITS' 2>/dev/null"
+dmsetup remove pd-short
+dd if=/dev/zero of=/dev/ram1 bs=1M count=1 oflag=direct 2>/dev/null
+dmsetup create pd-tiny --table "0 8 linear /dev/ram1 0"
+dm_refused "a metadata device too small to format is refused" "pdata_test: Cannot format metadata" \
+	pd-r "0 8 pdata_test /dev/mapper/pd-tiny $BITS"
+dmsetup remove pd-tiny
 dmsetup remove pd-meta
 dm_test "no device left behind" sh -c "! command dmsetup ls | grep -q '^pd-'"
 ktap_finished

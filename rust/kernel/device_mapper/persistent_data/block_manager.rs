@@ -25,8 +25,20 @@ pub fn bad_checksum() -> Error {
     Error::from_errno(-(bindings::EILSEQ as crate::ffi::c_int))
 }
 
-/// The checksum persistent-data uses on disk: crc32c of `data`, XORed with `init_xor`
-/// (`dm_bm_checksum`).
+/// The checksum persistent-data uses on disk: crc32c of `data` (seeded with `!0`, not
+/// inverted at the end), XORed with `init_xor` (`dm_bm_checksum`).
+///
+/// # Examples
+///
+/// CRC-32C's published check value for `"123456789"` is `0xe3069283`; persistent-data's form
+/// is its inverse:
+///
+/// ```
+/// use kernel::device_mapper::persistent_data::block_manager::checksum;
+///
+/// assert_eq!(checksum(b"123456789", 0), !0xe306_9283);
+/// assert_eq!(checksum(b"123456789", 0x5a5a_5a5a), !0xe306_9283 ^ 0x5a5a_5a5a);
+/// ```
 pub fn checksum(data: &[u8], init_xor: u32) -> u32 {
     // SAFETY: `data` is valid for reads of its length.
     unsafe { bindings::dm_bm_checksum(data.as_ptr().cast(), data.len(), init_xor) }
