@@ -77,18 +77,25 @@ impl KcopydTest {
         if jobs == 0 || count % jobs != 0 {
             return Err(TargetError::invalid(c_str!("count must split into jobs")));
         }
+        let end = sector
+            .checked_add(count)
+            .filter(|&e| e <= self.src.sectors());
+        if end.is_none() {
+            return Err(TargetError::invalid(c_str!("range beyond the source")));
+        }
         let each = count / jobs;
         for i in 0..jobs {
+            // Below `sector + count`, which fits (checked above).
             let at = sector + i * each;
             let from = Region {
                 device: &self.src,
                 sector: at,
                 count: each,
             };
-            self.counters.started.fetch_add(1, Ordering::Relaxed);
             self.client
                 .copy::<Counters>(from, &[(&self.dst, at)], self.counters.clone())
                 .map_err(|(e, _)| TargetError::new(e, c_str!("copy refused")))?;
+            self.counters.started.fetch_add(1, Ordering::Relaxed);
         }
         Ok(())
     }
@@ -99,10 +106,11 @@ impl KcopydTest {
             sector,
             count,
         };
-        self.counters.started.fetch_add(1, Ordering::Relaxed);
         self.client
             .zero::<Counters>(region, self.counters.clone())
-            .map_err(|(e, _)| TargetError::new(e, c_str!("zero refused")))
+            .map_err(|(e, _)| TargetError::new(e, c_str!("zero refused")))?;
+        self.counters.started.fetch_add(1, Ordering::Relaxed);
+        Ok(())
     }
 }
 

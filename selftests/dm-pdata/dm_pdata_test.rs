@@ -94,22 +94,13 @@ static SUPERBLOCK_VALIDATOR: BlockValidator =
 struct Metadata {
     tm: TransactionManager,
     bitset: DiskBitset,
-    root: u64,
-    nr_bits: u32,
 }
 
 impl Metadata {
     fn format(bm: BlockManager, nr_bits: u32) -> Result<Self> {
         let mut tm = TransactionManager::create(bm, SUPERBLOCK)?;
-        let mut bitset = DiskBitset::new(&tm)?;
-        let root = bitset.empty(&mut tm)?;
-        let root = bitset.resize(&mut tm, root, 0, nr_bits, false)?;
-        let mut md = Self {
-            tm,
-            bitset,
-            root,
-            nr_bits,
-        };
+        let bitset = DiskBitset::create(&mut tm, nr_bits)?;
+        let mut md = Self { tm, bitset };
         md.commit(true)?;
         Ok(md)
     }
@@ -136,23 +127,17 @@ impl Metadata {
         }
         let tm = TransactionManager::open(bm, SUPERBLOCK, &sm_root)
             .map_err(|e| TargetError::new(e, c_str!("Cannot open the space map")))?;
-        let bitset = DiskBitset::new(&tm)?;
-        Ok(Self {
-            tm,
-            bitset,
-            root,
-            nr_bits,
-        })
+        let bitset = DiskBitset::open(&tm, root, nr_bits)?;
+        Ok(Self { tm, bitset })
     }
 
     /// Writes everything but the superblock; with `superblock`, the superblock too.
     fn commit(&mut self, superblock: bool) -> Result {
-        self.root = self.bitset.flush(&mut self.tm, self.root)?;
-        self.tm.pre_commit()?;
+        self.bitset.flush(&mut self.tm)?;
         if !superblock {
-            return Ok(());
+            return self.tm.pre_commit();
         }
-        let (nr_bits, root) = (self.nr_bits, self.root);
+        let (nr_bits, root) = (self.bitset.len(), self.bitset.root());
         self.tm
             .commit(SUPERBLOCK, &SUPERBLOCK_VALIDATOR, |d, sm_root| {
                 put(d, 4, &MAGIC.to_le_bytes());
@@ -163,12 +148,9 @@ impl Metadata {
     }
 
     fn count(&mut self) -> Result<u32> {
-        self.root = self.bitset.flush(&mut self.tm, self.root)?;
         let mut n = 0u32;
         self.bitset
-            .for_each(&mut self.tm, self.root, self.nr_bits, |_, bit| {
-                n += u32::from(bit)
-            })?;
+            .for_each(&mut self.tm, |_, bit| n += u32::from(bit))?;
         Ok(n)
     }
 }
@@ -250,20 +232,19 @@ impl TargetOperations for PdataTest {
         _out: &mut StatusWriter<'_>,
     ) -> Result<(), TargetError> {
         let mut md = this.md.lock();
-        let nr_bits = md.nr_bits;
+        let nr_bits = md.bitset.len();
         let md = &mut *md;
         let failed = |e| TargetError::new(e, c_str!("metadata operation failed"));
         match args.next_keyword(&["set", "clear", "precommit", "commit"]) {
             Some(op @ (0 | 1)) => {
                 let bit = args.next_u32(0..=nr_bits - 1, USAGE)?;
                 args.finish(USAGE)?;
-                md.root = if op == 0 {
-                    md.bitset.set(&mut md.tm, md.root, bit)
+                if op == 0 {
+                    md.bitset.set(&mut md.tm, bit)
                 } else {
-                    md.bitset.clear(&mut md.tm, md.root, bit)
+                    md.bitset.clear(&mut md.tm, bit)
                 }
-                .map_err(failed)?;
-                Ok(())
+                .map_err(failed)
             }
             Some(op) => {
                 args.finish(USAGE)?;

@@ -39,6 +39,7 @@ pub struct Device {
     dev: NonNull<bindings::dm_dev>,
     ti: NonNull<bindings::dm_target>,
     state: NonNull<TargetState>,
+    writable: bool,
 }
 
 // SAFETY: A `dm_dev` may be used and put from any thread; it is reference counted by the table.
@@ -74,7 +75,12 @@ impl Device {
             .fetch_add(1, Ordering::Relaxed);
         // INVARIANT: `dm_get_device` succeeded, so `dev` is a device of the table of `ti`, and
         // the state counts it.
-        Ok(Device { dev, ti, state })
+        Ok(Device {
+            dev,
+            ti,
+            state,
+            writable: mode & bindings::BLK_OPEN_WRITE != 0,
+        })
     }
 
     pub(crate) fn bdev(&self) -> *mut bindings::block_device {
@@ -87,6 +93,11 @@ impl Device {
         // SAFETY: `name` is a NUL-terminated array set by `dm_get_device`, unchanged while the
         // device is open.
         unsafe { CStr::from_char_ptr((*self.dev.as_ptr()).name.as_ptr()) }
+    }
+
+    /// Whether the device was opened for writing.
+    pub fn is_writable(&self) -> bool {
+        self.writable
     }
 
     /// The size in 512-byte sectors.

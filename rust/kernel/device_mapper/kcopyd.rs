@@ -18,8 +18,9 @@
 //!
 //! # Contexts
 //!
-//! - `copy`, `zero`: any context that may allocate with `GFP_NOIO` (kcopyd takes its job
-//!   structures from a mempool); they do not wait for I/O.
+//! - `copy`, `zero`: process context; they may sleep, waiting for a job structure from
+//!   kcopyd's mempool (`GFP_NOIO`), which earlier jobs return as they complete. Starting a job
+//!   from [`CopyDone::copy_done`] can therefore wait on kcopyd itself: queue work instead.
 //! - [`CopyDone::copy_done`]: kcopyd's worker thread, process context; it may sleep but must
 //!   not drop the last reference to the [`Client`] (dropping a client waits for its jobs,
 //!   including the one completing: a deadlock).
@@ -137,9 +138,13 @@ impl Client {
         })
     }
 
-    fn raw_region(&self, r: &Region<'_>) -> Result<bindings::dm_io_region> {
+    fn raw_region(&self, r: &Region<'_>, write: bool) -> Result<bindings::dm_io_region> {
         if !self.devices.iter().any(|d| Arc::ptr_eq(d, r.device)) {
             return Err(EINVAL);
+        }
+        // The block layer only warns about writes to a read-only open; refuse them here.
+        if write && !r.device.is_writable() {
+            return Err(EROFS);
         }
         Ok(bindings::dm_io_region {
             bdev: r.device.bdev(),
@@ -151,8 +156,8 @@ impl Client {
     /// Copies `from` to the same number of sectors at each of `to` (device, first sector).
     ///
     /// `job` is handed to `T::copy_done` when the copy completes. Fails at once, keeping
-    /// nothing, if a region is on a device the client was not made for or there are no or more
-    /// than [`MAX_DESTINATIONS`] destinations.
+    /// nothing, if a region is on a device the client was not made for, a destination was not
+    /// opened for writing, or there are no or more than [`MAX_DESTINATIONS`] destinations.
     pub fn copy<T: CopyDone>(
         &self,
         from: Region<'_>,
@@ -167,7 +172,7 @@ impl Client {
         if to.is_empty() || to.len() > MAX_DESTINATIONS {
             return Err((EINVAL, job));
         }
-        let mut src = match self.raw_region(&from) {
+        let mut src = match self.raw_region(&from, false) {
             Ok(r) => r,
             Err(e) => return Err((e, job)),
         };
@@ -177,7 +182,7 @@ impl Client {
                 sector: *sector,
                 count: from.count,
             };
-            *slot = match self.raw_region(&region) {
+            *slot = match self.raw_region(&region, true) {
                 Ok(r) => r,
                 Err(e) => return Err((e, job)),
             };
@@ -206,7 +211,7 @@ impl Client {
         region: Region<'_>,
         job: T::Pointer,
     ) -> Result<(), (Error, T::Pointer)> {
-        let mut dest = match self.raw_region(&region) {
+        let mut dest = match self.raw_region(&region, true) {
             Ok(r) => r,
             Err(e) => return Err((e, job)),
         };

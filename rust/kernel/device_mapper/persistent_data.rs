@@ -11,8 +11,13 @@
 //!
 //! Layers, as in C: [`block_manager`] (blocks on a device, locks, validators, checksums) →
 //! [`transaction_manager`] (copy-on-write transactions with the metadata space map) →
-//! [`bitset`] (on-disk bitsets). Nothing here panics on a corrupt device: validators reject
-//! bad blocks, and every failure is an error.
+//! [`bitset`] (on-disk bitsets).
+//!
+//! Corrupt metadata becomes an error, not an oops, where the abstractions can tell: validators
+//! reject bad blocks, a space map root is bounds-checked before C trusts it, block sizes and
+//! superblock locations are checked, indices are checked against the bitset's length. What they
+//! cannot tell is a superblock that checks but records a wrong bitset length: dm-array's resize
+//! then `BUG_ON`s, in C as here.
 
 pub mod bitset;
 pub mod block_manager;

@@ -4,10 +4,14 @@
 //!
 //! C header: [`dm-bitset.h`](srctree/drivers/md/persistent-data/dm-bitset.h)
 //!
-//! A bitset is a root block number; every change returns the new root (copy-on-write), which
-//! the caller keeps and saves in its superblock at commit. (The C functions leave `*new_root`
-//! alone when nothing changed, so the wrappers start it at the old root.) Changes of single bits are cached in
-//! the [`DiskBitset`] and written by [`DiskBitset::flush`], which must precede a commit.
+//! A [`DiskBitset`] is one bitset: its root block (which changes with every change, copy on
+//! write) and its length, which the caller saves in its superblock at commit. Changes of
+//! single bits are cached in it and written by [`DiskBitset::flush`], which must precede a
+//! commit. (The C functions leave `*new_root` alone when nothing changed, so the wrappers
+//! start it at the old root.)
+//!
+//! The length is kept with the root because dm-array's resize `BUG_ON`s when told a wrong old
+//! length; a superblock that checks but lies about the length can still reach that, as in C.
 //!
 //! # Contexts
 //!
@@ -21,24 +25,26 @@ use crate::{
     error::{code::*, to_result, Result},
 };
 
-/// The bitset's description and its one-word cache (`struct dm_disk_bitset`).
+/// One on-disk bitset: its description, one-word cache, root and length.
 ///
 /// # Invariants
 ///
 /// `info` was initialised by `dm_disk_bitset_init` for the transaction manager `tm`, in place:
 /// it points into itself (`dm_array_info_init` sets the btree value type's context to the
-/// array info), so it lives in its own allocation and never moves.
+/// array info), so it lives in its own allocation and never moves. `root` is the bitset's
+/// current root and `len` its length in bits.
 pub struct DiskBitset {
     info: KBox<bindings::dm_disk_bitset>,
     tm: *mut bindings::dm_transaction_manager,
+    root: u64,
+    len: u32,
 }
 
-// SAFETY: The bitset description may be used from any thread, one at a time (`&mut self`).
+// SAFETY: The bitset may be used from any thread, one at a time (`&mut self`).
 unsafe impl Send for DiskBitset {}
 
 impl DiskBitset {
-    /// Describes bitsets stored through `tm`.
-    pub fn new(tm: &TransactionManager) -> Result<Self> {
+    fn init(tm: &TransactionManager, root: u64, len: u32) -> Result<Self> {
         // SAFETY: An all-zero `dm_disk_bitset` is a valid value to be initialised.
         let mut info = KBox::new(unsafe { core::mem::zeroed() }, GFP_KERNEL)?;
         // SAFETY: `tm` is live; `info` is valid for writes, at the address it keeps.
@@ -47,7 +53,42 @@ impl DiskBitset {
         Ok(Self {
             info,
             tm: tm.as_ptr(),
+            root,
+            len,
         })
+    }
+
+    /// A new bitset of `len` bits, all clear (`dm_bitset_empty`, then `dm_bitset_resize`).
+    pub fn create(tm: &mut TransactionManager, len: u32) -> Result<Self> {
+        let mut b = Self::init(tm, 0, 0)?;
+        let mut root = 0;
+        // SAFETY: `info` is initialised for `tm`, which `&mut` gives us alone.
+        b.with(tm, |info| unsafe {
+            bindings::dm_bitset_empty(info, &mut root)
+        })?;
+        b.root = root;
+        b.resize(tm, len, false)?;
+        Ok(b)
+    }
+
+    /// The bitset of `len` bits saved at `root`.
+    pub fn open(tm: &TransactionManager, root: u64, len: u32) -> Result<Self> {
+        Self::init(tm, root, len)
+    }
+
+    /// The current root, to save in a superblock (after [`DiskBitset::flush`]).
+    pub fn root(&self) -> u64 {
+        self.root
+    }
+
+    /// The length in bits.
+    pub fn len(&self) -> u32 {
+        self.len
+    }
+
+    /// Whether the bitset has no bits.
+    pub fn is_empty(&self) -> bool {
+        self.len == 0
     }
 
     /// Runs `f` on the description after checking that `tm` is the one it was made for.
@@ -62,111 +103,114 @@ impl DiskBitset {
         to_result(f(&mut *self.info))
     }
 
-    /// A new, empty bitset; returns its root (`dm_bitset_empty`).
-    pub fn empty(&mut self, tm: &mut TransactionManager) -> Result<u64> {
-        let mut root = 0;
-        // SAFETY: `info` is initialised for `tm`, which `&mut` gives us alone.
-        self.with(tm, |info| unsafe {
-            bindings::dm_bitset_empty(info, &mut root)
-        })?;
-        Ok(root)
-    }
-
-    /// Resizes bitset `root` from `old_len` to `new_len` bits, new bits set to `value`.
-    pub fn resize(
-        &mut self,
-        tm: &mut TransactionManager,
-        root: u64,
-        old_len: u32,
-        new_len: u32,
-        value: bool,
-    ) -> Result<u64> {
+    /// Changes the length to `new_len` bits; new bits are `value`.
+    pub fn resize(&mut self, tm: &mut TransactionManager, new_len: u32, value: bool) -> Result {
+        let (root, old_len) = (self.root, self.len);
         let mut new_root = root;
-        // SAFETY: As in `empty`.
+        // SAFETY: As in `create`; `old_len` is the bitset's length.
         self.with(tm, |info| unsafe {
             bindings::dm_bitset_resize(info, root, old_len, new_len, value, &mut new_root)
         })?;
-        Ok(new_root)
+        self.root = new_root;
+        self.len = new_len;
+        Ok(())
     }
 
-    /// Sets bit `index` of bitset `root`; returns the new root.
-    pub fn set(&mut self, tm: &mut TransactionManager, root: u64, index: u32) -> Result<u64> {
+    fn check_index(&self, index: u32) -> Result {
+        if index < self.len {
+            Ok(())
+        } else {
+            Err(EINVAL)
+        }
+    }
+
+    /// Sets bit `index`.
+    pub fn set(&mut self, tm: &mut TransactionManager, index: u32) -> Result {
+        self.check_index(index)?;
+        let root = self.root;
         let mut new_root = root;
-        // SAFETY: As in `empty`.
+        // SAFETY: As in `create`.
         self.with(tm, |info| unsafe {
             bindings::dm_bitset_set_bit(info, root, index, &mut new_root)
         })?;
-        Ok(new_root)
+        self.root = new_root;
+        Ok(())
     }
 
-    /// Clears bit `index` of bitset `root`; returns the new root.
-    pub fn clear(&mut self, tm: &mut TransactionManager, root: u64, index: u32) -> Result<u64> {
+    /// Clears bit `index`.
+    pub fn clear(&mut self, tm: &mut TransactionManager, index: u32) -> Result {
+        self.check_index(index)?;
+        let root = self.root;
         let mut new_root = root;
-        // SAFETY: As in `empty`.
+        // SAFETY: As in `create`.
         self.with(tm, |info| unsafe {
             bindings::dm_bitset_clear_bit(info, root, index, &mut new_root)
         })?;
-        Ok(new_root)
+        self.root = new_root;
+        Ok(())
     }
 
-    /// Tests bit `index` of bitset `root`; returns the bit and the new root (reading may flush
-    /// the cached word).
-    pub fn test(
-        &mut self,
-        tm: &mut TransactionManager,
-        root: u64,
-        index: u32,
-    ) -> Result<(bool, u64)> {
+    /// Tests bit `index` (reading may write the cached word first).
+    pub fn test(&mut self, tm: &mut TransactionManager, index: u32) -> Result<bool> {
+        self.check_index(index)?;
+        let root = self.root;
         let mut new_root = root;
         let mut bit = false;
-        // SAFETY: As in `empty`.
+        // SAFETY: As in `create`.
         self.with(tm, |info| unsafe {
             bindings::dm_bitset_test_bit(info, root, index, &mut new_root, &mut bit)
         })?;
-        Ok((bit, new_root))
+        self.root = new_root;
+        Ok(bit)
     }
 
-    /// Writes the cached word of bitset `root`; returns the new root (`dm_bitset_flush`).
-    pub fn flush(&mut self, tm: &mut TransactionManager, root: u64) -> Result<u64> {
+    /// Writes the cached word (`dm_bitset_flush`).
+    pub fn flush(&mut self, tm: &mut TransactionManager) -> Result {
+        let root = self.root;
         let mut new_root = root;
-        // SAFETY: As in `empty`.
+        // SAFETY: As in `create`.
         self.with(tm, |info| unsafe {
             bindings::dm_bitset_flush(info, root, &mut new_root)
         })?;
-        Ok(new_root)
+        self.root = new_root;
+        Ok(())
     }
 
-    /// Calls `f(index, bit)` for each of the `len` bits of bitset `root`, in order, with a
-    /// cursor (`dm_bitset_cursor_*`). The bitset must be flushed.
+    /// Calls `f(index, bit)` for every bit, in order, with a cursor (`dm_bitset_cursor_*`),
+    /// after writing the cached word.
     pub fn for_each(
         &mut self,
         tm: &mut TransactionManager,
-        root: u64,
-        len: u32,
         mut f: impl FnMut(u32, bool),
     ) -> Result {
+        self.flush(tm)?;
+        let (root, len) = (self.root, self.len);
         if len == 0 {
             return Ok(());
         }
-        // SAFETY: An all-zero cursor is a valid value to be initialised by `begin`.
+        // SAFETY: An all-zero cursor is a valid value for `begin`, and for `end` should
+        // `begin` fail early (it then releases nothing).
         let mut c: bindings::dm_bitset_cursor = unsafe { core::mem::zeroed() };
-        // SAFETY: As in `empty`; `c` is valid for writes.
-        self.with(tm, |info| unsafe {
+        // SAFETY: As in `create`; `c` is valid for writes.
+        let begun = self.with(tm, |info| unsafe {
             bindings::dm_bitset_cursor_begin(info, root, len, &mut c)
-        })?;
-        let mut result = Ok(());
-        for i in 0..len {
-            if i > 0 {
-                // SAFETY: The cursor was begun and has `len - i` entries left.
-                if let Err(e) = to_result(unsafe { bindings::dm_bitset_cursor_next(&mut c) }) {
-                    result = Err(e);
-                    break;
+        });
+        let mut result = begun;
+        if result.is_ok() {
+            for i in 0..len {
+                if i > 0 {
+                    // SAFETY: The cursor was begun and has `len - i` entries left.
+                    result = to_result(unsafe { bindings::dm_bitset_cursor_next(&mut c) });
+                    if result.is_err() {
+                        break;
+                    }
                 }
+                // SAFETY: The cursor is positioned on an entry.
+                f(i, unsafe { bindings::dm_bitset_cursor_get_value(&mut c) });
             }
-            // SAFETY: The cursor is positioned on an entry.
-            f(i, unsafe { bindings::dm_bitset_cursor_get_value(&mut c) });
         }
-        // SAFETY: The cursor was begun; ending it releases its locked blocks.
+        // SAFETY: Always ended, even when `begin` failed: a failed begin can leave btree
+        // nodes locked, which `end` releases (and a double end is harmless).
         unsafe { bindings::dm_bitset_cursor_end(&mut c) };
         result
     }

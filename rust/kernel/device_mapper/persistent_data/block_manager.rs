@@ -5,9 +5,15 @@
 //!
 //! C header: [`drivers/md/persistent-data/dm-block-manager.h`](srctree/drivers/md/persistent-data/dm-block-manager.h)
 //!
-//! # Contexts
+//! # Contexts and aliasing
 //!
 //! Everything here sleeps (it reads and writes the device): process context only.
+//!
+//! The block manager's own locks are no-ops unless `CONFIG_DM_DEBUG_BLOCK_MANAGER_LOCKING`
+//! is set, so the types do the excluding: read locks borrow the manager shared, and write
+//! locks (and everything else that changes it) borrow it `&mut`. A block can therefore not be
+//! read-locked and write-locked, or write-locked twice, at the same time; and the manager is
+//! not `Sync` (share it behind a mutex).
 
 use crate::{
     bindings,
@@ -85,41 +91,44 @@ impl BlockValidator {
 
 /// # Safety
 ///
-/// `b` must be a block locked by the block manager, with `block_size` bytes of data, that the
-/// caller may access exclusively during the call.
-unsafe fn block_slice<'a>(b: *mut bindings::dm_block, block_size: usize) -> (&'a mut [u8], u64) {
-    // SAFETY: By the safety requirements, the data is `block_size` bytes, ours during the call.
-    unsafe {
-        (
-            core::slice::from_raw_parts_mut(bindings::dm_block_data(b).cast(), block_size),
-            bindings::dm_block_location(b),
-        )
-    }
-}
-
-/// # Safety
+/// Called by the block manager (dm-bufio) with a dirty block it is about to write out.
 ///
-/// Called by the block manager with a block it is about to write, which nobody else accesses.
+/// dm-bufio may write a dirty block back while its holder still has it write-locked (to make
+/// room in its cache, or on a flush), in C as here: the holder's bytes and this callback's then
+/// overlap, and a block written back mid-change is dirty again and written once more later.
+/// This is persistent-data's design; Rust code only changes block data through `data_mut` of
+/// a write lock, and validators only compute over the bytes.
 unsafe extern "C" fn prepare_for_write_callback<V: Validator>(
     _v: *const bindings::dm_block_validator,
     b: *mut bindings::dm_block,
     block_size: usize,
 ) {
-    // SAFETY: The block is locked for writing out and ours during the call.
-    let (data, location) = unsafe { block_slice(b, block_size) };
+    // SAFETY: The block's data is `block_size` bytes (see above for who else may hold it).
+    let (data, location) = unsafe {
+        (
+            core::slice::from_raw_parts_mut(bindings::dm_block_data(b).cast(), block_size),
+            bindings::dm_block_location(b),
+        )
+    };
     V::prepare_for_write(data, location);
 }
 
 /// # Safety
 ///
-/// Called by the block manager with a block it has just read, which nobody else accesses yet.
+/// Called by the block manager with a block it has read and is about to hand out; others may
+/// hold it read-locked (an unchecked lock checks on the next checked one), nobody writes it.
 unsafe extern "C" fn check_callback<V: Validator>(
     _v: *const bindings::dm_block_validator,
     b: *mut bindings::dm_block,
     block_size: usize,
 ) -> crate::ffi::c_int {
-    // SAFETY: The block was just read and is not handed out before the check succeeds.
-    let (data, location) = unsafe { block_slice(b, block_size) };
+    // SAFETY: The data is `block_size` bytes that nobody writes during the check.
+    let (data, location) = unsafe {
+        (
+            core::slice::from_raw_parts(bindings::dm_block_data(b).cast(), block_size) as &[u8],
+            bindings::dm_block_location(b),
+        )
+    };
     match V::check(data, location) {
         Ok(()) => 0,
         Err(e) => e.to_errno(),
@@ -137,14 +146,13 @@ pub struct BlockManager {
     device: Arc<Device>,
 }
 
-// SAFETY: The block manager locks internally and may be used from any thread.
+// SAFETY: The block manager may be used from any thread; it is not `Sync` (see the module
+// documentation): one thread at a time uses it, e.g. behind a mutex.
 unsafe impl Send for BlockManager {}
-// SAFETY: As above.
-unsafe impl Sync for BlockManager {}
 
 impl BlockManager {
-    /// Creates a block manager over `device` with blocks of `block_size` bytes, caching at
-    /// most `max_held_per_thread` locked blocks per thread.
+    /// Creates a block manager over `device` with blocks of `block_size` bytes;
+    /// `max_held_per_thread` is how many buffers dm-bufio keeps in reserve (C users pass 5).
     pub fn new(device: &Arc<Device>, block_size: u32, max_held_per_thread: u32) -> Result<Self> {
         // SAFETY: The device's block device is open while `device` is held, which the manager
         // keeps until it is destroyed.
@@ -213,7 +221,8 @@ impl BlockManager {
     }
 
     /// Locks block `location` for reading without any check, e.g. to see whether a
-    /// superblock is all zeroes (not yet formatted) before checking it.
+    /// superblock is all zeroes (not yet formatted) before checking it. Fails with `EINVAL`
+    /// for a cached block already checked by a validator.
     pub fn read_lock_unchecked(&self, location: u64) -> Result<ReadBlock<'_>> {
         let b = self.lock(bindings::dm_bm_read_lock, location, None)?;
         // INVARIANT: Read-locked just now.
@@ -224,7 +233,7 @@ impl BlockManager {
 
     /// Locks block `location` for writing, checked by `validator`.
     pub fn write_lock(
-        &self,
+        &mut self,
         location: u64,
         validator: &'static BlockValidator,
     ) -> Result<WriteBlock<'_>> {
@@ -237,7 +246,7 @@ impl BlockManager {
 
     /// Locks block `location` for writing without reading it: its data starts zeroed.
     pub fn write_lock_zero(
-        &self,
+        &mut self,
         location: u64,
         validator: &'static BlockValidator,
     ) -> Result<WriteBlock<'_>> {
@@ -249,7 +258,7 @@ impl BlockManager {
     }
 
     /// Writes all dirty blocks and waits for them (`dm_bm_flush`).
-    pub fn flush(&self) -> Result {
+    pub fn flush(&mut self) -> Result {
         // SAFETY: The manager is live.
         to_result(unsafe { bindings::dm_bm_flush(self.as_ptr()) })
     }
@@ -261,13 +270,13 @@ impl BlockManager {
     }
 
     /// Refuses write locks from now on (e.g. after a metadata error).
-    pub fn set_read_only(&self) {
+    pub fn set_read_only(&mut self) {
         // SAFETY: The manager is live.
         unsafe { bindings::dm_bm_set_read_only(self.as_ptr()) }
     }
 
     /// Allows write locks again.
-    pub fn set_read_write(&self) {
+    pub fn set_read_write(&mut self) {
         // SAFETY: The manager is live.
         unsafe { bindings::dm_bm_set_read_write(self.as_ptr()) }
     }
@@ -332,7 +341,8 @@ impl ReadBlock<'_> {
 
     /// The block's bytes.
     pub fn data(&self) -> &[u8] {
-        // SAFETY: A read-locked block's data is `size` bytes that nobody writes while locked.
+        // SAFETY: A read-locked block's data is `size` bytes that nobody writes while it is
+        // locked: write locks need the manager `&mut`, which this lock's borrow excludes.
         unsafe { core::slice::from_raw_parts(self.block.data_ptr(), self.block.size) }
     }
 }
@@ -355,7 +365,9 @@ impl WriteBlock<'_> {
 
     /// The block's bytes.
     pub fn data(&self) -> &[u8] {
-        // SAFETY: A write-locked block's data is `size` bytes, ours alone while locked.
+        // SAFETY: A write-locked block's data is `size` bytes that no other lock reaches while
+        // this one exists (it borrows the manager `&mut`); see `prepare_for_write_callback`
+        // for dm-bufio's write-back.
         unsafe { core::slice::from_raw_parts(self.block.data_ptr(), self.block.size) }
     }
 

@@ -27,6 +27,36 @@ use core::ptr::NonNull;
 /// The size of the space map root a superblock stores (`SPACE_MAP_ROOT_SIZE`).
 pub const SPACE_MAP_ROOT_SIZE: usize = 128;
 
+/// The block size the metadata space map works with (`DM_SM_METADATA_BLOCK_SIZE`, 4 KiB): its
+/// index block is exactly that big.
+pub const METADATA_BLOCK_SIZE: u32 = 4096;
+
+/// The most blocks a metadata space map can track (`DM_SM_METADATA_MAX_BLOCKS` of
+/// `dm-space-map-metadata.h`: 255 index entries of 16320 blocks each).
+pub const METADATA_MAX_BLOCKS: u64 = 255 * ((1 << 14) - 64);
+
+/// Checks what the space map code would trust in a saved root (`struct disk_sm_root`: four
+/// little-endian u64, nr_blocks, nr_allocated, bitmap_root, ref_count_root) before it opens it:
+/// a root that checks out but lies would make it index out of bounds.
+fn check_sm_root(root: &[u8], device_blocks: u64) -> Result {
+    let word = |i: usize| {
+        root.get(i * 8..i * 8 + 8)
+            .and_then(|b| b.try_into().ok())
+            .map(u64::from_le_bytes)
+            .ok_or(EINVAL)
+    };
+    let (nr_blocks, nr_allocated) = (word(0)?, word(1)?);
+    let (bitmap_root, ref_count_root) = (word(2)?, word(3)?);
+    if nr_blocks > METADATA_MAX_BLOCKS.min(device_blocks)
+        || nr_allocated > nr_blocks
+        || bitmap_root >= nr_blocks
+        || ref_count_root >= nr_blocks
+    {
+        return Err(EINVAL);
+    }
+    Ok(())
+}
+
 /// A transaction manager and its metadata space map over a [`BlockManager`].
 ///
 /// # Invariants
@@ -39,17 +69,18 @@ pub struct TransactionManager {
     bm: BlockManager,
 }
 
-// SAFETY: The transaction manager may be used from any thread, one at a time (`&mut self` for
-// changes; the shared methods only read counters under the space map's own rules).
+// SAFETY: The transaction manager may be used from any thread, one thread at a time: it is not
+// `Sync` (share it behind a mutex), and changes take `&mut self`.
 unsafe impl Send for TransactionManager {}
-// SAFETY: Shared access only reads (block counts), which the space map allows concurrently
-// with itself.
-unsafe impl Sync for TransactionManager {}
 
 impl TransactionManager {
     /// Formats new metadata: an empty metadata space map covering the device, with the
-    /// superblock at `superblock` (`dm_tm_create_with_sm`).
+    /// superblock at `superblock` (`dm_tm_create_with_sm`). The block manager's blocks must be
+    /// [`METADATA_BLOCK_SIZE`] bytes.
     pub fn create(bm: BlockManager, superblock: u64) -> Result<Self> {
+        if bm.block_size() != METADATA_BLOCK_SIZE || superblock >= bm.nr_blocks() {
+            return Err(EINVAL);
+        }
         let mut tm = core::ptr::null_mut();
         let mut sm = core::ptr::null_mut();
         // SAFETY: The block manager is live; `tm` and `sm` are valid for writes.
@@ -60,8 +91,13 @@ impl TransactionManager {
     }
 
     /// Opens existing metadata whose space map root was saved in the superblock
-    /// (`dm_tm_open_with_sm`).
+    /// (`dm_tm_open_with_sm`). The root is checked first: its block count must fit the device
+    /// and the space map, and its roots lie within it.
     pub fn open(bm: BlockManager, superblock: u64, sm_root: &[u8]) -> Result<Self> {
+        if bm.block_size() != METADATA_BLOCK_SIZE || superblock >= bm.nr_blocks() {
+            return Err(EINVAL);
+        }
+        check_sm_root(sm_root, bm.nr_blocks())?;
         let mut root = [0u8; SPACE_MAP_ROOT_SIZE];
         let saved = root.get_mut(..sm_root.len()).ok_or(EINVAL)?;
         saved.copy_from_slice(sm_root);
@@ -113,13 +149,15 @@ impl TransactionManager {
     ///
     /// The superblock is rewritten whole: `fill` gets it zeroed, with the space map's root to
     /// store, and fills in everything; `validator` then prepares it (checksum) as it is written.
-    /// Call [`TransactionManager::pre_commit`] first.
+    /// It runs [`TransactionManager::pre_commit`] first (again, if the caller did), so that the
+    /// root it saves describes blocks already on disk.
     pub fn commit(
         &mut self,
         location: u64,
         validator: &'static BlockValidator,
         fill: impl FnOnce(&mut [u8], &[u8; SPACE_MAP_ROOT_SIZE]),
     ) -> Result {
+        self.pre_commit()?;
         let sm_root = self.space_map_root()?;
         let mut superblock = self.bm.write_lock_zero(location, validator)?;
         fill(superblock.data_mut(), &sm_root);
