@@ -187,21 +187,21 @@ impl Client {
                 Err(e) => return Err((e, job)),
             };
         }
-        let context = job.into_foreign() as *mut crate::ffi::c_void;
+        let n = to.len() as u32;
         // SAFETY: The client is live; `src` and `dests` describe open devices the client holds
-        // (kcopyd copies the regions before returning); `to.len()` is within
-        // `1..=MAX_DESTINATIONS`; `notify::<T>` takes `context` back exactly once.
-        unsafe {
+        // (kcopyd copies the regions before returning); `n` is within `1..=MAX_DESTINATIONS`;
+        // `notify` and `context` are as `start` requires.
+        Self::start::<T>(job, |notify, context| unsafe {
             bindings::dm_kcopyd_copy(
                 self.kc.as_ptr(),
                 &mut src,
-                to.len() as u32,
+                n,
                 dests.as_mut_ptr(),
                 0,
-                Some(notify::<T>),
+                notify,
                 context,
             )
-        };
+        });
         Ok(())
     }
 
@@ -215,19 +215,22 @@ impl Client {
             Ok(r) => r,
             Err(e) => return Err((e, job)),
         };
-        let context = job.into_foreign() as *mut crate::ffi::c_void;
         // SAFETY: As in `copy`, with one destination.
-        unsafe {
-            bindings::dm_kcopyd_zero(
-                self.kc.as_ptr(),
-                1,
-                &mut dest,
-                0,
-                Some(notify::<T>),
-                context,
-            )
-        };
+        Self::start::<T>(job, |notify, context| unsafe {
+            bindings::dm_kcopyd_zero(self.kc.as_ptr(), 1, &mut dest, 0, notify, context)
+        });
         Ok(())
+    }
+
+    /// Hands `job` to C and starts a kcopyd job with `submit(notify, context)`, which must
+    /// pass both to kcopyd unchanged: kcopyd then calls `notify(.., context)` exactly once,
+    /// which hands the job back to `T::copy_done`.
+    fn start<T: CopyDone>(
+        job: T::Pointer,
+        submit: impl FnOnce(bindings::dm_kcopyd_notify_fn, *mut crate::ffi::c_void),
+    ) {
+        let context = job.into_foreign() as *mut crate::ffi::c_void;
+        submit(Some(notify::<T>), context);
     }
 }
 

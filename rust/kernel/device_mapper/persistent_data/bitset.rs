@@ -7,8 +7,7 @@
 //! A [`DiskBitset`] is one bitset: its root block (which changes with every change, copy on
 //! write) and its length, which the caller saves in its superblock at commit. Changes of
 //! single bits are cached in it and written by [`DiskBitset::flush`], which must precede a
-//! commit. (The C functions leave `*new_root` alone when nothing changed, so the wrappers
-//! start it at the old root.)
+//! commit.
 //!
 //! The length is kept with the root because dm-array's resize `BUG_ON`s when told a wrong old
 //! length; a superblock that checks but lies about the length can still reach that, as in C.
@@ -103,15 +102,28 @@ impl DiskBitset {
         to_result(f(&mut *self.info))
     }
 
+    /// Runs a C operation that takes the bitset's root and may write a new one, and keeps the
+    /// new root. The C functions leave `*new_root` alone when nothing changed, so it starts at
+    /// the old root.
+    fn update(
+        &mut self,
+        tm: &mut TransactionManager,
+        f: impl FnOnce(*mut bindings::dm_disk_bitset, u64, &mut u64) -> crate::ffi::c_int,
+    ) -> Result {
+        let root = self.root;
+        let mut new_root = root;
+        self.with(tm, |info| f(info, root, &mut new_root))?;
+        self.root = new_root;
+        Ok(())
+    }
+
     /// Changes the length to `new_len` bits; new bits are `value`.
     pub fn resize(&mut self, tm: &mut TransactionManager, new_len: u32, value: bool) -> Result {
-        let (root, old_len) = (self.root, self.len);
-        let mut new_root = root;
+        let old_len = self.len;
         // SAFETY: As in `create`; `old_len` is the bitset's length.
-        self.with(tm, |info| unsafe {
-            bindings::dm_bitset_resize(info, root, old_len, new_len, value, &mut new_root)
+        self.update(tm, |info, root, new_root| unsafe {
+            bindings::dm_bitset_resize(info, root, old_len, new_len, value, new_root)
         })?;
-        self.root = new_root;
         self.len = new_len;
         Ok(())
     }
@@ -127,53 +139,38 @@ impl DiskBitset {
     /// Sets bit `index`.
     pub fn set(&mut self, tm: &mut TransactionManager, index: u32) -> Result {
         self.check_index(index)?;
-        let root = self.root;
-        let mut new_root = root;
         // SAFETY: As in `create`.
-        self.with(tm, |info| unsafe {
-            bindings::dm_bitset_set_bit(info, root, index, &mut new_root)
-        })?;
-        self.root = new_root;
-        Ok(())
+        self.update(tm, |info, root, new_root| unsafe {
+            bindings::dm_bitset_set_bit(info, root, index, new_root)
+        })
     }
 
     /// Clears bit `index`.
     pub fn clear(&mut self, tm: &mut TransactionManager, index: u32) -> Result {
         self.check_index(index)?;
-        let root = self.root;
-        let mut new_root = root;
         // SAFETY: As in `create`.
-        self.with(tm, |info| unsafe {
-            bindings::dm_bitset_clear_bit(info, root, index, &mut new_root)
-        })?;
-        self.root = new_root;
-        Ok(())
+        self.update(tm, |info, root, new_root| unsafe {
+            bindings::dm_bitset_clear_bit(info, root, index, new_root)
+        })
     }
 
     /// Tests bit `index` (reading may write the cached word first).
     pub fn test(&mut self, tm: &mut TransactionManager, index: u32) -> Result<bool> {
         self.check_index(index)?;
-        let root = self.root;
-        let mut new_root = root;
         let mut bit = false;
         // SAFETY: As in `create`.
-        self.with(tm, |info| unsafe {
-            bindings::dm_bitset_test_bit(info, root, index, &mut new_root, &mut bit)
+        self.update(tm, |info, root, new_root| unsafe {
+            bindings::dm_bitset_test_bit(info, root, index, new_root, &mut bit)
         })?;
-        self.root = new_root;
         Ok(bit)
     }
 
     /// Writes the cached word (`dm_bitset_flush`).
     pub fn flush(&mut self, tm: &mut TransactionManager) -> Result {
-        let root = self.root;
-        let mut new_root = root;
         // SAFETY: As in `create`.
-        self.with(tm, |info| unsafe {
-            bindings::dm_bitset_flush(info, root, &mut new_root)
-        })?;
-        self.root = new_root;
-        Ok(())
+        self.update(tm, |info, root, new_root| unsafe {
+            bindings::dm_bitset_flush(info, root, new_root)
+        })
     }
 
     /// Calls `f(index, bit)` for every bit, in order, with a cursor (`dm_bitset_cursor_*`),
