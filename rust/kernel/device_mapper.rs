@@ -42,4 +42,6 @@ mod target;
 pub use args::Args;
 pub use device::{Device, DeviceVisitor, Mode, Visited};
 pub use status::{StatusFlags, StatusType, StatusWriter};
-pub use target::{EndIoResult, MapResult, Registration, Target, TargetError, TargetOperations};
+pub use target::{
+    EndIoResult, EventHandle, MapResult, Registration, Target, TargetError, TargetOperations,
+};

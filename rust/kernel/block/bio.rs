@@ -15,7 +15,10 @@
 //! Bios are ended from any context, including hard and soft interrupts. Everything in this
 //! module may be called from atomic context: nothing here sleeps.
 
-use crate::{bindings, error::Error};
+use crate::{
+    bindings,
+    error::{code::EINVAL, Error, Result},
+};
 use core::{marker::PhantomData, mem::ManuallyDrop, ptr::NonNull};
 
 /// The sector size of the block layer, in bytes, as a shift.
@@ -204,6 +207,25 @@ impl<P> Bio<P> {
     /// The size in 512-byte sectors.
     pub fn sectors(&self) -> u32 {
         self.size() >> SECTOR_SHIFT
+    }
+
+    /// Narrows a discard to `sectors` sectors from `sector` (a discard carries no data, so its
+    /// range can be set freely). Fails with `EINVAL` for other operations, or if the new range
+    /// is not within the old one.
+    pub fn narrow_discard(&mut self, sector: u64, sectors: u32) -> Result {
+        let (old_start, old_len) = (self.sector(), u64::from(self.sectors()));
+        let bytes = sectors.checked_mul(1 << SECTOR_SHIFT).ok_or(EINVAL)?;
+        let inside = sector >= old_start
+            && sector
+                .checked_add(u64::from(sectors))
+                .is_some_and(|end| end <= old_start.saturating_add(old_len));
+        if self.op() != Operation::Discard || !inside {
+            return Err(EINVAL);
+        }
+        let iter = &mut self.raw_mut().bi_iter;
+        iter.bi_sector = sector;
+        iter.bi_size = bytes;
+        Ok(())
     }
 
     /// Makes the bio go to `bdev` (`bio_set_dev`).

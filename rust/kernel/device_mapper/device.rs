@@ -130,6 +130,14 @@ impl Device {
         }
     }
 
+    /// Flushes the device's volatile write cache and waits for it (`blkdev_issue_flush`).
+    ///
+    /// Sleeps: process context only.
+    pub fn issue_flush(&self) -> Result {
+        // SAFETY: `bdev` is valid while the device is open.
+        to_result(unsafe { bindings::blkdev_issue_flush(self.bdev()) })
+    }
+
     /// Sends `bio` to this device: `bio` will go there unchanged but for its device.
     pub fn set_bio_device<P>(&self, bio: &mut Bio<P>) {
         // SAFETY: The device stays open while the target exists, and device-mapper does not

@@ -179,6 +179,23 @@ impl Target {
         unsafe { bindings::dm_table_event(self.raw().table) }
     }
 
+    /// A handle that raises events on this target's table from work the target runs later
+    /// (see [`EventHandle`]); only a constructor can make one.
+    pub fn event_handle(&mut self) -> Result<EventHandle> {
+        // SAFETY: While a Rust target's constructor runs, `private` is its `TargetState`.
+        let state = NonNull::new(unsafe { (*self.as_raw()).private.cast::<TargetState>() })
+            .ok_or(EINVAL)?;
+        // SAFETY: The state lives until the destructor has seen the count drop to zero.
+        unsafe { state.as_ref() }
+            .devices
+            .fetch_add(1, Ordering::Relaxed);
+        // INVARIANT: The state counts the new handle.
+        Ok(EventHandle {
+            ti: NonNull::new(self.as_raw()).ok_or(EINVAL)?,
+            state,
+        })
+    }
+
     /// Whether the mapped device is suspended (`dm_suspended`).
     pub fn is_suspended(&self) -> bool {
         // SAFETY: The target is valid.
@@ -237,6 +254,46 @@ impl Target {
     /// Whether flushes reach the target even though its devices have no volatile cache.
     pub fn set_flush_supported(&mut self, on: bool) {
         self.raw_mut().set_flush_supported(on);
+    }
+}
+
+/// Raises device-mapper events on a target's table from work the target runs on its own, e.g.
+/// a worker that finishes a job or sees an error (`dm_table_event`).
+///
+/// Like a [`Device`], a handle is counted in the target's state: the destructor waits until
+/// every handle is dropped, so the table it points to outlives it.
+///
+/// # Invariants
+///
+/// `ti` is a target whose `TargetState` is `state`, which counts this handle; the count keeps
+/// the destructor, and so the table, from finishing before the handle is dropped.
+pub struct EventHandle {
+    ti: NonNull<bindings::dm_target>,
+    state: NonNull<TargetState>,
+}
+
+// SAFETY: `dm_table_event` may be called from any thread in process context.
+unsafe impl Send for EventHandle {}
+
+// SAFETY: As above; the handle has no state of its own.
+unsafe impl Sync for EventHandle {}
+
+impl EventHandle {
+    /// Raises an event: `dmsetup wait` and udev see it. Sleeps (it takes a mutex): process
+    /// context only, never from `map` or `end_io`.
+    pub fn raise(&self) {
+        // SAFETY: By the type invariants the target and its table are alive.
+        unsafe { bindings::dm_table_event((*self.ti.as_ptr()).table) }
+    }
+}
+
+impl Drop for EventHandle {
+    fn drop(&mut self) {
+        // SAFETY: By the type invariants the state is alive while it counts this handle; after
+        // this release-decrement the destructor may free it.
+        unsafe { self.state.as_ref() }
+            .devices
+            .fetch_sub(1, Ordering::Release);
     }
 }
 
@@ -704,7 +761,8 @@ impl<T: TargetOperations> Callbacks<T> {
 ///
 /// # Invariants
 ///
-/// `devices` counts the [`Device`]s opened for the target and not yet dropped; `data` is null
+/// `devices` counts the [`Device`]s opened for the target and the [`EventHandle`]s made for it
+/// that are not yet dropped (both need the table); `data` is null
 /// until the constructor succeeds, then what `Data::into_foreign` returned, until `dtr`.
 pub(crate) struct TargetState {
     pub(crate) devices: AtomicUsize,
@@ -719,7 +777,8 @@ impl TargetState {
         }
     }
 
-    /// Waits until every `Device` of the target has been dropped, then frees the state.
+    /// Waits until every `Device` and `EventHandle` of the target has been dropped, then frees
+    /// the state.
     ///
     /// A `Device` calls `dm_put_device`, which needs the target's table: the table must not go
     /// away before the last `Device` (device-mapper destroys it right after `dtr`). Devices

@@ -88,6 +88,14 @@ impl OwnedQueue {
             ptr: NonNull::new(ptr).ok_or(ENOMEM)?,
         })
     }
+
+    /// Waits until the queue is empty, including work queued by the work that runs meanwhile
+    /// (`drain_workqueue`). Queueing from elsewhere while it drains is a bug the kernel warns
+    /// about. Sleeps: process context only.
+    pub fn drain(&self) {
+        // SAFETY: By the type invariants the workqueue is valid.
+        unsafe { bindings::drain_workqueue(self.ptr.as_ptr()) }
+    }
 }
 
 impl Deref for OwnedQueue {

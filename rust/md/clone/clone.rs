@@ -1,0 +1,919 @@
+// SPDX-License-Identifier: GPL-2.0
+
+//! A clone: its shared state, the paths a bio takes, the worker, commits and the copier.
+//!
+//! # Contexts
+//!
+//! | who                         | context              | may sleep |
+//! |-----------------------------|----------------------|-----------|
+//! | `map`                       | submitter (process)  | allocates (GFP_NOIO) only |
+//! | `end_io`                    | hard or soft IRQ     | no        |
+//! | kcopyd completion           | kcopyd's thread      | yes       |
+//! | worker, waker               | workqueue            | yes       |
+//! | status, message, (post/pre)suspend, resume, dtr | process | yes |
+//!
+//! # Locks (outermost first)
+//!
+//! - `md` (mutex): the on-disk metadata and commits; process context only.
+//! - `kcopyd` (mutex): the kcopyd client, taken out at destruction; process context only.
+//! - `idle` (mutex) with `idle_cv`: waiting for copies in flight to reach zero.
+//! - `regions` and `marks` (spinlocks, interrupts off): see their modules.
+//! - `deferred` (spinlock, interrupts off): bios handed to the worker.
+//!
+//! No spinlock is held while a mutex is taken or while a bio is submitted.
+//!
+//! # Lifetime
+//!
+//! The clone is shared (`Arc`) by the target, queued work and kcopyd jobs. The target's
+//! destructor ([`CloneCore::shutdown`]) stops the waker, destroys the kcopyd client (waiting for
+//! its jobs) and drains the workqueue, so that it drops the last reference itself, in process
+//! context: nothing else can drop it in interrupt context or on the workqueue being destroyed.
+
+use crate::{
+    config::{Message, Options},
+    marks::Marks,
+    metadata::{Geometry, Metadata, BLOCK_SECTORS},
+    regions::{InProgress, Parked},
+    PerBio,
+};
+use core::{
+    fmt::Write,
+    sync::atomic::{AtomicBool, AtomicU32, AtomicU64, AtomicU8, Ordering},
+};
+use kernel::{
+    alloc::flags::GFP_NOIO,
+    block::{
+        bio::{Bio, BioList, Operation, Status},
+        limits::QueueLimits,
+    },
+    device_mapper::{
+        kcopyd::{Client, CopyDone, CopyResult, Region},
+        Device, EventHandle, MapResult, StatusWriter, Target,
+    },
+    impl_has_delayed_work, impl_has_work, new_condvar, new_delayed_work, new_mutex,
+    new_spinlock_irq, new_work,
+    prelude::*,
+    sync::{Arc, CondVar, Mutex, SpinLockIrq},
+    time::msecs_to_jiffies,
+    workqueue::{self, DelayedWork, OwnedQueue, Work, WorkItem},
+};
+
+/// How often metadata is committed and the copier woken, in milliseconds (as in C).
+const COMMIT_PERIOD_MS: u32 = 1000;
+
+/// The metadata mode (as in C): it only ever goes down the list.
+#[derive(Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+#[repr(u8)]
+pub(crate) enum MetadataMode {
+    /// Everything works.
+    ReadWrite = 0,
+    /// A metadata operation failed and the transaction was aborted: nothing more is recorded;
+    /// reads are served, bios that need a commit fail.
+    ReadOnly = 1,
+    /// The abort failed too: all I/O fails.
+    Fail = 2,
+}
+
+impl MetadataMode {
+    fn from_u8(v: u8) -> Self {
+        match v {
+            0 => Self::ReadWrite,
+            1 => Self::ReadOnly,
+            _ => Self::Fail,
+        }
+    }
+
+    fn name(self) -> &'static str {
+        match self {
+            Self::ReadWrite => "rw",
+            Self::ReadOnly => "ro",
+            Self::Fail => "Fail",
+        }
+    }
+}
+
+/// Bios handed to the worker: PREFLUSH or FUA bios that wait for a commit, and writes whose
+/// region a whole-region write just filled (their completion ran in interrupt context, where
+/// bios are not submitted).
+struct Deferred {
+    bios: BioList<PerBio>,
+}
+
+/// One clone target's state, shared with its work and copy jobs.
+#[pin_data]
+pub(crate) struct CloneCore {
+    pub(crate) geometry: Geometry,
+    region_shift: u32,
+    source: Arc<Device>,
+    dest: Arc<Device>,
+    meta_dev: Arc<Device>,
+    /// The table's arguments after the three devices, each preceded by a space.
+    table_args: KVec<u8>,
+
+    #[pin]
+    marks: Marks,
+    #[pin]
+    regions: InProgress,
+    /// `None` once in [`MetadataMode::Fail`].
+    #[pin]
+    md: Mutex<Option<Metadata>>,
+    /// `None` once the target is being destroyed.
+    #[pin]
+    kcopyd: Mutex<Option<Client>>,
+    #[pin]
+    deferred: SpinLockIrq<Deferred>,
+    #[pin]
+    idle: Mutex<()>,
+    #[pin]
+    idle_cv: CondVar,
+
+    mode: AtomicU8,
+    threshold: AtomicU32,
+    batch_size: AtomicU32,
+    background_copy: AtomicBool,
+    discard_passdown: AtomicBool,
+    suspended: AtomicBool,
+    dying: AtomicBool,
+    /// User bios between `map` and `end_io`; the background copy waits while there are any.
+    user_io: AtomicU64,
+    /// Regions being copied by kcopyd (plus one while the worker starts background copies).
+    copying: AtomicU32,
+    /// Where the background copy goes on; only the worker uses it.
+    next_region: AtomicU32,
+    /// Set by the waker: commit even if no bio asks for it.
+    commit_due: AtomicBool,
+    /// A copy failed since the last tick: the background copy pauses until the next.
+    copy_failed: AtomicBool,
+    copy_errors: AtomicU64,
+    /// An event is owed to user space (raised by the worker, in process context).
+    event_owed: AtomicBool,
+    done_reported: AtomicBool,
+
+    events: EventHandle,
+    wq: OwnedQueue,
+    #[pin]
+    work: Work<CloneCore, 0>,
+    #[pin]
+    waker: DelayedWork<CloneCore, 1>,
+}
+
+impl_has_work! {
+    impl HasWork<Self, 0> for CloneCore { self.work }
+}
+
+impl_has_delayed_work! {
+    impl HasDelayedWork<Self, 1> for CloneCore { self.waker }
+}
+
+/// What the constructor hands to [`CloneCore::new`].
+pub(crate) struct Parts {
+    pub(crate) geometry: Geometry,
+    pub(crate) options: Options,
+    pub(crate) source: Arc<Device>,
+    pub(crate) dest: Arc<Device>,
+    pub(crate) meta_dev: Arc<Device>,
+    pub(crate) table_args: KVec<u8>,
+    pub(crate) metadata: Metadata,
+    pub(crate) kcopyd: Client,
+    pub(crate) events: EventHandle,
+    pub(crate) wq: OwnedQueue,
+}
+
+impl CloneCore {
+    /// Builds the clone and loads the copied regions from the metadata.
+    pub(crate) fn new(p: Parts) -> Result<Arc<Self>> {
+        let Parts {
+            geometry,
+            options,
+            source,
+            dest,
+            meta_dev,
+            table_args,
+            mut metadata,
+            kcopyd,
+            events,
+            wq,
+        } = p;
+        let marks = Marks::new(geometry.nr_regions)?;
+        let this = Arc::pin_init(
+            try_pin_init!(Self {
+                geometry,
+                region_shift: geometry.region_size.trailing_zeros(),
+                source,
+                dest,
+                meta_dev,
+                table_args,
+                marks <- marks,
+                regions <- InProgress::new(),
+                md <- new_mutex!(None, "clone_md"),
+                kcopyd <- new_mutex!(Some(kcopyd), "clone_kcopyd"),
+                deferred <- new_spinlock_irq!(Deferred { bios: BioList::new() }, "clone_deferred"),
+                idle <- new_mutex!((), "clone_idle"),
+                idle_cv <- new_condvar!("clone_idle_cv"),
+                mode: AtomicU8::new(MetadataMode::ReadWrite as u8),
+                threshold: AtomicU32::new(options.threshold),
+                batch_size: AtomicU32::new(options.batch_size),
+                background_copy: AtomicBool::new(options.background_copy),
+                discard_passdown: AtomicBool::new(options.discard_passdown),
+                suspended: AtomicBool::new(false),
+                dying: AtomicBool::new(false),
+                user_io: AtomicU64::new(0),
+                copying: AtomicU32::new(0),
+                next_region: AtomicU32::new(0),
+                commit_due: AtomicBool::new(false),
+                copy_failed: AtomicBool::new(false),
+                copy_errors: AtomicU64::new(0),
+                event_owed: AtomicBool::new(false),
+                done_reported: AtomicBool::new(false),
+                events,
+                wq,
+                work <- new_work!("clone_worker"),
+                waker <- new_delayed_work!("clone_waker"),
+            }? Error),
+            GFP_KERNEL,
+        )?;
+        metadata.for_each_copied(|r| this.marks.load(r))?;
+        this.done_reported
+            .store(this.marks.done(), Ordering::Relaxed);
+        *this.md.lock() = Some(metadata);
+        Ok(this)
+    }
+
+    fn mode(&self) -> MetadataMode {
+        MetadataMode::from_u8(self.mode.load(Ordering::Acquire))
+    }
+
+    /// The region a target-relative sector is in.
+    fn region_of(&self, offset: u64) -> u32 {
+        // `offset` is below the target's length, so the region is below `nr_regions` <= 2^31.
+        u32::try_from(offset >> self.region_shift).unwrap_or(u32::MAX)
+    }
+
+    /// First sector and length of regions `first..first + count` (the last one may be short).
+    fn region_span(&self, first: u32, count: u32) -> (u64, u64) {
+        let start = u64::from(first) << self.region_shift;
+        let end = (u64::from(first) + u64::from(count)) << self.region_shift;
+        let end = end.min(self.geometry.target_size);
+        (start, end.saturating_sub(start))
+    }
+
+    /// Queues the worker. Any context.
+    fn kick(self: &Arc<Self>) {
+        let _ = self.wq.enqueue::<Arc<Self>, 0>(self.clone());
+    }
+
+    // ---- the I/O paths ----
+
+    /// Maps a bio (see the module documentation of the target for the rules).
+    pub(crate) fn map(self: &Arc<Self>, target: &Target, mut bio: Bio<PerBio>) -> MapResult<PerBio> {
+        if self.mode() == MetadataMode::Fail {
+            return MapResult::Kill(bio);
+        }
+        let offset = target.offset(&bio);
+        if bio.sectors() == 0 {
+            // An empty flush.
+            self.dest.set_bio_device(&mut bio);
+            return self.counted(self.issue_or_remap(bio));
+        }
+        if bio.op() == Operation::Discard {
+            self.dest.set_bio_device(&mut bio);
+            bio.set_sector(offset);
+            self.discard(bio);
+            return self.counted(MapResult::Submitted);
+        }
+        let r = self.region_of(offset);
+        if self.marks.is_copied(r) {
+            self.dest.set_bio_device(&mut bio);
+            bio.set_sector(offset);
+            return self.counted(self.issue_or_remap(bio));
+        }
+        if !bio.is_write() {
+            self.source.set_bio_device(&mut bio);
+            bio.set_sector(offset);
+            return self.counted(MapResult::Remapped(bio));
+        }
+        if self.mode() != MetadataMode::ReadWrite {
+            // The copy could not be recorded.
+            bio.end(Status::IOERR);
+            return self.counted(MapResult::Submitted);
+        }
+        self.dest.set_bio_device(&mut bio);
+        bio.set_sector(offset);
+        let (start, len) = self.region_span(r, 1);
+        // A FUA or PREFLUSH write takes the copy path: it must not complete before the commit
+        // that records its region, which a whole-region write's completion cannot wait for.
+        let whole = offset == start
+            && u64::from(bio.sectors()) == len
+            && !bio.is_fua()
+            && !bio.is_preflush();
+        let result = match self
+            .regions
+            .park_write(r, bio, whole, |r| self.marks.is_copied(r))
+        {
+            Parked::Copied(bio) => self.issue_or_remap(bio),
+            Parked::Waiting => MapResult::Submitted,
+            Parked::Overwrite(mut bio) => {
+                bio.data_mut().overwrite = r.saturating_add(1);
+                MapResult::Remapped(bio)
+            }
+            Parked::Queued => {
+                self.kick();
+                MapResult::Submitted
+            }
+            Parked::NoMemory(bio) => return MapResult::Kill(bio),
+        };
+        self.counted(result)
+    }
+
+    /// Counts a bio that `map` passes on or keeps (its `end_io` will uncount it).
+    fn counted(&self, result: MapResult<PerBio>) -> MapResult<PerBio> {
+        self.user_io.fetch_add(1, Ordering::AcqRel);
+        result
+    }
+
+    /// Sends a bio that goes to the destination's copied data on, unless it needs a commit
+    /// first (a PREFLUSH or FUA while marks are not on disk): then the worker commits first.
+    fn issue_or_remap(self: &Arc<Self>, bio: Bio<PerBio>) -> MapResult<PerBio> {
+        match self.unless_commit_needed(bio) {
+            Some(bio) => MapResult::Remapped(bio),
+            None => MapResult::Submitted,
+        }
+    }
+
+    /// Submits a bio for copied data from outside `map`.
+    fn issue(self: &Arc<Self>, bio: Bio<PerBio>) {
+        if let Some(bio) = self.unless_commit_needed(bio) {
+            bio.submit();
+        }
+    }
+
+    /// Gives the bio back if it can go now; takes it if it needs a commit first (deferring it
+    /// to the worker, or failing it if no commit can be made).
+    fn unless_commit_needed(self: &Arc<Self>, bio: Bio<PerBio>) -> Option<Bio<PerBio>> {
+        if !(bio.is_preflush() || bio.is_fua()) || !self.marks.changed() {
+            return Some(bio);
+        }
+        if self.mode() != MetadataMode::ReadWrite {
+            bio.end(Status::IOERR);
+            return None;
+        }
+        self.deferred.lock().bios.push(bio);
+        self.kick();
+        None
+    }
+
+    /// A discard (already pointed at the destination, at its target-relative sector): marks
+    /// the regions it covers whole as copied, then passes it down trimmed to them.
+    fn discard(self: &Arc<Self>, mut bio: Bio<PerBio>) {
+        let start = bio.sector();
+        let end = start.saturating_add(u64::from(bio.sectors()));
+        let rs = self.geometry.region_size;
+        let first = self.region_of(start.div_ceil(rs) << self.region_shift);
+        // The last region may be short: a discard to the end of the target covers it.
+        let last = if end >= self.geometry.target_size {
+            self.geometry.nr_regions
+        } else {
+            self.region_of(end)
+        };
+        if first >= last {
+            // Only parts of regions: nothing to discard safely.
+            bio.end(Status::OK);
+            return;
+        }
+        let count = last - first;
+        if !self.marks.all_copied(first, count) {
+            if self.mode() != MetadataMode::ReadWrite {
+                // The regions cannot be recorded as copied: ignore the discard.
+                bio.end(Status::OK);
+                return;
+            }
+            self.marks.mark_range(first, count);
+            if self.marks.done() {
+                self.kick();
+            }
+        }
+        if !self.discard_passdown.load(Ordering::Relaxed) {
+            bio.end(Status::OK);
+            return;
+        }
+        let (s, len) = self.region_span(first, count);
+        match u32::try_from(len).map(|len| bio.narrow_discard(s, len)) {
+            Ok(Ok(())) => bio.submit(),
+            _ => bio.end(Status::IOERR),
+        }
+    }
+
+    /// A bio `map` handled completed. Interrupt context.
+    pub(crate) fn end_io(self: &Arc<Self>, bio: &Bio<PerBio>, status: &mut Status) {
+        self.user_io.fetch_sub(1, Ordering::AcqRel);
+        let Some(r) = bio.data().overwrite.checked_sub(1) else {
+            return;
+        };
+        let ok = status.is_ok();
+        if ok {
+            self.marks.mark(r);
+        }
+        let mut waiting = BioList::new();
+        self.regions.finish(r, &mut waiting);
+        if ok {
+            // Issued by the worker: submitting may sleep.
+            if !waiting.is_empty() {
+                self.deferred.lock().bios.append(&mut waiting);
+            }
+        } else {
+            while let Some(b) = waiting.pop() {
+                b.end(*status);
+            }
+        }
+        self.kick();
+    }
+
+    // ---- copying ----
+
+    /// Starts a kcopyd job copying regions `first..first + count`, which the caller claimed.
+    fn start_copy(self: &Arc<Self>, client: &Client, first: u32, count: u32) -> Result {
+        let (start, len) = self.region_span(first, count);
+        let job = KBox::new(
+            CopyJob {
+                clone: self.clone(),
+                first,
+                count,
+            },
+            GFP_NOIO,
+        )?;
+        let from = Region {
+            device: &self.source,
+            sector: start,
+            count: len,
+        };
+        client
+            .copy::<CopyJob>(from, &[(&self.dest, start)], job)
+            .map_err(|(e, _job)| e)
+    }
+
+    /// Fails a claimed region whose copy could not start, and the writes waiting for it.
+    fn abandon(&self, first: u32, count: u32) {
+        let mut waiting = BioList::new();
+        for r in first..first.saturating_add(count) {
+            self.regions.finish(r, &mut waiting);
+        }
+        while let Some(b) = waiting.pop() {
+            b.end(Status::IOERR);
+        }
+        self.copies_done(count);
+    }
+
+    /// `n` regions stopped being copied. Process context.
+    fn copies_done(&self, n: u32) {
+        let _guard = self.idle.lock();
+        if self.copying.fetch_sub(n, Ordering::AcqRel) == n {
+            self.idle_cv.notify_all();
+        }
+    }
+
+    /// A copy job completed. kcopyd's thread.
+    fn copy_done(self: &Arc<Self>, first: u32, count: u32, result: CopyResult) {
+        let ok = result.is_ok();
+        let mut waiting = BioList::new();
+        for r in first..first.saturating_add(count) {
+            if ok {
+                self.marks.mark(r);
+            }
+            self.regions.finish(r, &mut waiting);
+        }
+        if ok {
+            while let Some(b) = waiting.pop() {
+                self.issue(b);
+            }
+        } else {
+            let n = self.copy_errors.fetch_add(1, Ordering::Relaxed);
+            if n < 10 || n % 1000 == 0 {
+                pr_err!(
+                    "{}: copying regions {}..{} failed ({} on {}); writes waiting for them fail ({} copy errors so far)\n",
+                    self.dest.name(),
+                    first,
+                    first.saturating_add(count),
+                    if result.read_error { "read" } else { "write" },
+                    if result.read_error { self.source.name() } else { self.dest.name() },
+                    n + 1
+                );
+            }
+            while let Some(b) = waiting.pop() {
+                b.end(Status::IOERR);
+            }
+            self.copy_failed.store(true, Ordering::Release);
+            self.event_owed.store(true, Ordering::Release);
+        }
+        // Kick before uncounting: once the count is zero, suspend may drain the queue.
+        self.kick();
+        self.copies_done(count);
+    }
+
+    /// Starts the copies that writes wait for (regardless of the threshold and suspension:
+    /// the writes must complete).
+    fn start_queued(self: &Arc<Self>) {
+        let n = self.regions.nr_queued();
+        if n == 0 {
+            return;
+        }
+        let mut regions = KVec::new();
+        if regions.reserve(n, GFP_NOIO).is_err() {
+            return;
+        }
+        self.regions.take_queued(&mut regions);
+        let client = self.kcopyd.lock();
+        for &r in regions.iter() {
+            self.copying.fetch_add(1, Ordering::AcqRel);
+            let started = match client.as_ref() {
+                Some(c) => self.start_copy(c, r, 1),
+                None => Err(ENODEV),
+            };
+            if started.is_err() {
+                self.abandon(r, 1);
+            }
+        }
+    }
+
+    /// The background copy: starts copies of uncopied regions from where it stopped, up to the
+    /// threshold, batching contiguous regions; stops while user I/O is in flight.
+    fn background_copy(self: &Arc<Self>) {
+        if self.mode() != MetadataMode::ReadWrite
+            || self.marks.done()
+            || self.copy_failed.load(Ordering::Acquire)
+        {
+            return;
+        }
+        // Count ourselves as a copy while starting copies, before checking for suspension:
+        // postsuspend sets `suspended` and then waits for the count to reach zero.
+        self.copying.fetch_add(1, Ordering::SeqCst);
+        let client = self.kcopyd.lock();
+        let nr = self.geometry.nr_regions;
+        let start = self.next_region.load(Ordering::Relaxed);
+        let (mut next, mut wrapped) = (start, false);
+        while let Some(c) = client.as_ref() {
+            if self.suspended.load(Ordering::SeqCst)
+                || self.dying.load(Ordering::Acquire)
+                || !self.background_copy.load(Ordering::Acquire)
+                || self.user_io.load(Ordering::Acquire) != 0
+            {
+                break;
+            }
+            let in_flight = self.copying.load(Ordering::Acquire).saturating_sub(1);
+            let threshold = self.threshold.load(Ordering::Relaxed);
+            if in_flight >= threshold {
+                break;
+            }
+            // From where the last pass stopped to the end, then from the start round to it.
+            let r = match self.marks.next_uncopied(next) {
+                Some(r) if !wrapped || r < start => r,
+                _ if !wrapped => {
+                    (next, wrapped) = (0, true);
+                    continue;
+                }
+                _ => break,
+            };
+            let batch = self.batch_size.load(Ordering::Relaxed).max(1);
+            let room = batch.min(threshold - in_flight);
+            let n = self
+                .regions
+                .claim_run(r, room, |r| self.marks.is_copied(r));
+            next = r.saturating_add(n.max(1));
+            if n == 0 {
+                // Being filled already.
+                continue;
+            }
+            self.copying.fetch_add(n, Ordering::AcqRel);
+            if self.start_copy(c, r, n).is_err() {
+                self.abandon(r, n);
+                break;
+            }
+        }
+        drop(client);
+        self.next_region
+            .store(if next >= nr { 0 } else { next }, Ordering::Relaxed);
+        self.copies_done(1);
+    }
+
+    // ---- metadata ----
+
+    /// Commits the marks not on disk yet: closes the transaction's set, flushes the
+    /// destination, writes the set and commits (see `marks`). Process context.
+    pub(crate) fn commit(self: &Arc<Self>) -> Result {
+        let mut md = self.md.lock();
+        if !self.marks.changed() {
+            return Ok(());
+        }
+        if self.mode() != MetadataMode::ReadWrite {
+            return Err(EPERM);
+        }
+        let Some(closed) = self.marks.begin_commit() else {
+            return Ok(());
+        };
+        if let Err(e) = self.dest.issue_flush() {
+            self.metadata_failed(&mut md, "flush destination device", e);
+            return Err(e);
+        }
+        let Some(meta) = md.as_mut() else {
+            return Err(EIO);
+        };
+        let written = self
+            .marks
+            .drain_closed(closed, |r| meta.set_copied(r))
+            .and_then(|()| meta.commit());
+        match written {
+            Ok(()) => {
+                self.marks.end_commit(closed);
+                Ok(())
+            }
+            Err(e) => {
+                self.metadata_failed(&mut md, "commit", e);
+                Err(e)
+            }
+        }
+    }
+
+    /// A metadata operation failed: abort the transaction by reopening the metadata as last
+    /// committed, and go read-only; if that fails too, go to Fail. Raises an event.
+    ///
+    /// The in-core map is kept: the data of regions marked since the last commit is on the
+    /// destination, so reads stay right; those marks are just never recorded (after a reload
+    /// the regions are copied again).
+    fn metadata_failed(&self, md: &mut Option<Metadata>, op: &str, e: Error) {
+        pr_err!(
+            "{}: metadata operation `{}' failed: error = {}\n",
+            self.dest.name(),
+            op,
+            e.to_errno()
+        );
+        pr_err!("{}: aborting current metadata transaction\n", self.dest.name());
+        *md = None;
+        let mode = match Metadata::open(&self.meta_dev, self.geometry, false) {
+            Ok(m) => {
+                *md = Some(m);
+                MetadataMode::ReadOnly
+            }
+            Err(_) => {
+                pr_err!("{}: failed to abort metadata transaction\n", self.dest.name());
+                MetadataMode::Fail
+            }
+        };
+        self.set_mode(mode);
+    }
+
+    fn set_mode(&self, mode: MetadataMode) {
+        let old = MetadataMode::from_u8(self.mode.fetch_max(mode as u8, Ordering::AcqRel));
+        if mode > old {
+            pr_info!(
+                "{}: switching to {} mode\n",
+                self.dest.name(),
+                match mode {
+                    MetadataMode::ReadWrite => "read-write",
+                    MetadataMode::ReadOnly => "read-only",
+                    MetadataMode::Fail => "failure",
+                }
+            );
+            self.events.raise();
+        }
+    }
+
+    // ---- the worker ----
+
+    fn work(self: &Arc<Self>) {
+        self.start_queued();
+        let mut bios = core::mem::take(&mut self.deferred.lock().bios);
+        let (mut commit_first, mut plain) = (BioList::new(), BioList::new());
+        while let Some(b) = bios.pop() {
+            if b.is_preflush() || b.is_fua() {
+                commit_first.push(b);
+            } else {
+                plain.push(b);
+            }
+        }
+        while let Some(b) = plain.pop() {
+            b.submit();
+        }
+        let due = self.commit_due.swap(false, Ordering::AcqRel);
+        if !commit_first.is_empty() || due {
+            let committed = self.commit();
+            while let Some(b) = commit_first.pop() {
+                match committed {
+                    Ok(()) => b.submit(),
+                    Err(_) => b.end(Status::IOERR),
+                }
+            }
+        }
+        self.background_copy();
+        if self.event_owed.swap(false, Ordering::AcqRel) {
+            self.events.raise();
+        }
+        if self.marks.done() && !self.done_reported.swap(true, Ordering::AcqRel) {
+            pr_info!("{}: all regions copied\n", self.dest.name());
+            self.events.raise();
+        }
+    }
+
+    fn tick(self: &Arc<Self>) {
+        self.commit_due.store(true, Ordering::Release);
+        self.copy_failed.store(false, Ordering::Release);
+        self.kick();
+        if !self.suspended.load(Ordering::Acquire) && !self.dying.load(Ordering::Acquire) {
+            let _ = workqueue::system()
+                .enqueue_delayed::<Self, 1>(self.clone(), msecs_to_jiffies(COMMIT_PERIOD_MS));
+        }
+    }
+
+    // ---- suspend, resume, destruction ----
+
+    /// Stops the background copy and the waker, waits for copies in flight, commits. User
+    /// writes waiting for copies were completed before this (device-mapper waits for bios in
+    /// flight before it calls postsuspend).
+    pub(crate) fn postsuspend(self: &Arc<Self>) {
+        DelayedWork::<Self, 1>::cancel_sync(self);
+        self.suspended.store(true, Ordering::SeqCst);
+        {
+            let mut guard = self.idle.lock();
+            while self.copying.load(Ordering::SeqCst) != 0 {
+                self.idle_cv.wait(&mut guard);
+            }
+        }
+        // The worker may still run (a message can kick it), but it starts no background
+        // copies while suspended, and commits are serialised by the metadata mutex.
+        let _ = self.commit();
+    }
+
+    /// Checks that the devices still hold the target.
+    pub(crate) fn preresume(&self) -> Result {
+        let len = self.geometry.target_size;
+        for (dev, what) in [(&self.source, "source"), (&self.dest, "destination")] {
+            if dev.sectors() < len {
+                pr_err!(
+                    "{}: {} device {} has {} sectors, fewer than the target's {}\n",
+                    self.dest.name(),
+                    what,
+                    dev.name(),
+                    dev.sectors(),
+                    len
+                );
+                return Err(EINVAL);
+            }
+        }
+        Ok(())
+    }
+
+    /// Restarts the background copy and the waker.
+    pub(crate) fn resume(self: &Arc<Self>) {
+        self.suspended.store(false, Ordering::SeqCst);
+        self.tick();
+    }
+
+    /// Stops everything that holds a reference (see the module documentation).
+    pub(crate) fn shutdown(self: &Arc<Self>) {
+        self.dying.store(true, Ordering::SeqCst);
+        DelayedWork::<Self, 1>::cancel_sync(self);
+        let client = self.kcopyd.lock().take();
+        drop(client);
+        self.wq.drain();
+    }
+
+    // ---- status and messages ----
+
+    pub(crate) fn status(self: &Arc<Self>, commit_first: bool, out: &mut StatusWriter<'_>) {
+        if commit_first {
+            let _ = self.commit();
+        }
+        let mode = self.mode();
+        if mode == MetadataMode::Fail {
+            let _ = write!(out, "Fail");
+            return;
+        }
+        let usage = self.md.lock().as_ref().map(|m| m.usage());
+        let Some(Ok((used, total))) = usage else {
+            let _ = write!(out, "Error");
+            return;
+        };
+        let background = self.background_copy.load(Ordering::Relaxed);
+        let passdown = self.discard_passdown.load(Ordering::Relaxed);
+        let _ = write!(
+            out,
+            "{} {}/{} {} {}/{} {} {}{}{} 4 copy_threshold {} copy_batch_size {} {}",
+            BLOCK_SECTORS,
+            used,
+            total,
+            self.geometry.region_size,
+            self.marks.nr_copied(),
+            self.geometry.nr_regions,
+            self.copying.load(Ordering::Relaxed),
+            u8::from(!background) + u8::from(!passdown),
+            if background { "" } else { " no_background_copy" },
+            if passdown { "" } else { " no_discard_passdown" },
+            self.threshold.load(Ordering::Relaxed),
+            self.batch_size.load(Ordering::Relaxed),
+            mode.name()
+        );
+    }
+
+    pub(crate) fn table(&self, out: &mut StatusWriter<'_>) {
+        let args = core::str::from_utf8(&self.table_args).unwrap_or("");
+        let _ = write!(
+            out,
+            "{} {} {}{}",
+            self.meta_dev.name(),
+            self.dest.name(),
+            self.source.name(),
+            args
+        );
+    }
+
+    pub(crate) fn message(self: &Arc<Self>, msg: Message) {
+        match msg {
+            Message::Threshold(n) => self.threshold.store(n, Ordering::Relaxed),
+            Message::BatchSize(n) => self.batch_size.store(n, Ordering::Relaxed),
+            Message::BackgroundCopy(on) => self.background_copy.store(on, Ordering::Release),
+        }
+        self.kick();
+    }
+
+    // ---- queue limits and devices ----
+
+    pub(crate) fn io_hints(&self, limits: &mut QueueLimits) {
+        let region_bytes = u32::try_from(self.geometry.region_size << 9).unwrap_or(u32::MAX);
+        let io_opt = limits.io_opt() >> 9;
+        if u64::from(io_opt) < self.geometry.region_size
+            || u64::from(io_opt) % self.geometry.region_size != 0
+        {
+            limits.set_io_min(region_bytes);
+            limits.set_io_opt(region_bytes);
+        }
+        if self.discard_passdown.load(Ordering::Relaxed) {
+            let max = self.dest.max_discard_sectors();
+            let reason = if max == 0 {
+                Some("discard unsupported")
+            } else if u64::from(max) < self.geometry.region_size {
+                Some("max discard sectors smaller than a region")
+            } else {
+                None
+            };
+            if let Some(reason) = reason {
+                pr_warn!(
+                    "destination device {} {}: disabling discard passdown\n",
+                    self.dest.name(),
+                    reason
+                );
+                self.discard_passdown.store(false, Ordering::Relaxed);
+            }
+        }
+        if !self.discard_passdown.load(Ordering::Relaxed) {
+            // Discards are not passed down: our own limits, in whole regions.
+            limits.set_discard_granularity(region_bytes);
+            let rs = u32::try_from(self.geometry.region_size).unwrap_or(1).max(1);
+            let max = (u32::MAX >> 9) / rs * rs;
+            limits.set_max_hw_discard_sectors(max);
+            return;
+        }
+        // Discards go to the destination only: its limits, not the stacked ones.
+        let d = self.dest.limits();
+        limits.set_max_hw_discard_sectors(d.max_hw_discard_sectors());
+        limits.set_discard_granularity(d.discard_granularity());
+        limits.set_discard_alignment(d.discard_alignment());
+        limits.set_max_discard_segments(d.max_discard_segments());
+    }
+
+    pub(crate) fn source(&self) -> &Device {
+        &self.source
+    }
+
+    pub(crate) fn dest(&self) -> &Device {
+        &self.dest
+    }
+}
+
+impl WorkItem<0> for CloneCore {
+    type Pointer = Arc<CloneCore>;
+
+    fn run(this: Arc<CloneCore>) {
+        this.work();
+    }
+}
+
+impl WorkItem<1> for CloneCore {
+    type Pointer = Arc<CloneCore>;
+
+    fn run(this: Arc<CloneCore>) {
+        this.tick();
+    }
+}
+
+/// A kcopyd job: contiguous regions being copied.
+struct CopyJob {
+    clone: Arc<CloneCore>,
+    first: u32,
+    count: u32,
+}
+
+impl CopyDone for CopyJob {
+    type Pointer = KBox<CopyJob>;
+
+    fn copy_done(job: KBox<CopyJob>, result: CopyResult) {
+        job.clone.copy_done(job.first, job.count, result);
+    }
+}

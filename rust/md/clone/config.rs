@@ -1,0 +1,144 @@
+// SPDX-License-Identifier: GPL-2.0
+
+//! The table's options and the messages that change them.
+//!
+//! Names are matched ignoring ASCII case, like the C target's. Each option has our name and
+//! the C target's (`copy_*` and `*_background_copy` / `hydration_*` and `*_hydration`), so
+//! tables and scripts written for the C target keep working.
+
+use kernel::{c_str, device_mapper::Args, device_mapper::TargetError, prelude::*};
+
+/// Smallest region: 4 KiB.
+pub(crate) const MIN_REGION_SIZE: u64 = 8;
+/// Largest region: 1 GiB.
+pub(crate) const MAX_REGION_SIZE: u64 = 2_097_152;
+/// Default `copy_threshold` and `copy_batch_size`, as in C.
+pub(crate) const DEFAULT_THRESHOLD: u32 = 1;
+pub(crate) const DEFAULT_BATCH_SIZE: u32 = 1;
+
+/// The table's options after the three devices.
+pub(crate) struct Options {
+    /// Region size in sectors: a power of two within the limits.
+    pub(crate) region_size: u64,
+    /// `no_background_copy` was not given.
+    pub(crate) background_copy: bool,
+    /// `no_discard_passdown` was not given.
+    pub(crate) discard_passdown: bool,
+    /// Regions copied at once in the background.
+    pub(crate) threshold: u32,
+    /// Contiguous regions per background copy job.
+    pub(crate) batch_size: u32,
+}
+
+const FEATURES: [&str; 3] = ["no_background_copy", "no_hydration", "no_discard_passdown"];
+const CORE_ARGS: [&str; 4] = [
+    "copy_threshold",
+    "hydration_threshold",
+    "copy_batch_size",
+    "hydration_batch_size",
+];
+const CORE_ARG_ERRORS: [&CStr; 4] = [
+    c_str!("Invalid value for argument `copy_threshold'"),
+    c_str!("Invalid value for argument `hydration_threshold'"),
+    c_str!("Invalid value for argument `copy_batch_size'"),
+    c_str!("Invalid value for argument `hydration_batch_size'"),
+];
+
+impl Options {
+    /// Parses `<region size> [<#features> <feature>* [<#core args> <core arg>*]]`.
+    pub(crate) fn parse(args: &mut Args<'_>) -> Result<Self, TargetError> {
+        const BAD_SIZE: &CStr = c_str!("Invalid region size: must be 8 to 2097152 sectors");
+        let region_size = args.next_u64(MIN_REGION_SIZE..=MAX_REGION_SIZE, BAD_SIZE)?;
+        if !region_size.is_power_of_two() {
+            return Err(TargetError::invalid(c_str!(
+                "Region size is not a power of 2"
+            )));
+        }
+        let mut opts = Self {
+            region_size,
+            background_copy: true,
+            discard_passdown: true,
+            threshold: DEFAULT_THRESHOLD,
+            batch_size: DEFAULT_BATCH_SIZE,
+        };
+        let mut features = args.group(0..=2, c_str!("Invalid number of feature arguments"))?;
+        while !features.is_empty() {
+            match features.next_keyword(&FEATURES) {
+                Some(0 | 1) => opts.background_copy = false,
+                Some(_) => opts.discard_passdown = false,
+                None => return Err(TargetError::invalid(c_str!("Invalid feature argument"))),
+            }
+        }
+        let mut core = args.group(0..=4, c_str!("Invalid number of core arguments"))?;
+        if core.len() % 2 != 0 {
+            return Err(TargetError::invalid(c_str!(
+                "Number of core arguments must be even"
+            )));
+        }
+        while !core.is_empty() {
+            let Some(i) = core.next_keyword(&CORE_ARGS) else {
+                return Err(TargetError::invalid(c_str!("Invalid core argument")));
+            };
+            let error = CORE_ARG_ERRORS.get(i).copied().unwrap_or(c_str!("Invalid core argument"));
+            let value = core.next_u32(0..=u32::MAX, error)?;
+            if i < 2 {
+                opts.threshold = value;
+            } else {
+                opts.batch_size = value;
+            }
+        }
+        if !args.is_empty() {
+            return Err(TargetError::invalid(c_str!("Too many arguments")));
+        }
+        Ok(opts)
+    }
+}
+
+/// A `dmsetup message`.
+pub(crate) enum Message {
+    /// Set the number of regions copied at once.
+    Threshold(u32),
+    /// Set the number of contiguous regions per copy job.
+    BatchSize(u32),
+    /// Turn the background copy on or off.
+    BackgroundCopy(bool),
+}
+
+/// The text logged (and the error returned) for a message we do not take.
+pub(crate) const MESSAGE_USAGE: &CStr = c_str!(
+    "unsupported message; accepted: copy_threshold <n>, copy_batch_size <n>, \
+     enable_background_copy, disable_background_copy (or hydration_threshold <n>, \
+     hydration_batch_size <n>, enable_hydration, disable_hydration)"
+);
+
+const MESSAGES: [&str; 8] = [
+    "copy_threshold",
+    "hydration_threshold",
+    "copy_batch_size",
+    "hydration_batch_size",
+    "enable_background_copy",
+    "enable_hydration",
+    "disable_background_copy",
+    "disable_hydration",
+];
+
+impl Message {
+    /// Parses a message's words.
+    pub(crate) fn parse(mut args: Args<'_>) -> Result<Self, TargetError> {
+        let usage = TargetError::invalid(MESSAGE_USAGE);
+        let msg = match args.next_keyword(&MESSAGES).ok_or(usage)? {
+            i @ 0..=3 => {
+                let value = args.next_u32(0..=u32::MAX, MESSAGE_USAGE)?;
+                if i < 2 {
+                    Self::Threshold(value)
+                } else {
+                    Self::BatchSize(value)
+                }
+            }
+            4 | 5 => Self::BackgroundCopy(true),
+            _ => Self::BackgroundCopy(false),
+        };
+        args.finish(MESSAGE_USAGE)?;
+        Ok(msg)
+    }
+}

@@ -1,0 +1,274 @@
+// SPDX-License-Identifier: GPL-2.0
+
+//! `clone`: a device-mapper target that makes a writable copy of a read-only source device,
+//! usable at once, while the data is copied in the background. In Rust, on the kernel crate's
+//! safe abstractions; it reads and writes the C dm-clone's metadata format.
+//!
+//! Table:
+//!
+//! ```text
+//! clone <metadata dev> <destination dev> <source dev> <region size>
+//!       [<#features> [<feature>]* [<#core args> [<core arg>]*]]
+//! ```
+//!
+//! The user guide is Documentation/admin-guide/device-mapper/dm-clone-rs.rst.
+//!
+//! # Where a bio goes
+//!
+//! - A bio to a copied region goes to the destination; one that must not complete before the
+//!   metadata records what it depends on (PREFLUSH or FUA while marks are not committed) waits
+//!   for the worker to commit.
+//! - A read of a region not copied goes to the source.
+//! - A write to a region not copied: if it covers the region whole and nothing fills it yet,
+//!   it goes to the destination and its completion marks the region copied; otherwise it
+//!   waits while kcopyd copies the region, then goes to the destination.
+//! - A discard marks the regions it covers whole copied and goes down trimmed to them.
+//!
+//! Files: `config` (table options, messages), `metadata` (on-disk format), `marks` (in-core
+//! map, two-phase commit), `regions` (regions being filled, waiting writes), `clone` (the
+//! state, I/O paths, worker, copier), `bitmap`.
+
+// `pin_init!` on the clone's state (many fields) needs more than the default 128.
+#![recursion_limit = "256"]
+
+mod bitmap;
+mod clone;
+mod config;
+mod marks;
+mod metadata;
+mod regions;
+
+use crate::{
+    clone::{CloneCore, Parts},
+    config::{Message, Options},
+    metadata::{Geometry, Metadata, MAX_SECTORS},
+};
+use kernel::{
+    block::bio::{Bio, Status},
+    c_str,
+    device_mapper::{
+        kcopyd::Client, Args, DeviceVisitor, EndIoResult, MapResult, Mode, StatusFlags,
+        StatusType, StatusWriter, Target, TargetError, TargetOperations, Visited,
+    },
+    module_dm_target,
+    prelude::*,
+    sync::Arc,
+    workqueue::{OwnedQueue, QueueFlags},
+};
+
+module_dm_target! {
+    type: CloneTarget,
+    target: "clone",
+    version: [1, 0, 0],
+    name: "dm_clone_rs",
+    author: "dm-clone-rs developers",
+    description: "device-mapper clone target in Rust: a writable copy of a read-only source, usable at once",
+    license: "GPL",
+}
+
+/// What the target keeps with each bio.
+#[derive(Clone, Copy, Default)]
+pub(crate) struct PerBio {
+    /// The region (plus one) this write fills whole; 0 for other bios.
+    pub(crate) overwrite: u32,
+}
+
+/// The target's private data. Dropping it (the destructor) shuts the clone down first.
+struct CloneTarget {
+    core: Arc<CloneCore>,
+}
+
+impl Drop for CloneTarget {
+    fn drop(&mut self) {
+        self.core.shutdown();
+    }
+}
+
+/// At most 2^31 regions (as in C: the on-disk bitset and the bitmaps count in 32 bits).
+const MAX_REGIONS: u64 = 1 << 31;
+
+/// Turns an errno into a constructor error with text `msg`.
+fn fail(msg: &'static CStr) -> impl FnOnce(Error) -> TargetError {
+    move |e| TargetError::new(e, msg)
+}
+
+#[vtable]
+impl TargetOperations for CloneTarget {
+    type Data = KBox<CloneTarget>;
+    type PerBio = PerBio;
+
+    fn ctr(target: &mut Target, mut args: Args<'_>) -> Result<KBox<CloneTarget>, TargetError> {
+        const USAGE: &CStr = c_str!("Invalid number of arguments");
+        if args.len() < 4 {
+            return Err(TargetError::invalid(USAGE));
+        }
+        let meta_path = args.next_arg(USAGE)?;
+        let dest_path = args.next_arg(USAGE)?;
+        let source_path = args.next_arg(USAGE)?;
+        let len = target.len();
+
+        let meta_dev = target
+            .get_device(meta_path, Mode::ReadWrite)
+            .map_err(fail(c_str!("Error opening metadata device")))?;
+        if meta_dev.sectors() > MAX_SECTORS {
+            pr_warn!(
+                "metadata device {} is larger than {} sectors: excess space will not be used\n",
+                meta_dev.name(),
+                MAX_SECTORS
+            );
+        }
+        let dest = target
+            .get_device(dest_path, Mode::ReadWrite)
+            .map_err(fail(c_str!("Error opening destination device")))?;
+        if dest.sectors() < len {
+            return Err(TargetError::invalid(c_str!(
+                "Device size larger than destination device"
+            )));
+        }
+        let source = target
+            .get_device(source_path, Mode::ReadOnly)
+            .map_err(fail(c_str!("Error opening source device")))?;
+        if source.sectors() < len {
+            return Err(TargetError::invalid(c_str!(
+                "Device size larger than source device"
+            )));
+        }
+
+        // Kept for the table line, which must read back as the same table.
+        let mut table_args = KVec::new();
+        for a in args.remaining() {
+            table_args.push(b' ', GFP_KERNEL)?;
+            table_args.extend_from_slice(a.as_bytes(), GFP_KERNEL)?;
+        }
+
+        let options = Options::parse(&mut args)?;
+        let rs = options.region_size;
+        let lbs = |d: &kernel::device_mapper::Device| u64::from(d.logical_block_size() >> 9).max(1);
+        if rs % lbs(&source) != 0 || rs % lbs(&dest) != 0 {
+            return Err(TargetError::invalid(c_str!(
+                "Region size is not a multiple of device logical block size"
+            )));
+        }
+        let nr_regions = len.div_ceil(rs);
+        if nr_regions > MAX_REGIONS {
+            return Err(TargetError::invalid(c_str!(
+                "Too many regions. Consider increasing the region size"
+            )));
+        }
+        if nr_regions == 0 {
+            return Err(TargetError::invalid(c_str!("Target length is zero")));
+        }
+        let geometry = Geometry {
+            region_size: rs,
+            target_size: len,
+            // At most 2^31 (checked above).
+            nr_regions: u32::try_from(nr_regions).unwrap_or(u32::MAX),
+        };
+        // `rs` is at most 2^21.
+        target
+            .set_max_io_len(u32::try_from(rs).unwrap_or(u32::MAX))
+            .map_err(fail(c_str!("Failed to set max io len")))?;
+
+        let meta_dev = Arc::new(meta_dev, GFP_KERNEL)?;
+        let dest = Arc::new(dest, GFP_KERNEL)?;
+        let source = Arc::new(source, GFP_KERNEL)?;
+        let metadata = Metadata::open(&meta_dev, geometry, true)?;
+        let kcopyd = Client::new(None, &[source.clone(), dest.clone()])
+            .map_err(fail(c_str!("Error creating the kcopyd client")))?;
+        let wq = OwnedQueue::new(c_str!("dm_clone_rs"), QueueFlags::MEM_RECLAIM, 0)
+            .map_err(fail(c_str!("Failed to allocate workqueue")))?;
+        let events = target.event_handle()?;
+
+        let core = CloneCore::new(Parts {
+            geometry,
+            options,
+            source,
+            dest,
+            meta_dev,
+            table_args,
+            metadata,
+            kcopyd,
+            events,
+            wq,
+        })
+        .map_err(fail(c_str!("Failed to load the copied regions from metadata")))?;
+
+        target.set_num_flush_bios(1);
+        target.set_num_discard_bios(1);
+        // Discards are taken even if the destination cannot discard: they mark regions copied.
+        target.set_discards_supported(true);
+        Ok(KBox::new(CloneTarget { core }, GFP_KERNEL)?)
+    }
+
+    fn map(this: &CloneTarget, target: &Target, bio: Bio<PerBio>) -> MapResult<PerBio> {
+        this.core.map(target, bio)
+    }
+
+    fn end_io(
+        this: &CloneTarget,
+        _target: &Target,
+        bio: &Bio<PerBio>,
+        status: &mut Status,
+    ) -> EndIoResult {
+        this.core.end_io(bio, status);
+        EndIoResult::Done
+    }
+
+    fn status(
+        this: &CloneTarget,
+        target: &Target,
+        kind: StatusType,
+        flags: StatusFlags,
+        out: &mut StatusWriter<'_>,
+    ) {
+        match kind {
+            StatusType::Info => {
+                let commit_first = !flags.noflush() && !target.is_suspended();
+                this.core.status(commit_first, out)
+            }
+            StatusType::Table => this.core.table(out),
+            StatusType::Ima => {}
+        }
+    }
+
+    fn message(
+        this: &CloneTarget,
+        _target: &Target,
+        args: Args<'_>,
+        _out: &mut StatusWriter<'_>,
+    ) -> Result<(), TargetError> {
+        this.core.message(Message::parse(args)?);
+        Ok(())
+    }
+
+    fn postsuspend(this: &CloneTarget, _target: &Target) {
+        this.core.postsuspend();
+    }
+
+    fn preresume(this: &CloneTarget, _target: &Target) -> Result {
+        this.core.preresume()
+    }
+
+    fn resume(this: &CloneTarget, _target: &Target) {
+        this.core.resume();
+    }
+
+    fn iterate_devices(
+        this: &CloneTarget,
+        target: &Target,
+        visitor: &mut DeviceVisitor<'_>,
+    ) -> Visited {
+        let len = target.len();
+        visitor
+            .visit(this.core.source(), 0, len)
+            .and_then(|| visitor.visit(this.core.dest(), 0, len))
+    }
+
+    fn io_hints(
+        this: &CloneTarget,
+        _target: &Target,
+        limits: &mut kernel::block::limits::QueueLimits,
+    ) {
+        this.core.io_hints(limits);
+    }
+}

@@ -1,0 +1,202 @@
+// SPDX-License-Identifier: GPL-2.0
+
+//! Which regions are copied, in core, and which of them the next commit must write.
+//!
+//! # Two-phase commit
+//!
+//! A region is marked copied once its data is on the destination (a copy or a whole-region
+//! write completed). The mark must not reach the on-disk metadata before that data is stable,
+//! or a crash would leave a region marked copied whose data was lost in the destination's
+//! write cache. So each transaction has its own exact set of newly marked regions, and a
+//! commit goes:
+//!
+//! 1. [`Marks::begin_commit`] closes the set of the current transaction: marks made from now on
+//!    go to the other set, for the next commit;
+//! 2. the committer flushes the destination: every region in the closed set is now stable;
+//! 3. it writes the closed set to the on-disk bitset ([`Marks::drain_closed`]) and commits,
+//!    then [`Marks::end_commit`] records that the set is empty again.
+//!
+//! This is the scheme of the C target (two dirty maps swapped at pre-commit).
+//!
+//! # Locking and contexts
+//!
+//! Marks are made from bio completion (hard or soft interrupt), kcopyd's thread and the
+//! worker. The copied bitmap is read without a lock (atomic words). Making a mark (copied bit,
+//! dirty bits, the changed flag) and switching sets happen under `state`, a spinlock taken with
+//! interrupts off, so a mark always lands wholly in one transaction's set. Only the committer
+//! (who holds the metadata mutex) reads and clears a closed set.
+
+use crate::bitmap::{AtomicBitmap, WORD_BITS};
+use core::sync::atomic::{AtomicU64, Ordering};
+use kernel::{
+    new_spinlock_irq,
+    prelude::*,
+    sync::SpinLockIrq,
+};
+
+/// One transaction's set of newly copied regions.
+struct DirtySet {
+    /// One bit per region marked in this transaction.
+    regions: AtomicBitmap,
+    /// One bit per word of `regions` that has a bit set, so a commit skips clean words.
+    words: AtomicBitmap,
+}
+
+impl DirtySet {
+    fn new(nr_regions: u32) -> Result<Self> {
+        let regions = AtomicBitmap::new(nr_regions)?;
+        let words = AtomicBitmap::new(regions.nr_words())?;
+        Ok(Self { regions, words })
+    }
+}
+
+/// Which set is open, and whether each holds marks.
+struct State {
+    current: usize,
+    changed: [bool; 2],
+}
+
+/// The in-core region map and its per-transaction dirty sets.
+#[pin_data]
+pub(crate) struct Marks {
+    copied: AtomicBitmap,
+    nr_copied: AtomicU64,
+    sets: [DirtySet; 2],
+    #[pin]
+    state: SpinLockIrq<State>,
+}
+
+impl Marks {
+    /// Marks for `nr_regions` regions, none copied.
+    pub(crate) fn new(nr_regions: u32) -> Result<impl PinInit<Self, Error>> {
+        let copied = AtomicBitmap::new(nr_regions)?;
+        let sets = [DirtySet::new(nr_regions)?, DirtySet::new(nr_regions)?];
+        Ok(try_pin_init!(Self {
+            copied,
+            nr_copied: AtomicU64::new(0),
+            sets,
+            state <- new_spinlock_irq!(State { current: 0, changed: [false; 2] }, "clone_marks"),
+        }? Error))
+    }
+
+    /// The number of regions.
+    pub(crate) fn nr_regions(&self) -> u32 {
+        self.copied.len()
+    }
+
+    /// Whether region `r` is copied.
+    pub(crate) fn is_copied(&self, r: u32) -> bool {
+        self.copied.test(r)
+    }
+
+    /// Whether regions `first..first + count` are all copied.
+    pub(crate) fn all_copied(&self, first: u32, count: u32) -> bool {
+        self.copied.all_set(first, count)
+    }
+
+    /// The first region at or after `from` that is not copied.
+    pub(crate) fn next_uncopied(&self, from: u32) -> Option<u32> {
+        self.copied.next_clear(from)
+    }
+
+    /// How many regions are copied.
+    pub(crate) fn nr_copied(&self) -> u64 {
+        self.nr_copied.load(Ordering::Acquire)
+    }
+
+    /// Whether every region is copied.
+    pub(crate) fn done(&self) -> bool {
+        self.nr_copied() >= u64::from(self.nr_regions())
+    }
+
+    /// Records that region `r` was copied by an earlier transaction (loading the metadata).
+    pub(crate) fn load(&self, r: u32) {
+        if self.copied.set(r) {
+            self.nr_copied.fetch_add(1, Ordering::AcqRel);
+        }
+    }
+
+    /// Marks region `r` copied in the open transaction. Returns whether it was not before.
+    /// Any context.
+    pub(crate) fn mark(&self, r: u32) -> bool {
+        let mut st = self.state.lock();
+        self.mark_locked(&mut st, r)
+    }
+
+    fn mark_locked(&self, st: &mut State, r: u32) -> bool {
+        if !self.copied.set(r) {
+            return false;
+        }
+        self.nr_copied.fetch_add(1, Ordering::AcqRel);
+        let i = st.current;
+        if let Some(set) = self.sets.get(i) {
+            set.regions.set(r);
+            set.words.set(r / WORD_BITS);
+        }
+        if let Some(c) = st.changed.get_mut(i) {
+            *c = true;
+        }
+        true
+    }
+
+    /// Marks regions `first..first + count` copied; the lock is dropped every 64 regions so
+    /// that long ranges do not keep interrupts off.
+    pub(crate) fn mark_range(&self, first: u32, count: u32) {
+        let end = first.saturating_add(count).min(self.nr_regions());
+        let mut r = first;
+        while r < end {
+            let chunk_end = r.saturating_add(WORD_BITS).min(end);
+            let mut st = self.state.lock();
+            while r < chunk_end {
+                self.mark_locked(&mut st, r);
+                r += 1;
+            }
+        }
+    }
+
+    /// Whether the open transaction has marks that are not on disk.
+    pub(crate) fn changed(&self) -> bool {
+        let st = self.state.lock();
+        st.changed.get(st.current).copied().unwrap_or(false)
+    }
+
+    /// Phase 1: closes the open transaction's set and opens the other. Returns the closed set's
+    /// index, or `None` if it has no marks. Only the committer calls this, and only after the
+    /// previous closed set was drained and ended.
+    pub(crate) fn begin_commit(&self) -> Option<usize> {
+        let mut st = self.state.lock();
+        let closed = st.current;
+        if !st.changed.get(closed).copied().unwrap_or(false) {
+            return None;
+        }
+        st.current = 1 - closed;
+        Some(closed)
+    }
+
+    /// Phase 3: calls `f` on every region of the closed set `closed`, clearing the set. Stops at
+    /// the first error (the set is then partly cleared; the caller aborts the transaction).
+    pub(crate) fn drain_closed(&self, closed: usize, mut f: impl FnMut(u32) -> Result) -> Result {
+        let set = self.sets.get(closed).ok_or(EINVAL)?;
+        for chunk in 0..set.words.nr_words() {
+            let mut words = set.words.take_word(chunk);
+            while words != 0 {
+                let w = chunk * WORD_BITS + words.trailing_zeros();
+                words &= words - 1;
+                let mut bits = set.regions.take_word(w);
+                while bits != 0 {
+                    f(w * WORD_BITS + bits.trailing_zeros())?;
+                    bits &= bits - 1;
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// Records that the closed set `closed` was committed.
+    pub(crate) fn end_commit(&self, closed: usize) {
+        let mut st = self.state.lock();
+        if let Some(c) = st.changed.get_mut(closed) {
+            *c = false;
+        }
+    }
+}

@@ -1,0 +1,289 @@
+// SPDX-License-Identifier: GPL-2.0
+
+//! The on-disk metadata: the C target's format, version 1.
+//!
+//! Block 0 of the metadata device is the superblock; the rest is managed by persistent-data
+//! (metadata space map, transaction manager) and holds one `dm_bitset` with a bit per region,
+//! set when the region is copied. 4096-byte blocks. The superblock (little endian, packed):
+//!
+//! | offset | field                                                  |
+//! |--------|--------------------------------------------------------|
+//! | 0      | `csum`: CRC-32C of bytes 4..4096, XOR 257649492 (le32) |
+//! | 4      | `flags` (le32, 0)                                      |
+//! | 8      | `blocknr`: the superblock's own location (le64)        |
+//! | 16     | `uuid` (16 bytes, zero)                                |
+//! | 32     | `magic`: 0x8af27f64 (le64)                             |
+//! | 40     | `version`: 1 (le32)                                    |
+//! | 44     | metadata space map root (128 bytes)                    |
+//! | 172    | `region_size` in sectors (le64)                        |
+//! | 180    | `target_size` in sectors (le64)                        |
+//! | 188    | `bitset_root` (le64)                                   |
+//!
+//! An all-zero superblock means "not formatted yet". Either module opens what the other wrote.
+//!
+//! # Locking
+//!
+//! [`Metadata`] is not shared: the target keeps it behind its metadata mutex, in process
+//! context only (persistent-data does I/O and sleeps).
+
+use kernel::{
+    c_str,
+    device_mapper::{
+        persistent_data::{
+            bitset::DiskBitset,
+            block_manager::{bad_checksum, checksum, BlockManager, BlockValidator, Validator},
+            transaction_manager::{TransactionManager, METADATA_MAX_BLOCKS, SPACE_MAP_ROOT_SIZE},
+        },
+        Device, TargetError,
+    },
+    prelude::*,
+    sync::Arc,
+};
+
+/// The metadata block size in bytes.
+pub(crate) const BLOCK_SIZE: u32 = 4096;
+/// The metadata block size in sectors, as the status shows it.
+pub(crate) const BLOCK_SECTORS: u32 = BLOCK_SIZE >> 9;
+/// Metadata beyond this many sectors is not used (as in C: the space map's limit).
+pub(crate) const MAX_SECTORS: u64 = METADATA_MAX_BLOCKS * (BLOCK_SIZE as u64 >> 9);
+/// Blocks the metadata always needs, however few the regions: the superblock, the space map's
+/// index, bitmap and reference count blocks, and the bitset's root.
+const MIN_BLOCKS: u64 = 8;
+const SUPERBLOCK: u64 = 0;
+const MAGIC: u64 = 0x8af2_7f64;
+const CSUM_XOR: u32 = 257_649_492;
+const VERSION: u32 = 1;
+/// Blocks persistent-data may hold locked at once (as in C).
+const MAX_CONCURRENT_LOCKS: u32 = 5;
+
+const AT_CSUM: usize = 0;
+const AT_FLAGS: usize = 4;
+const AT_BLOCKNR: usize = 8;
+const AT_MAGIC: usize = 32;
+const AT_VERSION: usize = 40;
+const AT_SM_ROOT: usize = 44;
+const AT_REGION_SIZE: usize = 172;
+const AT_TARGET_SIZE: usize = 180;
+const AT_BITSET_ROOT: usize = 188;
+
+fn le64(d: &[u8], at: usize) -> u64 {
+    d.get(at..at + 8)
+        .and_then(|b| b.try_into().ok())
+        .map_or(0, u64::from_le_bytes)
+}
+
+fn le32(d: &[u8], at: usize) -> u32 {
+    d.get(at..at + 4)
+        .and_then(|b| b.try_into().ok())
+        .map_or(0, u32::from_le_bytes)
+}
+
+fn put(d: &mut [u8], at: usize, bytes: &[u8]) {
+    if let Some(dst) = d.get_mut(at..at + bytes.len()) {
+        dst.copy_from_slice(bytes);
+    }
+}
+
+fn superblock_csum(d: &[u8]) -> u32 {
+    checksum(d.get(AT_FLAGS..).unwrap_or_default(), CSUM_XOR)
+}
+
+/// Checks and seals the superblock as persistent-data reads and writes it.
+struct Superblock;
+
+impl Validator for Superblock {
+    fn prepare_for_write(data: &mut [u8], location: u64) {
+        put(data, AT_BLOCKNR, &location.to_le_bytes());
+        let csum = superblock_csum(data);
+        put(data, AT_CSUM, &csum.to_le_bytes());
+    }
+
+    fn check(data: &[u8], location: u64) -> Result {
+        if le64(data, AT_BLOCKNR) != location {
+            pr_err!(
+                "superblock check failed: blocknr {}, expected {}\n",
+                le64(data, AT_BLOCKNR),
+                location
+            );
+            return Err(ENOTBLK);
+        }
+        if le64(data, AT_MAGIC) != MAGIC {
+            pr_err!(
+                "superblock check failed: magic {:#x}, expected {:#x}\n",
+                le64(data, AT_MAGIC),
+                MAGIC
+            );
+            return Err(bad_checksum());
+        }
+        let csum = superblock_csum(data);
+        if le32(data, AT_CSUM) != csum {
+            pr_err!(
+                "superblock check failed: checksum {:#x}, expected {:#x}\n",
+                le32(data, AT_CSUM),
+                csum
+            );
+            return Err(bad_checksum());
+        }
+        Ok(())
+    }
+}
+
+static SUPERBLOCK_VALIDATOR: BlockValidator =
+    BlockValidator::new::<Superblock>(c_str!("clone superblock"));
+
+/// What a clone's metadata describes; it must match the table.
+#[derive(Clone, Copy, PartialEq, Eq)]
+pub(crate) struct Geometry {
+    /// Region size in sectors.
+    pub(crate) region_size: u64,
+    /// Target length in sectors.
+    pub(crate) target_size: u64,
+    /// Number of regions (`target_size / region_size`, rounded up; at most 2^31).
+    pub(crate) nr_regions: u32,
+}
+
+/// The open metadata: the transaction manager and the bitset of copied regions.
+pub(crate) struct Metadata {
+    tm: TransactionManager,
+    bitset: DiskBitset,
+    geometry: Geometry,
+}
+
+/// A ctr error with its own text.
+fn err(e: Error, msg: &'static CStr) -> TargetError {
+    TargetError::new(e, msg)
+}
+
+impl Metadata {
+    /// Opens the metadata on `dev`, formatting it if its superblock is all zeroes (and
+    /// `may_format`). Checks that it describes `geometry`.
+    pub(crate) fn open(
+        dev: &Arc<Device>,
+        geometry: Geometry,
+        may_format: bool,
+    ) -> Result<Self, TargetError> {
+        if dev.sectors() < MIN_BLOCKS * u64::from(BLOCK_SECTORS) {
+            return Err(err(EINVAL, c_str!("Metadata device too small")));
+        }
+        let bm = BlockManager::new(dev, BLOCK_SIZE, MAX_CONCURRENT_LOCKS)
+            .map_err(|e| err(e, c_str!("Error creating the metadata block manager")))?;
+        let blank = {
+            let sb = bm
+                .read_lock_unchecked(SUPERBLOCK)
+                .map_err(|e| err(e, c_str!("Error reading the metadata superblock")))?;
+            sb.data().iter().all(|&b| b == 0)
+        };
+        if blank && may_format {
+            return Self::format(bm, geometry);
+        }
+        let (version, sm_root, region_size, target_size, root) = {
+            let sb = bm.read_lock(SUPERBLOCK, &SUPERBLOCK_VALIDATOR).map_err(|e| {
+                err(
+                    e,
+                    c_str!("Metadata superblock is not a clone's or is damaged (bad location, magic or checksum)"),
+                )
+            })?;
+            let d = sb.data();
+            let mut sm_root = [0u8; SPACE_MAP_ROOT_SIZE];
+            put(
+                &mut sm_root,
+                0,
+                d.get(AT_SM_ROOT..AT_SM_ROOT + SPACE_MAP_ROOT_SIZE)
+                    .unwrap_or_default(),
+            );
+            (
+                le32(d, AT_VERSION),
+                sm_root,
+                le64(d, AT_REGION_SIZE),
+                le64(d, AT_TARGET_SIZE),
+                le64(d, AT_BITSET_ROOT),
+            )
+        };
+        if version != VERSION {
+            pr_err!(
+                "clone metadata version {} found, but only version {} is supported\n",
+                version,
+                VERSION
+            );
+            return Err(err(EINVAL, c_str!("Unsupported metadata version")));
+        }
+        if region_size != geometry.region_size || target_size != geometry.target_size {
+            pr_err!(
+                "metadata has region size {} and target size {}; the table says {} and {}\n",
+                region_size,
+                target_size,
+                geometry.region_size,
+                geometry.target_size
+            );
+            return Err(err(
+                EINVAL,
+                c_str!("Region and/or target size don't match the ones in metadata"),
+            ));
+        }
+        let tm = TransactionManager::open(bm, SUPERBLOCK, &sm_root)
+            .map_err(|e| err(e, c_str!("Error opening the metadata space map")))?;
+        let bitset = DiskBitset::open(&tm, root, geometry.nr_regions)?;
+        Ok(Self {
+            tm,
+            bitset,
+            geometry,
+        })
+    }
+
+    fn format(bm: BlockManager, geometry: Geometry) -> Result<Self, TargetError> {
+        let too_small = |e: Error| {
+            if e == ENOSPC {
+                err(e, c_str!("Metadata device too small for this many regions"))
+            } else {
+                err(e, c_str!("Error formatting the metadata"))
+            }
+        };
+        let mut tm = TransactionManager::create(bm, SUPERBLOCK).map_err(too_small)?;
+        let bitset = DiskBitset::create(&mut tm, geometry.nr_regions).map_err(too_small)?;
+        let mut md = Self {
+            tm,
+            bitset,
+            geometry,
+        };
+        md.commit().map_err(too_small)?;
+        Ok(md)
+    }
+
+    /// Calls `f` for every region the metadata records as copied.
+    pub(crate) fn for_each_copied(&mut self, mut f: impl FnMut(u32)) -> Result {
+        self.bitset.for_each(&mut self.tm, |r, copied| {
+            if copied {
+                f(r)
+            }
+        })
+    }
+
+    /// Records region `r` as copied in the current transaction.
+    pub(crate) fn set_copied(&mut self, r: u32) -> Result {
+        self.bitset.set(&mut self.tm, r)
+    }
+
+    /// Commits the current transaction: the bitset's cached word, every changed block, then
+    /// the superblock.
+    pub(crate) fn commit(&mut self) -> Result {
+        self.bitset.flush(&mut self.tm)?;
+        let g = self.geometry;
+        let root = self.bitset.root();
+        self.tm
+            .commit(SUPERBLOCK, &SUPERBLOCK_VALIDATOR, |d, sm_root| {
+                put(d, AT_MAGIC, &MAGIC.to_le_bytes());
+                put(d, AT_VERSION, &VERSION.to_le_bytes());
+                put(d, AT_SM_ROOT, sm_root);
+                put(d, AT_REGION_SIZE, &g.region_size.to_le_bytes());
+                put(d, AT_TARGET_SIZE, &g.target_size.to_le_bytes());
+                put(d, AT_BITSET_ROOT, &root.to_le_bytes());
+            })
+    }
+
+    /// Used and total metadata blocks.
+    pub(crate) fn usage(&self) -> Result<(u64, u64)> {
+        let total = self.tm.nr_blocks()?;
+        let free = self.tm.nr_free()?;
+        Ok((total.saturating_sub(free), total))
+    }
+}

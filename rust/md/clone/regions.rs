@@ -1,0 +1,184 @@
+// SPDX-License-Identifier: GPL-2.0
+
+//! Regions being copied or overwritten, and the writes waiting for them.
+//!
+//! A region has a record here from the moment something starts to fill it on the destination
+//! (a copy, or a write covering it whole) until that completes and the region is marked
+//! copied. Writes that arrive meanwhile wait on the record, so each region is filled once and
+//! no write lands on the destination before the copy that would overwrite it.
+//!
+//! # Locking and contexts
+//!
+//! `map` (process context) adds records and waiting bios; a whole-region write's completion
+//! (interrupt context) and kcopyd's completion (its thread) remove them; the worker starts the
+//! queued copies. All under one spinlock taken with interrupts off. Nodes are allocated before
+//! the lock is taken, so nothing under it allocates or sleeps. A region is looked up in the
+//! copied bitmap under the same lock before a record is made, and records are removed only
+//! after the region is marked, so a write never waits on a region that is already copied.
+
+use crate::PerBio;
+use kernel::{
+    alloc::flags::GFP_NOIO,
+    block::bio::{Bio, BioList},
+    new_spinlock_irq,
+    prelude::*,
+    rbtree::{RBTree, RBTreeNodeReservation},
+    sync::SpinLockIrq,
+};
+
+/// What is filling a region.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Phase {
+    /// A write waits; the worker has yet to start the copy.
+    Queued,
+    /// A kcopyd job copies it.
+    Copying,
+    /// A write covering the whole region is on its way to the destination.
+    Overwriting,
+}
+
+struct Record {
+    phase: Phase,
+    waiting: BioList<PerBio>,
+}
+
+struct Table {
+    records: RBTree<u32, Record>,
+    /// Records in [`Phase::Queued`].
+    queued: usize,
+}
+
+/// What happened to a write to a region that was not copied when `map` looked.
+pub(crate) enum Parked {
+    /// The region is copied now: send the write to the destination.
+    Copied(Bio<PerBio>),
+    /// The write waits for the region's copy or overwrite.
+    Waiting,
+    /// The write covers the region, which nothing else is filling: it is now the region's
+    /// overwrite; send it to the destination and mark the region when it completes.
+    Overwrite(Bio<PerBio>),
+    /// The write waits for a copy that the worker must start.
+    Queued,
+    /// No memory for a record.
+    NoMemory(Bio<PerBio>),
+}
+
+/// The table of regions being filled.
+#[pin_data]
+pub(crate) struct InProgress {
+    #[pin]
+    table: SpinLockIrq<Table>,
+}
+
+impl InProgress {
+    pub(crate) fn new() -> impl PinInit<Self> {
+        pin_init!(Self {
+            table <- new_spinlock_irq!(
+                Table { records: RBTree::new(), queued: 0 },
+                "clone_regions"
+            ),
+        })
+    }
+
+    /// Parks a write to region `r`, which `map` found not copied. `whole` says whether the write
+    /// may fill the region by itself; `copied` tells whether the region is copied by now.
+    /// Process context (allocates).
+    pub(crate) fn park_write(
+        &self,
+        r: u32,
+        bio: Bio<PerBio>,
+        whole: bool,
+        copied: impl Fn(u32) -> bool,
+    ) -> Parked {
+        let Ok(node) = RBTreeNodeReservation::new(GFP_NOIO) else {
+            return Parked::NoMemory(bio);
+        };
+        let mut t = self.table.lock();
+        if copied(r) {
+            return Parked::Copied(bio);
+        }
+        if let Some(rec) = t.records.get_mut(&r) {
+            rec.waiting.push(bio);
+            return Parked::Waiting;
+        }
+        if whole {
+            let rec = Record {
+                phase: Phase::Overwriting,
+                waiting: BioList::new(),
+            };
+            t.records.insert(node.into_node(r, rec));
+            return Parked::Overwrite(bio);
+        }
+        let mut waiting = BioList::new();
+        waiting.push(bio);
+        t.records.insert(node.into_node(
+            r,
+            Record {
+                phase: Phase::Queued,
+                waiting,
+            },
+        ));
+        t.queued += 1;
+        Parked::Queued
+    }
+
+    /// Claims up to `max` regions from `first` on for a background copy: stops at the first
+    /// region that is copied or has a record. Returns how many were claimed (0..=max).
+    /// Process context (allocates).
+    pub(crate) fn claim_run(&self, first: u32, max: u32, copied: impl Fn(u32) -> bool) -> u32 {
+        let mut claimed = 0u32;
+        while claimed < max {
+            let Some(r) = first.checked_add(claimed) else {
+                break;
+            };
+            let Ok(node) = RBTreeNodeReservation::new(GFP_NOIO) else {
+                break;
+            };
+            let mut t = self.table.lock();
+            if copied(r) || t.records.get(&r).is_some() {
+                break;
+            }
+            let rec = Record {
+                phase: Phase::Copying,
+                waiting: BioList::new(),
+            };
+            t.records.insert(node.into_node(r, rec));
+            claimed += 1;
+        }
+        claimed
+    }
+
+    /// Takes the regions whose copy waits to be started, marking them as copying; at most
+    /// `out`'s spare capacity.
+    pub(crate) fn take_queued(&self, out: &mut KVec<u32>) {
+        let mut t = self.table.lock();
+        let mut taken = 0;
+        for (r, rec) in t.records.iter_mut() {
+            if out.len() == out.capacity() {
+                break;
+            }
+            if rec.phase == Phase::Queued && out.push(*r, GFP_NOIO).is_ok() {
+                rec.phase = Phase::Copying;
+                taken += 1;
+            }
+        }
+        t.queued = t.queued.saturating_sub(taken);
+    }
+
+    /// How many regions wait for their copy to be started.
+    pub(crate) fn nr_queued(&self) -> usize {
+        self.table.lock().queued
+    }
+
+    /// Removes region `r`'s record (its copy or overwrite is over) and moves the writes that
+    /// waited for it to `to`. Any context.
+    pub(crate) fn finish(&self, r: u32, to: &mut BioList<PerBio>) {
+        let mut t = self.table.lock();
+        if let Some(mut rec) = t.records.remove(&r) {
+            if rec.phase == Phase::Queued {
+                t.queued = t.queued.saturating_sub(1);
+            }
+            to.append(&mut rec.waiting);
+        }
+    }
+}
