@@ -16,6 +16,13 @@ table=$(dmc_table 8 1 no_hydration)
 dm_test "create with no_hydration" dmsetup create dmc-a --table "$table"
 
 # 8 <used>/<total> 8 0/<regions> 0 1 no_hydration 4 hydration_threshold 1 hydration_batch_size 1 rw
+# (the Rust target prints the same fields under its names: no_background_copy,
+# copy_threshold, copy_batch_size)
+if [ "$(dmc_target_module)" = dm_clone_rs ]; then
+	feature=no_background_copy threshold=copy_threshold batch=copy_batch_size
+else
+	feature=no_hydration threshold=hydration_threshold batch=hydration_batch_size
+fi
 status=$(dmsetup status dmc-a | cut -d' ' -f4-)
 echo "# status: $status"
 set -- $status
@@ -23,8 +30,8 @@ used=${2%/*}
 total=${2#*/}
 [ "$1" = 8 ] && [ "$used" -gt 0 ] && [ "$used" -lt "$total" ] && [ "$3" = 8 ] &&
 	[ "$4" = "0/$regions" ] && [ "$5" = 0 ] &&
-	[ "$6 $7" = "1 no_hydration" ] &&
-	[ "$8 $9 ${10} ${11} ${12}" = "4 hydration_threshold 1 hydration_batch_size 1" ] &&
+	[ "$6 $7" = "1 $feature" ] &&
+	[ "$8 $9 ${10} ${11} ${12}" = "4 $threshold 1 $batch 1" ] &&
 	[ "${13}" = rw ]
 dm_test "status fields: 8 used/total 8 0/$regions 0 features core-args rw" [ $? = 0 ]
 

@@ -64,3 +64,61 @@ dmc_wait_copied() {
 	echo "# not fully copied after ${limit}s: $f"
 	return 1
 }
+
+# --- helpers for the behaviour tests of the clone target ---
+
+# Replace the table of device-mapper device $1 with $2 (suspend, load, resume).
+dmc_swap() {
+	dmsetup suspend "$1" && dmsetup load "$1" --table "$2" && dmsetup resume "$1"
+}
+
+# A linear device $1 over the whole of device $2.
+dmc_linear() {
+	dmsetup create "$1" --table "0 $(dm_sectors "$2") linear $2 0"
+}
+
+# Sectors read from block device $1 (a name in /proc/diskstats, e.g. ram2).
+dmc_sectors_read() { awk -v d="$1" '$3 == d { print $6 }' /proc/diskstats; }
+
+# Read requests completed by block device $1.
+dmc_reads_done() { awk -v d="$1" '$3 == d { print $4 }' /proc/diskstats; }
+
+# The event number of device-mapper device $1.
+dmc_event_nr() { dmsetup info "$1" | awk '/Event number/ { print $3 }'; }
+
+# The number of copied regions of clone $1 (the count before the slash).
+dmc_copied() { f=$(dmc_status_field "$1" 4); echo "${f%/*}"; }
+
+# The last status field of clone $1: the metadata mode.
+dmc_mode() { dmsetup status "$1" | awk '{ print $NF }'; }
+
+# dmc_wait_for <seconds> <shell condition>: wait until the condition holds.
+dmc_wait_for() {
+	local limit=$(($1 * 10)) i=0
+	shift
+	while [ "$i" -lt "$limit" ]; do
+		eval "$@" && return 0
+		sleep 0.1
+		i=$((i + 1))
+	done
+	return 1
+}
+
+# Little-endian unsigned number of $3 bytes at byte offset $2 of device or file $1.
+dmc_le() {
+	od -An -v -t u1 -j "$2" -N "$3" "$1" |
+		awk '{ for (i = 1; i <= NF; i++) b[n++] = $i }
+		     END { v = 0; for (i = n - 1; i >= 0; i--) v = v * 256 + b[i]; printf "%.0f\n", v }'
+}
+
+# Copy $3 blocks of $2 bytes from file $1 at block $4 into file $5 at block $6 (for building
+# the expected image).
+dmc_put() { dd if="$1" of="$5" bs="$2" count="$3" skip="$4" seek="$6" conv=notrunc 2>/dev/null; }
+
+# Compare $3 blocks of $2 bytes of device $1 (read with O_DIRECT) from block $4 with file $5
+# from block $6.
+dmc_same() {
+	dd if="$1" bs="$2" count="$3" skip="$4" iflag=direct 2>/dev/null >/tmp/dmc-a.bin &&
+		dd if="$5" bs="$2" count="$3" skip="$6" 2>/dev/null >/tmp/dmc-b.bin &&
+		cmp -s /tmp/dmc-a.bin /tmp/dmc-b.bin
+}

@@ -109,6 +109,8 @@ pub(crate) struct CloneCore {
     meta_dev: Arc<Device>,
     /// The table's arguments after the three devices, each preceded by a space.
     table_args: KVec<u8>,
+    /// The mapped device's `<major>:<minor>`, for log lines.
+    name: KVec<u8>,
 
     #[pin]
     marks: Marks,
@@ -173,6 +175,7 @@ pub(crate) struct Parts {
     pub(crate) dest: Arc<Device>,
     pub(crate) meta_dev: Arc<Device>,
     pub(crate) table_args: KVec<u8>,
+    pub(crate) name: KVec<u8>,
     pub(crate) metadata: Metadata,
     pub(crate) kcopyd: Client,
     pub(crate) events: EventHandle,
@@ -189,6 +192,7 @@ impl CloneCore {
             dest,
             meta_dev,
             table_args,
+            name,
             mut metadata,
             kcopyd,
             events,
@@ -203,6 +207,7 @@ impl CloneCore {
                 dest,
                 meta_dev,
                 table_args,
+                name,
                 marks <- marks,
                 regions <- InProgress::new(),
                 md <- new_mutex!(None, "clone_md"),
@@ -237,6 +242,11 @@ impl CloneCore {
             .store(this.marks.done(), Ordering::Relaxed);
         *this.md.lock() = Some(metadata);
         Ok(this)
+    }
+
+    /// The mapped device's name, for log lines.
+    fn name(&self) -> &str {
+        core::str::from_utf8(&self.name).unwrap_or("?")
     }
 
     fn mode(&self) -> MetadataMode {
@@ -490,7 +500,7 @@ impl CloneCore {
             if n < 10 || n % 1000 == 0 {
                 pr_err!(
                     "{}: copying regions {}..{} failed ({} on {}); writes waiting for them fail ({} copy errors so far)\n",
-                    self.dest.name(),
+                    self.name(),
                     first,
                     first.saturating_add(count),
                     if result.read_error { "read" } else { "write" },
@@ -641,11 +651,11 @@ impl CloneCore {
     fn metadata_failed(&self, md: &mut Option<Metadata>, op: &str, e: Error) {
         pr_err!(
             "{}: metadata operation `{}' failed: error = {}\n",
-            self.dest.name(),
+            self.name(),
             op,
             e.to_errno()
         );
-        pr_err!("{}: aborting current metadata transaction\n", self.dest.name());
+        pr_err!("{}: aborting current metadata transaction\n", self.name());
         *md = None;
         let mode = match Metadata::open(&self.meta_dev, self.geometry, false) {
             Ok(m) => {
@@ -653,7 +663,7 @@ impl CloneCore {
                 MetadataMode::ReadOnly
             }
             Err(_) => {
-                pr_err!("{}: failed to abort metadata transaction\n", self.dest.name());
+                pr_err!("{}: failed to abort metadata transaction\n", self.name());
                 MetadataMode::Fail
             }
         };
@@ -665,7 +675,7 @@ impl CloneCore {
         if mode > old {
             pr_info!(
                 "{}: switching to {} mode\n",
-                self.dest.name(),
+                self.name(),
                 match mode {
                     MetadataMode::ReadWrite => "read-write",
                     MetadataMode::ReadOnly => "read-only",
@@ -707,7 +717,7 @@ impl CloneCore {
             self.events.raise();
         }
         if self.marks.done() && !self.done_reported.swap(true, Ordering::AcqRel) {
-            pr_info!("{}: all regions copied\n", self.dest.name());
+            pr_info!("{}: all regions copied\n", self.name());
             self.events.raise();
         }
     }
@@ -748,7 +758,7 @@ impl CloneCore {
             if dev.sectors() < len {
                 pr_err!(
                     "{}: {} device {} has {} sectors, fewer than the target's {}\n",
-                    self.dest.name(),
+                    self.name(),
                     what,
                     dev.name(),
                     dev.sectors(),

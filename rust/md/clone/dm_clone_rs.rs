@@ -28,8 +28,8 @@
 //! map, two-phase commit), `regions` (regions being filled, waiting writes), `clone` (the
 //! state, I/O paths, worker, copier), `bitmap`.
 
-// `pin_init!` on the clone's state (many fields) needs more than the default 128.
-#![recursion_limit = "256"]
+// `pin_init!` on the clone's state (many fields) needs more than the default recursion limit.
+#![recursion_limit = "512"]
 
 mod bitmap;
 mod clone;
@@ -178,6 +178,8 @@ impl TargetOperations for CloneTarget {
         let wq = OwnedQueue::new(c_str!("dm_clone_rs"), QueueFlags::MEM_RECLAIM, 0)
             .map_err(fail(c_str!("Failed to allocate workqueue")))?;
         let events = target.event_handle()?;
+        let mut name = KVec::new();
+        name.extend_from_slice(target.device_name().as_bytes(), GFP_KERNEL)?;
 
         let core = CloneCore::new(Parts {
             geometry,
@@ -186,6 +188,7 @@ impl TargetOperations for CloneTarget {
             dest,
             meta_dev,
             table_args,
+            name,
             metadata,
             kcopyd,
             events,
