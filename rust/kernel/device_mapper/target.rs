@@ -887,7 +887,7 @@ impl<T: TargetOperations> Registration<T> {
         // SAFETY: `tt` is a valid target type at a fixed address until it is unregistered in
         // drop; `name` is static.
         to_result(unsafe { bindings::dm_register_target(tt.get()) }).inspect_err(|e| {
-            if *e == EEXIST {
+            if *e == EBUSY {
                 pr_err!(
                     "target type `{}' is already registered by another module (e.g. the C \
                      implementation): unload that module first\n",
