@@ -38,7 +38,7 @@ use crate::{
 };
 use core::{
     fmt::Write,
-    sync::atomic::{AtomicBool, AtomicU32, AtomicU64, AtomicU8, Ordering},
+    sync::atomic::{AtomicBool, AtomicI64, AtomicU32, AtomicU64, AtomicU8, Ordering},
 };
 use kernel::{
     alloc::flags::GFP_NOIO,
@@ -54,12 +54,16 @@ use kernel::{
     new_spinlock_irq, new_work,
     prelude::*,
     sync::{Arc, CondVar, Mutex, SpinLockIrq},
-    time::msecs_to_jiffies,
+    time::{msecs_to_jiffies, Ktime},
     workqueue::{self, DelayedWork, OwnedQueue, Work, WorkItem},
 };
 
 /// How often metadata is committed and the copier woken, in milliseconds (as in C).
 const COMMIT_PERIOD_MS: u32 = 1000;
+/// How long user I/O must have been quiet before the background copy starts new copies, in
+/// nanoseconds. (The C target only checks that no user bio is in flight at that moment, which
+/// lets the copy run in the gaps between a busy application's bios.)
+const QUIET_NS: i64 = 10_000_000;
 
 /// The metadata mode (as in C): it only ever goes down the list.
 #[derive(Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
@@ -138,8 +142,12 @@ pub(crate) struct CloneCore {
     dying: AtomicBool,
     /// User bios between `map` and `end_io`; the background copy waits while there are any.
     user_io: AtomicU64,
-    /// Regions being copied by kcopyd (plus one while the worker starts background copies).
+    /// When the last user bio completed (`ktime_get`, ns).
+    last_user_io: AtomicI64,
+    /// Regions being copied by kcopyd.
     copying: AtomicU32,
+    /// 1 while the worker starts background copies (so that postsuspend waits for it too).
+    starting: AtomicU32,
     /// Where the background copy goes on; only the worker uses it.
     next_region: AtomicU32,
     /// Set by the waker: commit even if no bio asks for it.
@@ -223,7 +231,9 @@ impl CloneCore {
                 suspended: AtomicBool::new(false),
                 dying: AtomicBool::new(false),
                 user_io: AtomicU64::new(0),
+                last_user_io: AtomicI64::new(0),
                 copying: AtomicU32::new(0),
+                starting: AtomicU32::new(0),
                 next_region: AtomicU32::new(0),
                 commit_due: AtomicBool::new(false),
                 copy_failed: AtomicBool::new(false),
@@ -397,7 +407,10 @@ impl CloneCore {
                 bio.end(Status::OK);
                 return;
             }
-            self.marks.mark_range(first, count);
+            self.regions
+                .for_each_idle(first, count, |r| {
+                    self.marks.mark(r);
+                });
             if self.marks.done() {
                 self.kick();
             }
@@ -415,6 +428,8 @@ impl CloneCore {
 
     /// A bio `map` handled completed. Interrupt context.
     pub(crate) fn end_io(self: &Arc<Self>, bio: &Bio<PerBio>, status: &mut Status) {
+        self.last_user_io
+            .store(Ktime::ktime_get().to_ns(), Ordering::Relaxed);
         self.user_io.fetch_sub(1, Ordering::AcqRel);
         let Some(r) = bio.data().overwrite.checked_sub(1) else {
             return;
@@ -475,10 +490,20 @@ impl CloneCore {
 
     /// `n` regions stopped being copied. Process context.
     fn copies_done(&self, n: u32) {
+        self.uncount(&self.copying, n);
+    }
+
+    /// Lowers `counter` by `n` and wakes postsuspend if nothing is copied or being started.
+    fn uncount(&self, counter: &AtomicU32, n: u32) {
         let _guard = self.idle.lock();
-        if self.copying.fetch_sub(n, Ordering::AcqRel) == n {
+        counter.fetch_sub(n, Ordering::AcqRel);
+        if self.is_idle() {
             self.idle_cv.notify_all();
         }
+    }
+
+    fn is_idle(&self) -> bool {
+        self.copying.load(Ordering::SeqCst) == 0 && self.starting.load(Ordering::SeqCst) == 0
     }
 
     /// A copy job completed. kcopyd's thread.
@@ -545,7 +570,8 @@ impl CloneCore {
     }
 
     /// The background copy: starts copies of uncopied regions from where it stopped, up to the
-    /// threshold, batching contiguous regions; stops while user I/O is in flight.
+    /// threshold, batching contiguous regions; stops while user I/O is in flight or was in the
+    /// last [`QUIET_NS`] (the waker tries again every second).
     fn background_copy(self: &Arc<Self>) {
         if self.mode() != MetadataMode::ReadWrite
             || self.marks.done()
@@ -553,9 +579,9 @@ impl CloneCore {
         {
             return;
         }
-        // Count ourselves as a copy while starting copies, before checking for suspension:
-        // postsuspend sets `suspended` and then waits for the count to reach zero.
-        self.copying.fetch_add(1, Ordering::SeqCst);
+        // Count ourselves while starting copies, before checking for suspension: postsuspend
+        // sets `suspended` and then waits for the counts to reach zero.
+        self.starting.fetch_add(1, Ordering::SeqCst);
         let client = self.kcopyd.lock();
         let nr = self.geometry.nr_regions;
         let start = self.next_region.load(Ordering::Relaxed);
@@ -565,10 +591,11 @@ impl CloneCore {
                 || self.dying.load(Ordering::Acquire)
                 || !self.background_copy.load(Ordering::Acquire)
                 || self.user_io.load(Ordering::Acquire) != 0
+                || Ktime::ktime_get().to_ns() - self.last_user_io.load(Ordering::Relaxed) < QUIET_NS
             {
                 break;
             }
-            let in_flight = self.copying.load(Ordering::Acquire).saturating_sub(1);
+            let in_flight = self.copying.load(Ordering::Acquire);
             let threshold = self.threshold.load(Ordering::Relaxed);
             if in_flight >= threshold {
                 break;
@@ -601,7 +628,7 @@ impl CloneCore {
         drop(client);
         self.next_region
             .store(if next >= nr { 0 } else { next }, Ordering::Relaxed);
-        self.copies_done(1);
+        self.uncount(&self.starting, 1);
     }
 
     // ---- metadata ----
@@ -742,7 +769,7 @@ impl CloneCore {
         self.suspended.store(true, Ordering::SeqCst);
         {
             let mut guard = self.idle.lock();
-            while self.copying.load(Ordering::SeqCst) != 0 {
+            while !self.is_idle() {
                 self.idle_cv.wait(&mut guard);
             }
         }

@@ -139,25 +139,12 @@ impl Marks {
         true
     }
 
-    /// Marks regions `first..first + count` copied; the lock is dropped every 64 regions so
-    /// that long ranges do not keep interrupts off.
-    pub(crate) fn mark_range(&self, first: u32, count: u32) {
-        let end = first.saturating_add(count).min(self.nr_regions());
-        let mut r = first;
-        while r < end {
-            let chunk_end = r.saturating_add(WORD_BITS).min(end);
-            let mut st = self.state.lock();
-            while r < chunk_end {
-                self.mark_locked(&mut st, r);
-                r += 1;
-            }
-        }
-    }
-
-    /// Whether the open transaction has marks that are not on disk.
+    /// Whether any marks are not on disk: in the open set, or in a closed set whose commit has
+    /// not ended. (A FUA write must wait for both: its region's mark may be in the set being
+    /// committed right now.)
     pub(crate) fn changed(&self) -> bool {
         let st = self.state.lock();
-        st.changed.get(st.current).copied().unwrap_or(false)
+        st.changed.iter().any(|&c| c)
     }
 
     /// Phase 1: closes the open transaction's set and opens the other. Returns the closed set's

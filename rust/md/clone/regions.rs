@@ -148,6 +148,25 @@ impl InProgress {
         claimed
     }
 
+    /// Calls `f` on each region of `first..first + count` that nothing is filling, under the
+    /// lock (so no copy can be claimed for it meanwhile); the lock is dropped every 64 regions.
+    /// For discards: a region being copied must not be marked before its copy lands, or a
+    /// write made after the discard would go to the destination and be overwritten by it.
+    pub(crate) fn for_each_idle(&self, first: u32, count: u32, mut f: impl FnMut(u32)) {
+        let end = first.saturating_add(count);
+        let mut r = first;
+        while r < end {
+            let chunk_end = r.saturating_add(64).min(end);
+            let t = self.table.lock();
+            while r < chunk_end {
+                if t.records.get(&r).is_none() {
+                    f(r);
+                }
+                r += 1;
+            }
+        }
+    }
+
     /// Takes the regions whose copy waits to be started, marking them as copying; at most
     /// `out`'s spare capacity.
     pub(crate) fn take_queued(&self, out: &mut KVec<u32>) {

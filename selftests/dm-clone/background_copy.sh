@@ -1,0 +1,108 @@
+#!/bin/sh
+# SPDX-License-Identifier: GPL-2.0
+# The background copy (behaviour 3): off with no_background_copy; at most
+# copy_threshold regions in flight; copy_batch_size contiguous regions per
+# kcopyd job (fewer source reads); disable/enable by message at any time; backs
+# off while user I/O is in flight and resumes when it stops; a dm event when
+# everything is copied; the result equals the source.
+. "$(dirname "$0")/lib.sh"
+
+ktap_print_header
+DMC_DEV_MB=16
+dmc_setup
+dm_require_modules dm_delay
+ktap_set_plan 11
+
+dmc_fill_source || ktap_exit_fail_msg "cannot fill the source"
+len=$(dm_sectors "$DMC_SRC")
+total=$((len / 8))
+# The source behind a 5 ms delay: copies take long enough to be watched.
+dmsetup create dmc-zslow --table "0 $len delay $DMC_SRC 0 5" ||
+	ktap_exit_fail_msg "cannot make the slow source"
+S=$(command dmsetup info -c --noheadings -o blkdevname dmc-zslow)
+dm_test "create with no_background_copy, copy_threshold 4" dmsetup create dmc-bg --table \
+	"0 $len clone $DMC_META $DMC_DEST /dev/mapper/dmc-zslow 8 1 no_background_copy 2 copy_threshold 4"
+
+sleep 1.5
+dm_test "no_background_copy: nothing copied in 1.5 s" [ "$(dmc_copied dmc-bg)" = 0 ]
+
+# In flight: the 5th status field, sampled while copying.
+dmsetup message dmc-bg 0 enable_background_copy
+max=0 seen=0
+for i in $(seq 40); do
+	n=$(dmc_status_field dmc-bg 5)
+	[ "$n" -gt "$max" ] && max=$n
+	sleep 0.05
+done
+echo "# most regions in flight at once: $max (threshold 4)"
+dm_test "at most copy_threshold regions in flight, and more than one" [ "$max" -le 4 -a "$max" -ge 2 ]
+
+dmsetup message dmc-bg 0 disable_background_copy
+dmc_wait_for 5 '[ "$(dmc_status_field dmc-bg 5)" = 0 ]'
+c1=$(dmc_copied dmc-bg)
+sleep 1.5
+c2=$(dmc_copied dmc-bg)
+echo "# copied $c1, 1.5 s after disabling $c2"
+dm_test "disable_background_copy stops the copy" [ "$c1" = "$c2" -a "$c1" -gt 0 ]
+
+# rate <batch>: regions copied per source read request, over at least 128 regions.
+rate() {
+	dmsetup message dmc-bg 0 copy_batch_size "$1"
+	dmsetup message dmc-bg 0 copy_threshold 8
+	r0=$(dmc_reads_done "$S") c0=$(dmc_copied dmc-bg)
+	dmsetup message dmc-bg 0 enable_background_copy
+	dmc_wait_for 30 '[ "$(dmc_copied dmc-bg)" -ge $((c0 + 128)) ]'
+	dmsetup message dmc-bg 0 disable_background_copy
+	dmc_wait_for 5 '[ "$(dmc_status_field dmc-bg 5)" = 0 ]'
+	r1=$(dmc_reads_done "$S") c1=$(dmc_copied dmc-bg)
+	echo "$(((c1 - c0) * 10 / (r1 - r0 + (r1 == r0))))"
+}
+one=$(rate 1)
+eight=$(rate 8)
+echo "# regions per source read (x10): batch 1: $one, batch 8: $eight"
+dm_test "copy_batch_size 8 copies 8 contiguous regions per job (4x fewer reads at least)" \
+	[ "$eight" -ge $((one * 4)) ]
+
+# Backing off: reads of uncopied regions go to the slow source and keep user I/O
+# in flight; the copy should all but stop, and resume when they stop.
+dmsetup message dmc-bg 0 copy_batch_size 1
+dmsetup message dmc-bg 0 copy_threshold 4
+dmsetup message dmc-bg 0 enable_background_copy
+sleep 0.5
+fio --name=busy --filename=/dev/mapper/dmc-bg --rw=randread --bs=4k --direct=1 \
+	--ioengine=psync --numjobs=4 --time_based --runtime=5 --group_reporting >/dev/null 2>&1 &
+fio=$!
+# fio takes a while to start under emulation: measure in the middle of its run.
+sleep 2
+c0=$(dmc_copied dmc-bg)
+sleep 2
+c1=$(dmc_copied dmc-bg)
+wait $fio
+c1b=$(dmc_copied dmc-bg)
+sleep 2
+c2=$(dmc_copied dmc-bg)
+echo "# copied in 2 s of user I/O: $((c1 - c0)); in the 2 s after it: $((c2 - c1b))"
+dm_test "backs off while user I/O is in flight (a quarter of the speed at most)" \
+	[ $(((c1 - c0) * 4)) -lt $((c2 - c1b)) ]
+dm_test "resumes when user I/O stops" [ "$c2" -gt "$c1b" ]
+
+# The event when everything is copied (the event number is read while the copy is
+# off, so the event cannot come before it).
+dmsetup message dmc-bg 0 disable_background_copy
+dmc_wait_for 5 '[ "$(dmc_status_field dmc-bg 5)" = 0 ]'
+dmsetup message dmc-bg 0 copy_threshold 64
+dmsetup message dmc-bg 0 copy_batch_size 16
+ev=$(dmc_event_nr dmc-bg)
+left=$((total - $(dmc_copied dmc-bg)))
+echo "# $left of $total regions left at event $ev"
+[ "$left" -gt 0 ] || echo "# nothing left to copy: the event test below cannot pass"
+dmsetup message dmc-bg 0 enable_background_copy
+timeout 120 dmsetup wait dmc-bg "$ev" >/dev/null
+dm_test "a dm event is raised" [ $? = 0 ]
+dm_test "when the event comes, every region is copied" [ "$(dmc_copied dmc-bg)" = "$total" ]
+dm_test "nothing left in flight" [ "$(dmc_status_field dmc-bg 5)" = 0 ]
+
+dmsetup remove dmc-bg
+cmp -s "$DMC_DEST" /tmp/dmc-src.img
+dm_test "destination equals the source" [ $? = 0 ]
+ktap_finished
