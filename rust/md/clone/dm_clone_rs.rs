@@ -197,6 +197,9 @@ impl TargetOperations for CloneTarget {
         .map_err(fail(c_str!("Failed to load the copied regions from metadata")))?;
 
         target.set_num_flush_bios(1);
+        // Flushes and FUA must reach the target even if no device has a volatile write cache:
+        // they are what makes it commit its metadata.
+        target.set_flush_supported(true);
         target.set_num_discard_bios(1);
         // Discards are taken even if the destination cannot discard: they mark regions copied.
         target.set_discards_supported(true);

@@ -1,0 +1,82 @@
+#!/bin/sh
+# SPDX-License-Identifier: GPL-2.0
+# Persistent metadata (behaviour 4): the superblock is the C target's v1 format;
+# a write followed by fsync is on disk before fsync returns (the metadata device
+# is failed right after, as a crash would); other marks are committed by the
+# periodic commit within about a second; reloading the table resumes the copy
+# where it stopped, and the data stays right.
+. "$(dirname "$0")/lib.sh"
+
+ktap_print_header
+DMC_DEV_MB=16
+dmc_setup
+dm_require_modules dm_delay
+ktap_set_plan 15
+
+dmc_fill_source || ktap_exit_fail_msg "cannot fill the source"
+len=$(dm_sectors "$DMC_SRC")
+total=$((len / 8))
+msect=$(dm_sectors "$DMC_META")
+# The metadata through a linear device, so that it can be made to fail.
+dmc_linear dmc-zmeta "$DMC_META" || ktap_exit_fail_msg "cannot make the metadata device"
+M=/dev/mapper/dmc-zmeta
+table="0 $len clone $M $DMC_DEST $DMC_SRC 8 1 no_background_copy"
+dm_test "create on blank metadata" dmsetup create dmc-md --table "$table"
+C=/dev/mapper/dmc-md
+
+# The superblock (block 0), read directly.
+dmsetup status dmc-md >/dev/null # commits
+dm_test "superblock magic is 0x8af27f64" [ "$(dmc_le "$DMC_META" 32 8)" = $((0x8af27f64)) ]
+dm_test "superblock version is 1" [ "$(dmc_le "$DMC_META" 40 4)" = 1 ]
+dm_test "superblock blocknr is 0" [ "$(dmc_le "$DMC_META" 8 8)" = 0 ]
+dm_test "superblock region size is 8 sectors" [ "$(dmc_le "$DMC_META" 172 8)" = 8 ]
+dm_test "superblock target size is $len sectors" [ "$(dmc_le "$DMC_META" 180 8)" = "$len" ]
+dm_test "superblock bitset root is a metadata block" \
+	[ "$(dmc_le "$DMC_META" 188 8)" -gt 0 -a "$(dmc_le "$DMC_META" 188 8)" -lt $((msect / 8)) ]
+
+# crash: fail every metadata I/O, remove the clone (its final commit fails), then
+# bring the metadata back and reload: what was committed before is all there is.
+crash_and_reload() {
+	dmc_swap dmc-zmeta "0 $msect error" &&
+		dmsetup remove dmc-md &&
+		dmc_swap dmc-zmeta "0 $msect linear $DMC_META 0" &&
+		dmsetup create dmc-md --table "$table"
+}
+
+# A 4 KiB write (a whole region) with fsync, then at once the crash.
+dd if=/dev/urandom of=/tmp/dmc-w.bin bs=4096 count=1 2>/dev/null
+dd if=/tmp/dmc-w.bin of=$C bs=4096 seek=100 conv=fsync oflag=direct 2>/dev/null
+dm_test "crash right after a write + fsync, reload" crash_and_reload
+dm_test "the fsync'd region is recorded (1 region copied)" [ "$(dmc_copied dmc-md)" = 1 ]
+dm_test "and reads back as written" dmc_same $C 4096 1 100 /tmp/dmc-w.bin 0
+
+# A write without fsync: recorded by the periodic commit within about a second.
+dd if=/tmp/dmc-w.bin of=$C bs=4096 seek=200 oflag=direct 2>/dev/null
+sleep 2.5
+dm_test "crash 2.5 s after a write without fsync, reload" crash_and_reload
+dm_test "the periodic commit recorded it (2 regions copied)" [ "$(dmc_copied dmc-md)" = 2 ]
+dmsetup remove dmc-md
+
+# Reload resumes: copy part, remove (which commits), reload, finish.
+dmsetup create dmc-zslow --table "0 $len delay $DMC_SRC 0 5" ||
+	ktap_exit_fail_msg "cannot make the slow source"
+table="0 $len clone $M $DMC_DEST /dev/mapper/dmc-zslow 8 0 2 copy_threshold 8"
+cp /tmp/dmc-src.img /tmp/dmc-exp.img
+dmc_put /tmp/dmc-w.bin 4096 1 0 /tmp/dmc-exp.img 100
+dmc_put /tmp/dmc-w.bin 4096 1 0 /tmp/dmc-exp.img 200
+dmsetup create dmc-md --table "$table"
+dmc_wait_for 60 '[ "$(dmc_copied dmc-md)" -ge 500 ]'
+dmsetup suspend dmc-md
+n=$(dmc_copied dmc-md)
+dmsetup remove dmc-md
+# Reloaded with the copy off, so that the count is the one on disk.
+dmsetup create dmc-md --table "$(echo "$table" | sed 's/ 8 0 2 / 8 1 no_background_copy 2 /')" &&
+	n2=$(dmc_copied dmc-md)
+echo "# removed at $n of $total; reloaded at $n2"
+dm_test "reload starts where the copy stopped" [ "$n2" = "$n" -a "$n" -lt "$total" ]
+dmsetup message dmc-md 0 enable_background_copy
+dm_test "and finishes" dmc_wait_copied dmc-md 120
+dmsetup remove dmc-md
+cmp -s "$DMC_DEST" /tmp/dmc-exp.img
+dm_test "destination equals the source plus the writes" [ $? = 0 ]
+ktap_finished
