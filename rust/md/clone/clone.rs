@@ -509,6 +509,22 @@ impl CloneCore {
     /// A copy job completed. kcopyd's thread.
     fn copy_done(self: &Arc<Self>, first: u32, count: u32, result: CopyResult) {
         let ok = result.is_ok();
+        if !ok && count > 1 {
+            // One bad region must not keep its batch neighbours from being copied: copy each
+            // region of the batch on its own. They keep their records (and waiting writes) and
+            // their count in `copying`, which each single job's completion lowers by one.
+            let client = self.kcopyd.lock();
+            for r in first..first.saturating_add(count) {
+                let started = match client.as_ref() {
+                    Some(c) => self.start_copy(c, r, 1),
+                    None => Err(ENODEV),
+                };
+                if started.is_err() {
+                    self.abandon(r, 1);
+                }
+            }
+            return;
+        }
         let mut waiting = BioList::new();
         for r in first..first.saturating_add(count) {
             if ok {
