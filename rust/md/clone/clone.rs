@@ -285,7 +285,11 @@ impl CloneCore {
     // ---- the I/O paths ----
 
     /// Maps a bio (see the module documentation of the target for the rules).
-    pub(crate) fn map(self: &Arc<Self>, target: &Target, mut bio: Bio<PerBio>) -> MapResult<PerBio> {
+    pub(crate) fn map(
+        self: &Arc<Self>,
+        target: &Target,
+        mut bio: Bio<PerBio>,
+    ) -> MapResult<PerBio> {
         if self.mode() == MetadataMode::Fail {
             return MapResult::Kill(bio);
         }
@@ -407,10 +411,9 @@ impl CloneCore {
                 bio.end(Status::OK);
                 return;
             }
-            self.regions
-                .for_each_idle(first, count, |r| {
-                    self.marks.mark(r);
-                });
+            self.regions.for_each_idle(first, count, |r| {
+                self.marks.mark(r);
+            });
             if self.marks.done() {
                 self.kick();
             }
@@ -627,9 +630,7 @@ impl CloneCore {
             };
             let batch = self.batch_size.load(Ordering::Relaxed).max(1);
             let room = batch.min(threshold - in_flight);
-            let n = self
-                .regions
-                .claim_run(r, room, |r| self.marks.is_copied(r));
+            let n = self.regions.claim_run(r, room, |r| self.marks.is_copied(r));
             next = r.saturating_add(n.max(1));
             if n == 0 {
                 // Being filled already.
@@ -857,7 +858,11 @@ impl CloneCore {
             self.geometry.nr_regions,
             self.copying.load(Ordering::Relaxed),
             u8::from(!background) + u8::from(!passdown),
-            if background { "" } else { " no_background_copy" },
+            if background {
+                ""
+            } else {
+                " no_background_copy"
+            },
             if passdown { "" } else { " no_discard_passdown" },
             self.threshold.load(Ordering::Relaxed),
             self.batch_size.load(Ordering::Relaxed),

@@ -79,7 +79,10 @@ impl Options {
             let Some(i) = core.next_keyword(&CORE_ARGS) else {
                 return Err(TargetError::invalid(c_str!("Invalid core argument")));
             };
-            let error = CORE_ARG_ERRORS.get(i).copied().unwrap_or(c_str!("Invalid core argument"));
+            let error = CORE_ARG_ERRORS
+                .get(i)
+                .copied()
+                .unwrap_or(c_str!("Invalid core argument"));
             let value = core.next_u32(0..=u32::MAX, error)?;
             if i < 2 {
                 opts.threshold = value;

@@ -47,8 +47,8 @@ use kernel::{
     block::bio::{Bio, Status},
     c_str,
     device_mapper::{
-        kcopyd::Client, Args, DeviceVisitor, EndIoResult, MapResult, Mode, StatusFlags,
-        StatusType, StatusWriter, Target, TargetError, TargetOperations, Visited,
+        kcopyd::Client, Args, DeviceVisitor, EndIoResult, MapResult, Mode, StatusFlags, StatusType,
+        StatusWriter, Target, TargetError, TargetOperations, Visited,
     },
     module_dm_target,
     prelude::*,
@@ -194,7 +194,9 @@ impl TargetOperations for CloneTarget {
             events,
             wq,
         })
-        .map_err(fail(c_str!("Failed to load the copied regions from metadata")))?;
+        .map_err(fail(c_str!(
+            "Failed to load the copied regions from metadata"
+        )))?;
 
         target.set_num_flush_bios(1);
         // Flushes and FUA must reach the target even if no device has a volatile write cache:

@@ -28,11 +28,7 @@
 
 use crate::bitmap::{AtomicBitmap, WORD_BITS};
 use core::sync::atomic::{AtomicU64, Ordering};
-use kernel::{
-    new_spinlock_irq,
-    prelude::*,
-    sync::SpinLockIrq,
-};
+use kernel::{new_spinlock_irq, prelude::*, sync::SpinLockIrq};
 
 /// One transaction's set of newly copied regions.
 struct DirtySet {
