@@ -513,19 +513,12 @@ impl CloneCore {
     fn copy_done(self: &Arc<Self>, first: u32, count: u32, result: CopyResult) {
         let ok = result.is_ok();
         if !ok && count > 1 {
-            // One bad region must not keep its batch neighbours from being copied: copy each
-            // region of the batch on its own. They keep their records (and waiting writes) and
-            // their count in `copying`, which each single job's completion lowers by one.
-            let client = self.kcopyd.lock();
-            for r in first..first.saturating_add(count) {
-                let started = match client.as_ref() {
-                    Some(c) => self.start_copy(c, r, 1),
-                    None => Err(ENODEV),
-                };
-                if started.is_err() {
-                    self.abandon(r, 1);
-                }
-            }
+            // One bad region must not keep its batch neighbours from being copied: the worker
+            // copies each region of the batch again on its own. They keep their records (and
+            // waiting writes) and their count in `copying`. (Not started from here: starting
+            // a kcopyd job can wait for kcopyd's memory, which this thread frees.)
+            self.regions.retry_singly(first, count);
+            self.kick();
             return;
         }
         let mut waiting = BioList::new();
@@ -564,7 +557,7 @@ impl CloneCore {
     }
 
     /// Starts the copies that writes wait for (regardless of the threshold and suspension:
-    /// the writes must complete).
+    /// the writes must complete), and the single-region retries of failed batches.
     fn start_queued(self: &Arc<Self>) {
         let n = self.regions.nr_queued();
         if n == 0 {
@@ -576,8 +569,10 @@ impl CloneCore {
         }
         self.regions.take_queued(&mut regions);
         let client = self.kcopyd.lock();
-        for &r in regions.iter() {
-            self.copying.fetch_add(1, Ordering::AcqRel);
+        for &(r, counted) in regions.iter() {
+            if !counted {
+                self.copying.fetch_add(1, Ordering::AcqRel);
+            }
             let started = match client.as_ref() {
                 Some(c) => self.start_copy(c, r, 1),
                 None => Err(ENODEV),

@@ -35,6 +35,9 @@ enum Phase {
     Copying,
     /// A write covering the whole region is on its way to the destination.
     Overwriting,
+    /// Its copy, in a batch, failed; the worker must copy it again on its own. It is still
+    /// counted as being copied.
+    Retry,
 }
 
 struct Record {
@@ -44,7 +47,7 @@ struct Record {
 
 struct Table {
     records: RBTree<u32, Record>,
-    /// Records in [`Phase::Queued`].
+    /// Records in [`Phase::Queued`] or [`Phase::Retry`].
     queued: usize,
 }
 
@@ -168,20 +171,40 @@ impl InProgress {
     }
 
     /// Takes the regions whose copy waits to be started, marking them as copying; at most
-    /// `out`'s spare capacity.
-    pub(crate) fn take_queued(&self, out: &mut KVec<u32>) {
+    /// `out`'s spare capacity. Each comes with whether it is already counted as being copied
+    /// (a retry).
+    pub(crate) fn take_queued(&self, out: &mut KVec<(u32, bool)>) {
         let mut t = self.table.lock();
         let mut taken = 0;
         for (r, rec) in t.records.iter_mut() {
             if out.len() == out.capacity() {
                 break;
             }
-            if rec.phase == Phase::Queued && out.push(*r, GFP_NOIO).is_ok() {
+            let retry = match rec.phase {
+                Phase::Queued => false,
+                Phase::Retry => true,
+                _ => continue,
+            };
+            if out.push((*r, retry), GFP_NOIO).is_ok() {
                 rec.phase = Phase::Copying;
                 taken += 1;
             }
         }
         t.queued = t.queued.saturating_sub(taken);
+    }
+
+    /// Regions `first..first + count`, copied in one batch that failed, are to be copied
+    /// again one by one by the worker (their records and waiting writes stay).
+    pub(crate) fn retry_singly(&self, first: u32, count: u32) {
+        let mut t = self.table.lock();
+        let mut n = 0;
+        for r in first..first.saturating_add(count) {
+            if let Some(rec) = t.records.get_mut(&r) {
+                rec.phase = Phase::Retry;
+                n += 1;
+            }
+        }
+        t.queued += n;
     }
 
     /// How many regions wait for their copy to be started.
@@ -194,7 +217,7 @@ impl InProgress {
     pub(crate) fn finish(&self, r: u32, to: &mut BioList<PerBio>) {
         let mut t = self.table.lock();
         if let Some(mut rec) = t.records.remove(&r) {
-            if rec.phase == Phase::Queued {
+            if matches!(rec.phase, Phase::Queued | Phase::Retry) {
                 t.queued = t.queued.saturating_sub(1);
             }
             to.append(&mut rec.waiting);
