@@ -4,14 +4,15 @@
 # a write followed by fsync is on disk before fsync returns (the metadata device
 # is failed right after, as a crash would); other marks are committed by the
 # periodic commit within about a second; reloading the table resumes the copy
-# where it stopped, and the data stays right.
+# where it stopped, and the data stays right, also across a reload of a live
+# table.
 . "$(dirname "$0")/lib.sh"
 
 ktap_print_header
 DMC_DEV_MB=16
 dmc_setup
 dm_require_modules dm_delay
-ktap_set_plan 15
+ktap_set_plan 17
 
 dmc_fill_source || ktap_exit_fail_msg "cannot fill the source"
 len=$(dm_sectors "$DMC_SRC")
@@ -75,6 +76,15 @@ dmsetup create dmc-md --table "$(echo "$table" | sed 's/ 8 0 2 / 8 1 no_backgrou
 echo "# removed at $n of $total; reloaded at $n2"
 dm_test "reload starts where the copy stopped" [ "$n2" = "$n" -a "$n" -lt "$total" ]
 dmsetup message dmc-md 0 enable_background_copy
+# A table reload while the copy runs: the new table is loaded (its constructor
+# reads the metadata), then the old one takes a write before the swap.
+dmsetup load dmc-md --table "$table"
+dd if=/dev/urandom of=/tmp/dmc-r.bin bs=4096 count=1 2>/dev/null
+dd if=/tmp/dmc-r.bin of=$C bs=4096 seek=4000 oflag=direct 2>/dev/null
+dmc_put /tmp/dmc-r.bin 4096 1 0 /tmp/dmc-exp.img 4000
+dm_test "reload: swap to the new table" dmsetup resume dmc-md
+dm_test "the new table serves the write the old one took after it was loaded" \
+	dmc_same $C 4096 1 4000 /tmp/dmc-r.bin 0
 dm_test "and finishes" dmc_wait_copied dmc-md 120
 dmsetup remove dmc-md
 cmp -s "$DMC_DEST" /tmp/dmc-exp.img

@@ -182,18 +182,16 @@ impl Target {
     /// A handle that raises events on this target's table from work the target runs later
     /// (see [`EventHandle`]); only a constructor can make one.
     pub fn event_handle(&mut self) -> Result<EventHandle> {
+        let ti = NonNull::new(self.as_raw()).ok_or(EINVAL)?;
         // SAFETY: While a Rust target's constructor runs, `private` is its `TargetState`.
-        let state = NonNull::new(unsafe { (*self.as_raw()).private.cast::<TargetState>() })
-            .ok_or(EINVAL)?;
+        let state =
+            NonNull::new(unsafe { (*ti.as_ptr()).private.cast::<TargetState>() }).ok_or(EINVAL)?;
         // SAFETY: The state lives until the destructor has seen the count drop to zero.
         unsafe { state.as_ref() }
             .devices
             .fetch_add(1, Ordering::Relaxed);
-        // INVARIANT: The state counts the new handle.
-        Ok(EventHandle {
-            ti: NonNull::new(self.as_raw()).ok_or(EINVAL)?,
-            state,
-        })
+        // INVARIANT: The state counts the new handle (nothing can fail after the count).
+        Ok(EventHandle { ti, state })
     }
 
     /// Whether the mapped device is suspended (`dm_suspended`).

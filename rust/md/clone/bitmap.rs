@@ -76,6 +76,13 @@ impl AtomicBitmap {
             .map_or(0, |w| w.swap(0, Ordering::AcqRel))
     }
 
+    /// Clears every bit.
+    pub(crate) fn clear_all(&self) {
+        for w in self.words.iter() {
+            w.store(0, Ordering::Release);
+        }
+    }
+
     /// The first clear bit at or after `from`, if any.
     pub(crate) fn next_clear(&self, from: u32) -> Option<u32> {
         let mut bit = from;

@@ -64,6 +64,11 @@ const COMMIT_PERIOD_MS: u32 = 1000;
 /// nanoseconds. (The C target only checks that no user bio is in flight at that moment, which
 /// lets the copy run in the gaps between a busy application's bios.)
 const QUIET_NS: i64 = 10_000_000;
+/// At most this many regions are claimed per pass of the worker (bounds the records it
+/// allocates and the time it holds the kcopyd mutex, whatever threshold and batch size say).
+const MAX_STARTS_PER_PASS: u32 = 4096;
+/// The queued copies are taken from the region table this many at a time.
+const QUEUED_CHUNK: usize = 256;
 
 /// The metadata mode (as in C): it only ever goes down the list.
 #[derive(Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
@@ -158,6 +163,8 @@ pub(crate) struct CloneCore {
     /// An event is owed to user space (raised by the worker, in process context).
     event_owed: AtomicBool,
     done_reported: AtomicBool,
+    /// The metadata was (re)loaded by a preresume.
+    loaded: AtomicBool,
 
     events: EventHandle,
     wq: OwnedQueue,
@@ -240,6 +247,7 @@ impl CloneCore {
                 copy_errors: AtomicU64::new(0),
                 event_owed: AtomicBool::new(false),
                 done_reported: AtomicBool::new(false),
+                loaded: AtomicBool::new(false),
                 events,
                 wq,
                 work <- new_work!("clone_worker"),
@@ -559,26 +567,29 @@ impl CloneCore {
     /// Starts the copies that writes wait for (regardless of the threshold and suspension:
     /// the writes must complete), and the single-region retries of failed batches.
     fn start_queued(self: &Arc<Self>) {
-        let n = self.regions.nr_queued();
-        if n == 0 {
-            return;
-        }
-        let mut regions = KVec::new();
-        if regions.reserve(n, GFP_NOIO).is_err() {
-            return;
-        }
-        self.regions.take_queued(&mut regions);
-        let client = self.kcopyd.lock();
-        for &(r, counted) in regions.iter() {
-            if !counted {
-                self.copying.fetch_add(1, Ordering::AcqRel);
+        while self.regions.nr_queued() != 0 {
+            let mut regions = KVec::new();
+            if regions.reserve(QUEUED_CHUNK, GFP_NOIO).is_err() {
+                // Try again soon: postsuspend may be waiting for these.
+                self.kick();
+                return;
             }
-            let started = match client.as_ref() {
-                Some(c) => self.start_copy(c, r, 1),
-                None => Err(ENODEV),
-            };
-            if started.is_err() {
-                self.abandon(r, 1);
+            self.regions.take_queued(&mut regions);
+            if regions.is_empty() {
+                return;
+            }
+            let client = self.kcopyd.lock();
+            for &(r, counted) in regions.iter() {
+                if !counted {
+                    self.copying.fetch_add(1, Ordering::AcqRel);
+                }
+                let started = match client.as_ref() {
+                    Some(c) => self.start_copy(c, r, 1),
+                    None => Err(ENODEV),
+                };
+                if started.is_err() {
+                    self.abandon(r, 1);
+                }
             }
         }
     }
@@ -599,7 +610,7 @@ impl CloneCore {
         let client = self.kcopyd.lock();
         let nr = self.geometry.nr_regions;
         let start = self.next_region.load(Ordering::Relaxed);
-        let (mut next, mut wrapped) = (start, false);
+        let (mut next, mut wrapped, mut started) = (start, false, 0u32);
         while let Some(c) = client.as_ref() {
             if self.suspended.load(Ordering::SeqCst)
                 || self.dying.load(Ordering::Acquire)
@@ -623,9 +634,18 @@ impl CloneCore {
                 }
                 _ => break,
             };
+            if started >= MAX_STARTS_PER_PASS {
+                // Enough for one pass; the completions kick the worker for more.
+                break;
+            }
             let batch = self.batch_size.load(Ordering::Relaxed).max(1);
-            let room = batch.min(threshold - in_flight);
-            let n = self.regions.claim_run(r, room, |r| self.marks.is_copied(r));
+            let room = batch
+                .min(threshold - in_flight)
+                .min(MAX_STARTS_PER_PASS - started);
+            let n = self
+                .regions
+                .claim_run(r, room, nr, |r| self.marks.is_copied(r));
+            started += n;
             next = r.saturating_add(n.max(1));
             if n == 0 {
                 // Being filled already.
@@ -790,8 +810,39 @@ impl CloneCore {
         let _ = self.commit();
     }
 
-    /// Checks that the devices still hold the target.
+    /// Checks that the devices still hold the target, and loads the metadata the first time.
+    ///
+    /// The constructor opened the metadata too, but when a table is reloaded, the constructor
+    /// of the new one runs while the old one is live: the old one goes on copying, taking
+    /// writes and committing until it is suspended, which happens (with a final commit) before
+    /// the new one's preresume. What the constructor read may be stale by then, so the
+    /// metadata is opened again here, before any bio reaches the new table. (The C target
+    /// keeps what its constructor read, and can lose writes made in between.)
     pub(crate) fn preresume(&self) -> Result {
+        self.check_sizes()?;
+        if self.loaded.load(Ordering::Acquire) {
+            return Ok(());
+        }
+        let mut md = self.md.lock();
+        *md = None;
+        let mut m = Metadata::open(&self.meta_dev, self.geometry, false).map_err(|e| {
+            pr_err!(
+                "{}: cannot open the metadata again before resuming: {}\n",
+                self.name(),
+                e.message()
+            );
+            e.code()
+        })?;
+        self.marks.reset();
+        m.for_each_copied(|r| self.marks.load(r))?;
+        *md = Some(m);
+        self.done_reported
+            .store(self.marks.done(), Ordering::Release);
+        self.loaded.store(true, Ordering::Release);
+        Ok(())
+    }
+
+    fn check_sizes(&self) -> Result {
         let len = self.geometry.target_size;
         for (dev, what) in [(&self.source, "source"), (&self.dest, "destination")] {
             if dev.sectors() < len {

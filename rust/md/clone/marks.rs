@@ -105,6 +105,18 @@ impl Marks {
         self.nr_copied() >= u64::from(self.nr_regions())
     }
 
+    /// Forgets everything, to load the metadata again (before the first resume: no I/O yet).
+    pub(crate) fn reset(&self) {
+        let mut st = self.state.lock();
+        self.copied.clear_all();
+        self.nr_copied.store(0, Ordering::Release);
+        for set in &self.sets {
+            set.regions.clear_all();
+            set.words.clear_all();
+        }
+        st.changed = [false; 2];
+    }
+
     /// Records that region `r` was copied by an earlier transaction (loading the metadata).
     pub(crate) fn load(&self, r: u32) {
         if self.copied.set(r) {

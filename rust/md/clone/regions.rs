@@ -125,10 +125,17 @@ impl InProgress {
         Parked::Queued
     }
 
-    /// Claims up to `max` regions from `first` on for a background copy: stops at the first
-    /// region that is copied or has a record. Returns how many were claimed (0..=max).
-    /// Process context (allocates).
-    pub(crate) fn claim_run(&self, first: u32, max: u32, copied: impl Fn(u32) -> bool) -> u32 {
+    /// Claims up to `max` regions from `first` on, below `end`, for a background copy: stops
+    /// at the first region that is copied or has a record. Returns how many were claimed
+    /// (0..=max). Process context (allocates).
+    pub(crate) fn claim_run(
+        &self,
+        first: u32,
+        max: u32,
+        end: u32,
+        copied: impl Fn(u32) -> bool,
+    ) -> u32 {
+        let max = max.min(end.saturating_sub(first));
         let mut claimed = 0u32;
         while claimed < max {
             let Some(r) = first.checked_add(claimed) else {
