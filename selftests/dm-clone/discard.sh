@@ -3,16 +3,17 @@
 # Discards (behaviour 5): regions a discard covers whole are marked copied and
 # the discard goes down to the destination trimmed to them; partial regions at
 # its edges are left alone (their data still comes from the source); with
-# no_discard_passdown the regions are marked but the destination untouched; a
-# discard to the end of the target covers a short last region; discard limits
-# and io_min/io_opt are set from the region size.
+# no_discard_passdown, or a destination that cannot discard, the regions are
+# marked but the destination untouched; a discard to the end of the target
+# covers a short last region; discard limits and io_min/io_opt are set from the
+# region size.
 . "$(dirname "$0")/lib.sh"
 
 ktap_print_header
 DMC_DEV_MB=16
 dmc_setup
 command -v blkdiscard >/dev/null || { ktap_skip_all "no blkdiscard"; exit "$KSFT_SKIP"; }
-ktap_set_plan 15
+ktap_set_plan 18
 
 dmc_fill_source || ktap_exit_fail_msg "cannot fill the source"
 len=$(dm_sectors "$DMC_SRC")
@@ -69,4 +70,26 @@ blkdiscard -o $(((last - 1) * R)) -l $((R + 4096)) $C
 dm_test "a discard to the end covers the short last region (2 marked)" [ "$(dmc_copied dmc-dc)" = 2 ]
 dm_test "and discards it on the destination" dmc_same "$DMC_DEST" 4096 3 $(((last - 1) * 2)) /tmp/dmc-zero.bin 0
 dmsetup remove dmc-dc
+
+# A destination that cannot discard (null_blk without discard): passdown is
+# turned off, with a log line and the feature in the status; discards still
+# mark regions.
+if modprobe null_blk nr_devices=1 gb=1 memory_backed=1 discard=0 2>/dev/null; then
+	dd if=/dev/zero of="$DMC_META" bs=1M count=1 oflag=direct 2>/dev/null
+	dm_dmesg_mark nodiscard
+	dm_test "create on a destination that cannot discard" dmsetup create dmc-dc --table \
+		"0 $len clone $DMC_META /dev/nullb0 $DMC_SRC 16 1 no_background_copy"
+	dm_dmesg_since nodiscard | grep -q "discard unsupported: disabling discard passdown"
+	dm_test "passdown is turned off, with a log line" \
+		[ $? = 0 -a "$(dmsetup status dmc-dc | awk '{ print $9, $10, $11 }')" = "2 no_background_copy no_discard_passdown" ]
+	blkdiscard -o $((40 * R)) -l $((10 * R)) $C
+	dm_test "discards still mark regions (10)" [ "$(dmc_copied dmc-dc)" = 10 ]
+	dmsetup remove dmc-dc
+	rmmod null_blk
+else
+	for t in "create on a destination that cannot discard" "passdown is turned off, with a log line" \
+		"discards still mark regions (10)"; do
+		ktap_test_skip "$t (no null_blk)"
+	done
+fi
 ktap_finished
