@@ -108,9 +108,8 @@ struct Deferred {
     bios: BioList<PerBio>,
 }
 
-/// One clone target's state, shared with its work and copy jobs.
-#[pin_data]
-pub(crate) struct CloneCore {
+/// What the constructor fixed: never changes.
+pub(crate) struct Config {
     pub(crate) geometry: Geometry,
     region_shift: u32,
     source: Arc<Device>,
@@ -120,29 +119,20 @@ pub(crate) struct CloneCore {
     table_args: KVec<u8>,
     /// The mapped device's `<major>:<minor>`, for log lines.
     name: KVec<u8>,
+}
 
-    #[pin]
-    marks: Marks,
-    #[pin]
-    regions: InProgress,
-    /// `None` once in [`MetadataMode::Fail`].
-    #[pin]
-    md: Mutex<Option<Metadata>>,
-    /// `None` once the target is being destroyed.
-    #[pin]
-    kcopyd: Mutex<Option<Client>>,
-    #[pin]
-    deferred: SpinLockIrq<Deferred>,
-    #[pin]
-    idle: Mutex<()>,
-    #[pin]
-    idle_cv: CondVar,
-
-    mode: AtomicU8,
+/// What the table and messages set; read without locks, from any context.
+struct Settings {
     threshold: AtomicU32,
     batch_size: AtomicU32,
     background_copy: AtomicBool,
     discard_passdown: AtomicBool,
+}
+
+/// Flags and counters shared by all contexts; each is one atomic, and what orders them is
+/// said where they are used (e.g. `suspended` and `starting` for postsuspend).
+struct State {
+    mode: AtomicU8,
     suspended: AtomicBool,
     dying: AtomicBool,
     /// User bios between `map` and `end_io`; the background copy waits while there are any.
@@ -165,6 +155,53 @@ pub(crate) struct CloneCore {
     done_reported: AtomicBool,
     /// The metadata was (re)loaded by a preresume.
     loaded: AtomicBool,
+}
+
+impl State {
+    fn new() -> Self {
+        Self {
+            mode: AtomicU8::new(MetadataMode::ReadWrite as u8),
+            suspended: AtomicBool::new(false),
+            dying: AtomicBool::new(false),
+            user_io: AtomicU64::new(0),
+            last_user_io: AtomicI64::new(0),
+            copying: AtomicU32::new(0),
+            starting: AtomicU32::new(0),
+            next_region: AtomicU32::new(0),
+            commit_due: AtomicBool::new(false),
+            copy_failed: AtomicBool::new(false),
+            copy_errors: AtomicU64::new(0),
+            event_owed: AtomicBool::new(false),
+            done_reported: AtomicBool::new(false),
+            loaded: AtomicBool::new(false),
+        }
+    }
+}
+
+/// One clone target's state, shared with its work and copy jobs.
+#[pin_data]
+pub(crate) struct CloneCore {
+    pub(crate) cfg: Config,
+
+    #[pin]
+    marks: Marks,
+    #[pin]
+    regions: InProgress,
+    /// `None` once in [`MetadataMode::Fail`].
+    #[pin]
+    md: Mutex<Option<Metadata>>,
+    /// `None` once the target is being destroyed.
+    #[pin]
+    kcopyd: Mutex<Option<Client>>,
+    #[pin]
+    deferred: SpinLockIrq<Deferred>,
+    #[pin]
+    idle: Mutex<()>,
+    #[pin]
+    idle_cv: CondVar,
+
+    settings: Settings,
+    st: State,
 
     events: EventHandle,
     wq: OwnedQueue,
@@ -216,13 +253,15 @@ impl CloneCore {
         let marks = Marks::new(geometry.nr_regions)?;
         let this = Arc::pin_init(
             try_pin_init!(Self {
-                geometry,
-                region_shift: geometry.region_size.trailing_zeros(),
-                source,
-                dest,
-                meta_dev,
-                table_args,
-                name,
+                cfg: Config {
+                    geometry,
+                    region_shift: geometry.region_size.trailing_zeros(),
+                    source,
+                    dest,
+                    meta_dev,
+                    table_args,
+                    name,
+                },
                 marks <- marks,
                 regions <- InProgress::new(),
                 md <- new_mutex!(None, "clone_md"),
@@ -230,24 +269,13 @@ impl CloneCore {
                 deferred <- new_spinlock_irq!(Deferred { bios: BioList::new() }, "clone_deferred"),
                 idle <- new_mutex!((), "clone_idle"),
                 idle_cv <- new_condvar!("clone_idle_cv"),
-                mode: AtomicU8::new(MetadataMode::ReadWrite as u8),
-                threshold: AtomicU32::new(options.threshold),
-                batch_size: AtomicU32::new(options.batch_size),
-                background_copy: AtomicBool::new(options.background_copy),
-                discard_passdown: AtomicBool::new(options.discard_passdown),
-                suspended: AtomicBool::new(false),
-                dying: AtomicBool::new(false),
-                user_io: AtomicU64::new(0),
-                last_user_io: AtomicI64::new(0),
-                copying: AtomicU32::new(0),
-                starting: AtomicU32::new(0),
-                next_region: AtomicU32::new(0),
-                commit_due: AtomicBool::new(false),
-                copy_failed: AtomicBool::new(false),
-                copy_errors: AtomicU64::new(0),
-                event_owed: AtomicBool::new(false),
-                done_reported: AtomicBool::new(false),
-                loaded: AtomicBool::new(false),
+                settings: Settings {
+                    threshold: AtomicU32::new(options.threshold),
+                    batch_size: AtomicU32::new(options.batch_size),
+                    background_copy: AtomicBool::new(options.background_copy),
+                    discard_passdown: AtomicBool::new(options.discard_passdown),
+                },
+                st: State::new(),
                 events,
                 wq,
                 work <- new_work!("clone_worker"),
@@ -256,7 +284,8 @@ impl CloneCore {
             GFP_KERNEL,
         )?;
         metadata.for_each_copied(|r| this.marks.load(r))?;
-        this.done_reported
+        this.st
+            .done_reported
             .store(this.marks.done(), Ordering::Relaxed);
         *this.md.lock() = Some(metadata);
         Ok(this)
@@ -264,24 +293,24 @@ impl CloneCore {
 
     /// The mapped device's name, for log lines.
     fn name(&self) -> &str {
-        core::str::from_utf8(&self.name).unwrap_or("?")
+        core::str::from_utf8(&self.cfg.name).unwrap_or("?")
     }
 
     fn mode(&self) -> MetadataMode {
-        MetadataMode::from_u8(self.mode.load(Ordering::Acquire))
+        MetadataMode::from_u8(self.st.mode.load(Ordering::Acquire))
     }
 
     /// The region a target-relative sector is in.
     fn region_of(&self, offset: u64) -> u32 {
         // `offset` is below the target's length, so the region is below `nr_regions` <= 2^31.
-        u32::try_from(offset >> self.region_shift).unwrap_or(u32::MAX)
+        u32::try_from(offset >> self.cfg.region_shift).unwrap_or(u32::MAX)
     }
 
     /// First sector and length of regions `first..first + count` (the last one may be short).
     fn region_span(&self, first: u32, count: u32) -> (u64, u64) {
-        let start = u64::from(first) << self.region_shift;
-        let end = (u64::from(first) + u64::from(count)) << self.region_shift;
-        let end = end.min(self.geometry.target_size);
+        let start = u64::from(first) << self.cfg.region_shift;
+        let end = (u64::from(first) + u64::from(count)) << self.cfg.region_shift;
+        let end = end.min(self.cfg.geometry.target_size);
         (start, end.saturating_sub(start))
     }
 
@@ -304,23 +333,23 @@ impl CloneCore {
         let offset = target.offset(&bio);
         if bio.sectors() == 0 {
             // An empty flush.
-            self.dest.set_bio_device(&mut bio);
+            self.cfg.dest.set_bio_device(&mut bio);
             return self.counted(self.issue_or_remap(bio));
         }
         if bio.op() == Operation::Discard {
-            self.dest.set_bio_device(&mut bio);
+            self.cfg.dest.set_bio_device(&mut bio);
             bio.set_sector(offset);
             self.discard(bio);
             return self.counted(MapResult::Submitted);
         }
         let r = self.region_of(offset);
         if self.marks.is_copied(r) {
-            self.dest.set_bio_device(&mut bio);
+            self.cfg.dest.set_bio_device(&mut bio);
             bio.set_sector(offset);
             return self.counted(self.issue_or_remap(bio));
         }
         if !bio.is_write() {
-            self.source.set_bio_device(&mut bio);
+            self.cfg.source.set_bio_device(&mut bio);
             bio.set_sector(offset);
             return self.counted(MapResult::Remapped(bio));
         }
@@ -329,7 +358,7 @@ impl CloneCore {
             bio.end(Status::IOERR);
             return self.counted(MapResult::Submitted);
         }
-        self.dest.set_bio_device(&mut bio);
+        self.cfg.dest.set_bio_device(&mut bio);
         bio.set_sector(offset);
         let (start, len) = self.region_span(r, 1);
         // A FUA or PREFLUSH write takes the copy path: it must not complete before the commit
@@ -359,7 +388,7 @@ impl CloneCore {
 
     /// Counts a bio that `map` passes on or keeps (its `end_io` will uncount it).
     fn counted(&self, result: MapResult<PerBio>) -> MapResult<PerBio> {
-        self.user_io.fetch_add(1, Ordering::AcqRel);
+        self.st.user_io.fetch_add(1, Ordering::AcqRel);
         result
     }
 
@@ -399,11 +428,11 @@ impl CloneCore {
     fn discard(self: &Arc<Self>, mut bio: Bio<PerBio>) {
         let start = bio.sector();
         let end = start.saturating_add(u64::from(bio.sectors()));
-        let rs = self.geometry.region_size;
-        let first = self.region_of(start.div_ceil(rs) << self.region_shift);
+        let rs = self.cfg.geometry.region_size;
+        let first = self.region_of(start.div_ceil(rs) << self.cfg.region_shift);
         // The last region may be short: a discard to the end of the target covers it.
-        let last = if end >= self.geometry.target_size {
-            self.geometry.nr_regions
+        let last = if end >= self.cfg.geometry.target_size {
+            self.cfg.geometry.nr_regions
         } else {
             self.region_of(end)
         };
@@ -426,7 +455,7 @@ impl CloneCore {
                 self.kick();
             }
         }
-        if !self.discard_passdown.load(Ordering::Relaxed) {
+        if !self.settings.discard_passdown.load(Ordering::Relaxed) {
             bio.end(Status::OK);
             return;
         }
@@ -439,9 +468,10 @@ impl CloneCore {
 
     /// A bio `map` handled completed. Interrupt context.
     pub(crate) fn end_io(self: &Arc<Self>, bio: &Bio<PerBio>, status: &mut Status) {
-        self.last_user_io
+        self.st
+            .last_user_io
             .store(Ktime::ktime_get().to_ns(), Ordering::Relaxed);
-        self.user_io.fetch_sub(1, Ordering::AcqRel);
+        self.st.user_io.fetch_sub(1, Ordering::AcqRel);
         let Some(r) = bio.data().overwrite.checked_sub(1) else {
             return;
         };
@@ -478,12 +508,12 @@ impl CloneCore {
             GFP_NOIO,
         )?;
         let from = Region {
-            device: &self.source,
+            device: &self.cfg.source,
             sector: start,
             count: len,
         };
         client
-            .copy::<CopyJob>(from, &[(&self.dest, start)], job)
+            .copy::<CopyJob>(from, &[(&self.cfg.dest, start)], job)
             .map_err(|(e, _job)| e)
     }
 
@@ -501,7 +531,7 @@ impl CloneCore {
 
     /// `n` regions stopped being copied. Process context.
     fn copies_done(&self, n: u32) {
-        self.uncount(&self.copying, n);
+        self.uncount(&self.st.copying, n);
     }
 
     /// Lowers `counter` by `n` and wakes postsuspend if nothing is copied or being started.
@@ -514,7 +544,7 @@ impl CloneCore {
     }
 
     fn is_idle(&self) -> bool {
-        self.copying.load(Ordering::SeqCst) == 0 && self.starting.load(Ordering::SeqCst) == 0
+        self.st.copying.load(Ordering::SeqCst) == 0 && self.st.starting.load(Ordering::SeqCst) == 0
     }
 
     /// A copy job completed. kcopyd's thread.
@@ -541,7 +571,7 @@ impl CloneCore {
                 self.issue(b);
             }
         } else {
-            let n = self.copy_errors.fetch_add(1, Ordering::Relaxed);
+            let n = self.st.copy_errors.fetch_add(1, Ordering::Relaxed);
             if n < 10 || n % 1000 == 0 {
                 pr_err!(
                     "{}: copying regions {}..{} failed ({} on {}); writes waiting for them fail ({} copy errors so far)\n",
@@ -549,15 +579,15 @@ impl CloneCore {
                     first,
                     first.saturating_add(count),
                     if result.read_error { "read" } else { "write" },
-                    if result.read_error { self.source.name() } else { self.dest.name() },
+                    if result.read_error { self.cfg.source.name() } else { self.cfg.dest.name() },
                     n + 1
                 );
             }
             while let Some(b) = waiting.pop() {
                 b.end(Status::IOERR);
             }
-            self.copy_failed.store(true, Ordering::Release);
-            self.event_owed.store(true, Ordering::Release);
+            self.st.copy_failed.store(true, Ordering::Release);
+            self.st.event_owed.store(true, Ordering::Release);
         }
         // Kick before uncounting: once the count is zero, suspend may drain the queue.
         self.kick();
@@ -581,7 +611,7 @@ impl CloneCore {
             let client = self.kcopyd.lock();
             for &(r, counted) in regions.iter() {
                 if !counted {
-                    self.copying.fetch_add(1, Ordering::AcqRel);
+                    self.st.copying.fetch_add(1, Ordering::AcqRel);
                 }
                 let started = match client.as_ref() {
                     Some(c) => self.start_copy(c, r, 1),
@@ -600,28 +630,29 @@ impl CloneCore {
     fn background_copy(self: &Arc<Self>) {
         if self.mode() != MetadataMode::ReadWrite
             || self.marks.done()
-            || self.copy_failed.load(Ordering::Acquire)
+            || self.st.copy_failed.load(Ordering::Acquire)
         {
             return;
         }
         // Count ourselves while starting copies, before checking for suspension: postsuspend
         // sets `suspended` and then waits for the counts to reach zero.
-        self.starting.fetch_add(1, Ordering::SeqCst);
+        self.st.starting.fetch_add(1, Ordering::SeqCst);
         let client = self.kcopyd.lock();
-        let nr = self.geometry.nr_regions;
-        let start = self.next_region.load(Ordering::Relaxed);
+        let nr = self.cfg.geometry.nr_regions;
+        let start = self.st.next_region.load(Ordering::Relaxed);
         let (mut next, mut wrapped, mut started) = (start, false, 0u32);
         while let Some(c) = client.as_ref() {
-            if self.suspended.load(Ordering::SeqCst)
-                || self.dying.load(Ordering::Acquire)
-                || !self.background_copy.load(Ordering::Acquire)
-                || self.user_io.load(Ordering::Acquire) != 0
-                || Ktime::ktime_get().to_ns() - self.last_user_io.load(Ordering::Relaxed) < QUIET_NS
+            if self.st.suspended.load(Ordering::SeqCst)
+                || self.st.dying.load(Ordering::Acquire)
+                || !self.settings.background_copy.load(Ordering::Acquire)
+                || self.st.user_io.load(Ordering::Acquire) != 0
+                || Ktime::ktime_get().to_ns() - self.st.last_user_io.load(Ordering::Relaxed)
+                    < QUIET_NS
             {
                 break;
             }
-            let in_flight = self.copying.load(Ordering::Acquire);
-            let threshold = self.threshold.load(Ordering::Relaxed);
+            let in_flight = self.st.copying.load(Ordering::Acquire);
+            let threshold = self.settings.threshold.load(Ordering::Relaxed);
             if in_flight >= threshold {
                 break;
             }
@@ -638,7 +669,7 @@ impl CloneCore {
                 // Enough for one pass; the completions kick the worker for more.
                 break;
             }
-            let batch = self.batch_size.load(Ordering::Relaxed).max(1);
+            let batch = self.settings.batch_size.load(Ordering::Relaxed).max(1);
             let room = batch
                 .min(threshold - in_flight)
                 .min(MAX_STARTS_PER_PASS - started);
@@ -651,16 +682,17 @@ impl CloneCore {
                 // Being filled already.
                 continue;
             }
-            self.copying.fetch_add(n, Ordering::AcqRel);
+            self.st.copying.fetch_add(n, Ordering::AcqRel);
             if self.start_copy(c, r, n).is_err() {
                 self.abandon(r, n);
                 break;
             }
         }
         drop(client);
-        self.next_region
+        self.st
+            .next_region
             .store(if next >= nr { 0 } else { next }, Ordering::Relaxed);
-        self.uncount(&self.starting, 1);
+        self.uncount(&self.st.starting, 1);
     }
 
     // ---- metadata ----
@@ -678,7 +710,7 @@ impl CloneCore {
         let Some(closed) = self.marks.begin_commit() else {
             return Ok(());
         };
-        if let Err(e) = self.dest.issue_flush() {
+        if let Err(e) = self.cfg.dest.issue_flush() {
             self.metadata_failed(&mut md, "flush destination device", e);
             return Err(e);
         }
@@ -716,7 +748,7 @@ impl CloneCore {
         );
         pr_err!("{}: aborting current metadata transaction\n", self.name());
         *md = None;
-        let mode = match Metadata::open(&self.meta_dev, self.geometry, false) {
+        let mode = match Metadata::open(&self.cfg.meta_dev, self.cfg.geometry, false) {
             Ok(m) => {
                 *md = Some(m);
                 MetadataMode::ReadOnly
@@ -730,7 +762,7 @@ impl CloneCore {
     }
 
     fn set_mode(&self, mode: MetadataMode) {
-        let old = MetadataMode::from_u8(self.mode.fetch_max(mode as u8, Ordering::AcqRel));
+        let old = MetadataMode::from_u8(self.st.mode.fetch_max(mode as u8, Ordering::AcqRel));
         if mode > old {
             pr_info!(
                 "{}: switching to {} mode\n",
@@ -761,7 +793,7 @@ impl CloneCore {
         while let Some(b) = plain.pop() {
             b.submit();
         }
-        let due = self.commit_due.swap(false, Ordering::AcqRel);
+        let due = self.st.commit_due.swap(false, Ordering::AcqRel);
         if !commit_first.is_empty() || due {
             let committed = self.commit();
             while let Some(b) = commit_first.pop() {
@@ -772,20 +804,20 @@ impl CloneCore {
             }
         }
         self.background_copy();
-        if self.event_owed.swap(false, Ordering::AcqRel) {
+        if self.st.event_owed.swap(false, Ordering::AcqRel) {
             self.events.raise();
         }
-        if self.marks.done() && !self.done_reported.swap(true, Ordering::AcqRel) {
+        if self.marks.done() && !self.st.done_reported.swap(true, Ordering::AcqRel) {
             pr_info!("{}: all regions copied\n", self.name());
             self.events.raise();
         }
     }
 
     fn tick(self: &Arc<Self>) {
-        self.commit_due.store(true, Ordering::Release);
-        self.copy_failed.store(false, Ordering::Release);
+        self.st.commit_due.store(true, Ordering::Release);
+        self.st.copy_failed.store(false, Ordering::Release);
         self.kick();
-        if !self.suspended.load(Ordering::Acquire) && !self.dying.load(Ordering::Acquire) {
+        if !self.st.suspended.load(Ordering::Acquire) && !self.st.dying.load(Ordering::Acquire) {
             let _ = workqueue::system()
                 .enqueue_delayed::<Self, 1>(self.clone(), msecs_to_jiffies(COMMIT_PERIOD_MS));
         }
@@ -798,7 +830,7 @@ impl CloneCore {
     /// flight before it calls postsuspend).
     pub(crate) fn postsuspend(self: &Arc<Self>) {
         DelayedWork::<Self, 1>::cancel_sync(self);
-        self.suspended.store(true, Ordering::SeqCst);
+        self.st.suspended.store(true, Ordering::SeqCst);
         {
             let mut guard = self.idle.lock();
             while !self.is_idle() {
@@ -820,12 +852,12 @@ impl CloneCore {
     /// keeps what its constructor read, and can lose writes made in between.)
     pub(crate) fn preresume(&self) -> Result {
         self.check_sizes()?;
-        if self.loaded.load(Ordering::Acquire) {
+        if self.st.loaded.load(Ordering::Acquire) {
             return Ok(());
         }
         let mut md = self.md.lock();
         *md = None;
-        let mut m = Metadata::open(&self.meta_dev, self.geometry, false).map_err(|e| {
+        let mut m = Metadata::open(&self.cfg.meta_dev, self.cfg.geometry, false).map_err(|e| {
             pr_err!(
                 "{}: cannot open the metadata again before resuming: {}\n",
                 self.name(),
@@ -836,15 +868,19 @@ impl CloneCore {
         self.marks.reset();
         m.for_each_copied(|r| self.marks.load(r))?;
         *md = Some(m);
-        self.done_reported
+        self.st
+            .done_reported
             .store(self.marks.done(), Ordering::Release);
-        self.loaded.store(true, Ordering::Release);
+        self.st.loaded.store(true, Ordering::Release);
         Ok(())
     }
 
     fn check_sizes(&self) -> Result {
-        let len = self.geometry.target_size;
-        for (dev, what) in [(&self.source, "source"), (&self.dest, "destination")] {
+        let len = self.cfg.geometry.target_size;
+        for (dev, what) in [
+            (&self.cfg.source, "source"),
+            (&self.cfg.dest, "destination"),
+        ] {
             if dev.sectors() < len {
                 pr_err!(
                     "{}: {} device {} has {} sectors, fewer than the target's {}\n",
@@ -862,13 +898,13 @@ impl CloneCore {
 
     /// Restarts the background copy and the waker.
     pub(crate) fn resume(self: &Arc<Self>) {
-        self.suspended.store(false, Ordering::SeqCst);
+        self.st.suspended.store(false, Ordering::SeqCst);
         self.tick();
     }
 
     /// Stops everything that holds a reference (see the module documentation).
     pub(crate) fn shutdown(self: &Arc<Self>) {
-        self.dying.store(true, Ordering::SeqCst);
+        self.st.dying.store(true, Ordering::SeqCst);
         DelayedWork::<Self, 1>::cancel_sync(self);
         let client = self.kcopyd.lock().take();
         drop(client);
@@ -891,18 +927,18 @@ impl CloneCore {
             let _ = write!(out, "Error");
             return;
         };
-        let background = self.background_copy.load(Ordering::Relaxed);
-        let passdown = self.discard_passdown.load(Ordering::Relaxed);
+        let background = self.settings.background_copy.load(Ordering::Relaxed);
+        let passdown = self.settings.discard_passdown.load(Ordering::Relaxed);
         let _ = write!(
             out,
             "{} {}/{} {} {}/{} {} {}{}{} 4 copy_threshold {} copy_batch_size {} {}",
             BLOCK_SECTORS,
             used,
             total,
-            self.geometry.region_size,
+            self.cfg.geometry.region_size,
             self.marks.nr_copied(),
-            self.geometry.nr_regions,
-            self.copying.load(Ordering::Relaxed),
+            self.cfg.geometry.nr_regions,
+            self.st.copying.load(Ordering::Relaxed),
             u8::from(!background) + u8::from(!passdown),
             if background {
                 ""
@@ -910,29 +946,31 @@ impl CloneCore {
                 " no_background_copy"
             },
             if passdown { "" } else { " no_discard_passdown" },
-            self.threshold.load(Ordering::Relaxed),
-            self.batch_size.load(Ordering::Relaxed),
+            self.settings.threshold.load(Ordering::Relaxed),
+            self.settings.batch_size.load(Ordering::Relaxed),
             mode.name()
         );
     }
 
     pub(crate) fn table(&self, out: &mut StatusWriter<'_>) {
-        let args = core::str::from_utf8(&self.table_args).unwrap_or("");
+        let args = core::str::from_utf8(&self.cfg.table_args).unwrap_or("");
         let _ = write!(
             out,
             "{} {} {}{}",
-            self.meta_dev.name(),
-            self.dest.name(),
-            self.source.name(),
+            self.cfg.meta_dev.name(),
+            self.cfg.dest.name(),
+            self.cfg.source.name(),
             args
         );
     }
 
     pub(crate) fn message(self: &Arc<Self>, msg: Message) {
         match msg {
-            Message::Threshold(n) => self.threshold.store(n, Ordering::Relaxed),
-            Message::BatchSize(n) => self.batch_size.store(n, Ordering::Relaxed),
-            Message::BackgroundCopy(on) => self.background_copy.store(on, Ordering::Release),
+            Message::Threshold(n) => self.settings.threshold.store(n, Ordering::Relaxed),
+            Message::BatchSize(n) => self.settings.batch_size.store(n, Ordering::Relaxed),
+            Message::BackgroundCopy(on) => {
+                self.settings.background_copy.store(on, Ordering::Release)
+            }
         }
         self.kick();
     }
@@ -940,19 +978,19 @@ impl CloneCore {
     // ---- queue limits and devices ----
 
     pub(crate) fn io_hints(&self, limits: &mut QueueLimits) {
-        let region_bytes = u32::try_from(self.geometry.region_size << 9).unwrap_or(u32::MAX);
+        let region_bytes = u32::try_from(self.cfg.geometry.region_size << 9).unwrap_or(u32::MAX);
         let io_opt = limits.io_opt() >> 9;
-        if u64::from(io_opt) < self.geometry.region_size
-            || u64::from(io_opt) % self.geometry.region_size != 0
+        if u64::from(io_opt) < self.cfg.geometry.region_size
+            || u64::from(io_opt) % self.cfg.geometry.region_size != 0
         {
             limits.set_io_min(region_bytes);
             limits.set_io_opt(region_bytes);
         }
-        if self.discard_passdown.load(Ordering::Relaxed) {
-            let max = self.dest.max_discard_sectors();
+        if self.settings.discard_passdown.load(Ordering::Relaxed) {
+            let max = self.cfg.dest.max_discard_sectors();
             let reason = if max == 0 {
                 Some("discard unsupported")
-            } else if u64::from(max) < self.geometry.region_size {
+            } else if u64::from(max) < self.cfg.geometry.region_size {
                 Some("max discard sectors smaller than a region")
             } else {
                 None
@@ -960,22 +998,26 @@ impl CloneCore {
             if let Some(reason) = reason {
                 pr_warn!(
                     "destination device {} {}: disabling discard passdown\n",
-                    self.dest.name(),
+                    self.cfg.dest.name(),
                     reason
                 );
-                self.discard_passdown.store(false, Ordering::Relaxed);
+                self.settings
+                    .discard_passdown
+                    .store(false, Ordering::Relaxed);
             }
         }
-        if !self.discard_passdown.load(Ordering::Relaxed) {
+        if !self.settings.discard_passdown.load(Ordering::Relaxed) {
             // Discards are not passed down: our own limits, in whole regions.
             limits.set_discard_granularity(region_bytes);
-            let rs = u32::try_from(self.geometry.region_size).unwrap_or(1).max(1);
+            let rs = u32::try_from(self.cfg.geometry.region_size)
+                .unwrap_or(1)
+                .max(1);
             let max = (u32::MAX >> 9) / rs * rs;
             limits.set_max_hw_discard_sectors(max);
             return;
         }
         // Discards go to the destination only: its limits, not the stacked ones.
-        let d = self.dest.limits();
+        let d = self.cfg.dest.limits();
         limits.set_max_hw_discard_sectors(d.max_hw_discard_sectors());
         limits.set_discard_granularity(d.discard_granularity());
         limits.set_discard_alignment(d.discard_alignment());
@@ -983,11 +1025,11 @@ impl CloneCore {
     }
 
     pub(crate) fn source(&self) -> &Device {
-        &self.source
+        &self.cfg.source
     }
 
     pub(crate) fn dest(&self) -> &Device {
-        &self.dest
+        &self.cfg.dest
     }
 }
 

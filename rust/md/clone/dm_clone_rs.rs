@@ -28,9 +28,6 @@
 //! map, two-phase commit), `regions` (regions being filled, waiting writes), `clone` (the
 //! state, I/O paths, worker, copier), `bitmap`.
 
-// `pin_init!` on the clone's state (many fields) needs more than the default recursion limit.
-#![recursion_limit = "512"]
-
 mod bitmap;
 mod clone;
 mod config;
