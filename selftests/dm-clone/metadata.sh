@@ -1,18 +1,18 @@
 #!/bin/sh
 # SPDX-License-Identifier: GPL-2.0
 # Persistent metadata (behaviour 4): the superblock is the C target's v1 format;
-# a write followed by fsync is on disk before fsync returns (the metadata device
-# is failed right after, as a crash would); other marks are committed by the
-# periodic commit within about a second; reloading the table resumes the copy
-# where it stopped, and the data stays right, also across a reload of a live
-# table.
+# a write followed by fsync, or written with FUA, is on disk before it returns
+# (the metadata device is failed right after, as a crash would); other marks
+# are committed by the periodic commit within about a second; reloading the
+# table resumes the copy where it stopped, and the data stays right, also
+# across a reload of a live table.
 . "$(dirname "$0")/lib.sh"
 
 ktap_print_header
 DMC_DEV_MB=16
 dmc_setup
 dm_require_modules dm_delay
-ktap_set_plan 17
+ktap_set_plan 21
 
 dmc_fill_source || ktap_exit_fail_msg "cannot fill the source"
 len=$(dm_sectors "$DMC_SRC")
@@ -51,11 +51,22 @@ dm_test "crash right after a write + fsync, reload" crash_and_reload
 dm_test "the fsync'd region is recorded (1 region copied)" [ "$(dmc_copied dmc-md)" = 1 ]
 dm_test "and reads back as written" dmc_same $C 4096 1 100 /tmp/dmc-w.bin 0
 
+# A write with O_DSYNC (a FUA write; whole region, which then takes the copy
+# path), then at once the crash.
+# (busybox dd has no oflag=dsync: fio writes 4 KiB of zeroes with O_DSYNC.)
+fio --name=fua --filename=$C --rw=write --bs=4k --size=4k --offset=$((150 * 4096)) \
+	--direct=1 --sync=dsync --ioengine=psync --zero_buffers >/dev/null 2>&1
+dm_test "a FUA write (fio, O_DIRECT + O_DSYNC)" [ $? = 0 ]
+dm_test "crash right after it, reload" crash_and_reload
+dm_test "the FUA write's region is recorded (2 regions copied)" [ "$(dmc_copied dmc-md)" = 2 ]
+dd if=/dev/zero of=/tmp/dmc-z.bin bs=4096 count=1 2>/dev/null
+dm_test "and reads back as written" dmc_same $C 4096 1 150 /tmp/dmc-z.bin 0
+
 # A write without fsync: recorded by the periodic commit within about a second.
 dd if=/tmp/dmc-w.bin of=$C bs=4096 seek=200 oflag=direct 2>/dev/null
 sleep 2.5
 dm_test "crash 2.5 s after a write without fsync, reload" crash_and_reload
-dm_test "the periodic commit recorded it (2 regions copied)" [ "$(dmc_copied dmc-md)" = 2 ]
+dm_test "the periodic commit recorded it (3 regions copied)" [ "$(dmc_copied dmc-md)" = 3 ]
 dmsetup remove dmc-md
 
 # Reload resumes: copy part, remove (which commits), reload, finish.
@@ -64,6 +75,7 @@ dmsetup create dmc-zslow --table "0 $len delay $DMC_SRC 0 5" ||
 table="0 $len clone $M $DMC_DEST /dev/mapper/dmc-zslow 8 0 2 copy_threshold 8"
 cp /tmp/dmc-src.img /tmp/dmc-exp.img
 dmc_put /tmp/dmc-w.bin 4096 1 0 /tmp/dmc-exp.img 100
+dmc_put /tmp/dmc-z.bin 4096 1 0 /tmp/dmc-exp.img 150
 dmc_put /tmp/dmc-w.bin 4096 1 0 /tmp/dmc-exp.img 200
 dmsetup create dmc-md --table "$table"
 dmc_wait_for 60 '[ "$(dmc_copied dmc-md)" -ge 500 ]'
