@@ -330,33 +330,36 @@ impl CloneCore {
         if self.mode() == MetadataMode::Fail {
             return MapResult::Kill(bio);
         }
+        // Counted from here (before the bio can complete); `end_io` uncounts it. Killed bios
+        // get no `end_io`, so they are uncounted here.
+        self.st.user_io.fetch_add(1, Ordering::AcqRel);
         let offset = target.offset(&bio);
         if bio.sectors() == 0 {
             // An empty flush.
             self.cfg.dest.set_bio_device(&mut bio);
-            return self.counted(self.issue_or_remap(bio));
+            return self.issue_or_remap(bio);
         }
         if bio.op() == Operation::Discard {
             self.cfg.dest.set_bio_device(&mut bio);
             bio.set_sector(offset);
             self.discard(bio);
-            return self.counted(MapResult::Submitted);
+            return MapResult::Submitted;
         }
         let r = self.region_of(offset);
         if self.marks.is_copied(r) {
             self.cfg.dest.set_bio_device(&mut bio);
             bio.set_sector(offset);
-            return self.counted(self.issue_or_remap(bio));
+            return self.issue_or_remap(bio);
         }
         if !bio.is_write() {
             self.cfg.source.set_bio_device(&mut bio);
             bio.set_sector(offset);
-            return self.counted(MapResult::Remapped(bio));
+            return MapResult::Remapped(bio);
         }
         if self.mode() != MetadataMode::ReadWrite {
             // The copy could not be recorded.
             bio.end(Status::IOERR);
-            return self.counted(MapResult::Submitted);
+            return MapResult::Submitted;
         }
         self.cfg.dest.set_bio_device(&mut bio);
         bio.set_sector(offset);
@@ -367,7 +370,7 @@ impl CloneCore {
             && u64::from(bio.sectors()) == len
             && !bio.is_fua()
             && !bio.is_preflush();
-        let result = match self
+        match self
             .regions
             .park_write(r, bio, whole, |r| self.marks.is_copied(r))
         {
@@ -381,15 +384,11 @@ impl CloneCore {
                 self.kick();
                 MapResult::Submitted
             }
-            Parked::NoMemory(bio) => return MapResult::Kill(bio),
-        };
-        self.counted(result)
-    }
-
-    /// Counts a bio that `map` passes on or keeps (its `end_io` will uncount it).
-    fn counted(&self, result: MapResult<PerBio>) -> MapResult<PerBio> {
-        self.st.user_io.fetch_add(1, Ordering::AcqRel);
-        result
+            Parked::NoMemory(bio) => {
+                self.st.user_io.fetch_sub(1, Ordering::AcqRel);
+                MapResult::Kill(bio)
+            }
+        }
     }
 
     /// Sends a bio that goes to the destination's copied data on, unless it needs a commit
