@@ -3,15 +3,16 @@
 # The background copy (behaviour 3): off with no_background_copy; at most
 # copy_threshold regions in flight; copy_batch_size contiguous regions per
 # kcopyd job (fewer source reads); disable/enable by message at any time; backs
-# off while user I/O is in flight and resumes when it stops; a dm event when
-# everything is copied; the result equals the source.
+# off while user I/O is in flight and resumes when it stops; regions read while
+# not copied go first; a dm event when everything is copied; the result equals
+# the source.
 . "$(dirname "$0")/lib.sh"
 
 ktap_print_header
 DMC_DEV_MB=16
 dmc_setup
 dm_require_modules dm_delay
-ktap_set_plan 11
+ktap_set_plan 12
 
 dmc_fill_source || ktap_exit_fail_msg "cannot fill the source"
 len=$(dm_sectors "$DMC_SRC")
@@ -88,6 +89,21 @@ echo "# copied in 2 s of user I/O: $((c1 - c0)); in the 2 s after it: $((c2 - c1
 dm_test "backs off while user I/O is in flight (a quarter of the speed at most)" \
 	[ $(((c1 - c0) * 4)) -lt $((c2 - c1b)) ]
 dm_test "resumes when user I/O stops" [ "$c2" -gt "$c1b" ]
+
+# A region read while not copied is copied first: read region 4000 with the copy
+# off, then turn it on (threshold 1): the scan starts at region 0, but region
+# 4000 is on the destination long before the scan could reach it.
+fresh 1 no_background_copy 2 copy_threshold 1
+dd if=/dev/zero of="$DMC_DEST" bs=4096 count=1 seek=4000 oflag=direct 2>/dev/null
+dmc_same "$DMC_DEST" 4096 1 4000 /tmp/dmc-src.img 4000 && echo "# region 4000 already on the destination"
+dd if=/dev/mapper/dmc-bg of=/dev/null bs=4096 count=1 skip=4000 iflag=direct 2>/dev/null
+dmsetup message dmc-bg 0 enable_background_copy
+dmc_wait_for 10 'dmc_same "$DMC_DEST" 4096 1 4000 /tmp/dmc-src.img 4000'
+r=$?
+dmsetup message dmc-bg 0 disable_background_copy
+n=$(dmc_copied dmc-bg)
+echo "# region 4000 copied: $([ $r = 0 ] && echo yes || echo no), with $n regions copied in all"
+dm_test "a region read while not copied is copied before the scan reaches it" [ $r = 0 -a "$n" -lt 4000 ]
 
 # The event when everything is copied (the event number is read while the copy is
 # off, so the event cannot come before it).

@@ -31,6 +31,7 @@
 
 use crate::{
     config::{Message, Options},
+    hints::ReadHints,
     marks::Marks,
     metadata::{Geometry, Metadata, BLOCK_SECTORS},
     regions::{InProgress, Parked},
@@ -187,6 +188,8 @@ pub(crate) struct CloneCore {
     marks: Marks,
     #[pin]
     regions: InProgress,
+    #[pin]
+    hints: ReadHints,
     /// `None` once in [`MetadataMode::Fail`].
     #[pin]
     md: Mutex<Option<Metadata>>,
@@ -264,6 +267,7 @@ impl CloneCore {
                 },
                 marks <- marks,
                 regions <- InProgress::new(),
+                hints <- ReadHints::new(),
                 md <- new_mutex!(None, "clone_md"),
                 kcopyd <- new_mutex!(Some(kcopyd), "clone_kcopyd"),
                 deferred <- new_spinlock_irq!(Deferred { bios: BioList::new() }, "clone_deferred"),
@@ -352,6 +356,8 @@ impl CloneCore {
             return self.issue_or_remap(bio);
         }
         if !bio.is_write() {
+            // Noted even while the background copy is off: it takes these first when on.
+            self.hints.note(r);
             self.cfg.source.set_bio_device(&mut bio);
             bio.set_sector(offset);
             return MapResult::Remapped(bio);
@@ -655,19 +661,23 @@ impl CloneCore {
             if in_flight >= threshold {
                 break;
             }
-            // From where the last pass stopped to the end, then from the start round to it.
-            let r = match self.marks.next_uncopied(next) {
-                Some(r) if !wrapped || r < start => r,
-                _ if !wrapped => {
-                    (next, wrapped) = (0, true);
-                    continue;
-                }
-                _ => break,
-            };
             if started >= MAX_STARTS_PER_PASS {
                 // Enough for one pass; the completions kick the worker for more.
                 break;
             }
+            // Regions read while not copied first (see `hints`); then the scan, from where the
+            // last pass stopped to the end, then from the start round to it.
+            let (r, hinted) = match self.hints.take() {
+                Some(h) => (h, true),
+                None => match self.marks.next_uncopied(next) {
+                    Some(r) if !wrapped || r < start => (r, false),
+                    _ if !wrapped => {
+                        (next, wrapped) = (0, true);
+                        continue;
+                    }
+                    _ => break,
+                },
+            };
             let batch = self.settings.batch_size.load(Ordering::Relaxed).max(1);
             let room = batch
                 .min(threshold - in_flight)
@@ -676,9 +686,11 @@ impl CloneCore {
                 .regions
                 .claim_run(r, room, nr, |r| self.marks.is_copied(r));
             started += n;
-            next = r.saturating_add(n.max(1));
+            if !hinted {
+                next = r.saturating_add(n.max(1));
+            }
             if n == 0 {
-                // Being filled already.
+                // Copied or being filled already.
                 continue;
             }
             self.st.copying.fetch_add(n, Ordering::AcqRel);

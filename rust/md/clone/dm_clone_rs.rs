@@ -25,12 +25,14 @@
 //! - A discard marks the regions it covers whole copied and goes down trimmed to them.
 //!
 //! Files: `config` (table options, messages), `metadata` (on-disk format), `marks` (in-core
-//! map, two-phase commit), `regions` (regions being filled, waiting writes), `clone` (the
-//! state, I/O paths, worker, copier), `bitmap`.
+//! map, two-phase commit), `regions` (regions being filled, waiting writes), `hints` (regions
+//! read while not copied, copied first), `clone` (the state, I/O paths, worker, copier),
+//! `bitmap`.
 
 mod bitmap;
 mod clone;
 mod config;
+mod hints;
 mod marks;
 mod metadata;
 mod regions;
