@@ -18,6 +18,7 @@ use kernel::{
         persistent_data::{
             bitset::DiskBitset,
             block_manager::{bad_checksum, checksum, BlockManager, BlockValidator, Validator},
+            le,
             transaction_manager::{TransactionManager, SPACE_MAP_ROOT_SIZE},
         },
         Args, MapResult, Mode, StatusFlags, StatusType, StatusWriter, Target, TargetError,
@@ -47,39 +48,21 @@ const CSUM_XOR: u32 = 0x5044_5453;
 // @12, #bits u32 @20, bitset root u64 @24, space map root [128] @32.
 const SM_ROOT_AT: usize = 32;
 
-fn le64(d: &[u8], at: usize) -> u64 {
-    d.get(at..at + 8)
-        .and_then(|b| b.try_into().ok())
-        .map_or(0, u64::from_le_bytes)
-}
-
-fn le32(d: &[u8], at: usize) -> u32 {
-    d.get(at..at + 4)
-        .and_then(|b| b.try_into().ok())
-        .map_or(0, u32::from_le_bytes)
-}
-
-fn put(d: &mut [u8], at: usize, bytes: &[u8]) {
-    if let Some(dst) = d.get_mut(at..at + bytes.len()) {
-        dst.copy_from_slice(bytes);
-    }
-}
-
 struct Superblock;
 
 impl Validator for Superblock {
     fn prepare_for_write(data: &mut [u8], location: u64) {
-        put(data, 12, &location.to_le_bytes());
+        le::put(data, 12, &location.to_le_bytes());
         let csum = checksum(data.get(4..).unwrap_or_default(), CSUM_XOR);
-        put(data, 0, &csum.to_le_bytes());
+        le::put(data, 0, &csum.to_le_bytes());
     }
 
     fn check(data: &[u8], location: u64) -> Result {
-        if le64(data, 12) != location {
+        if le::u64_at(data, 12) != location {
             return Err(ENOTBLK);
         }
-        if le64(data, 4) != MAGIC
-            || le32(data, 0) != checksum(data.get(4..).unwrap_or_default(), CSUM_XOR)
+        if le::u64_at(data, 4) != MAGIC
+            || le::u32_at(data, 0) != checksum(data.get(4..).unwrap_or_default(), CSUM_XOR)
         {
             return Err(bad_checksum());
         }
@@ -112,13 +95,13 @@ impl Metadata {
                 .map_err(|e| TargetError::new(e, c_str!("Bad superblock")))?;
             let d = sb.data();
             let mut sm_root = [0u8; SPACE_MAP_ROOT_SIZE];
-            put(
+            le::put(
                 &mut sm_root,
                 0,
                 d.get(SM_ROOT_AT..SM_ROOT_AT + SPACE_MAP_ROOT_SIZE)
                     .unwrap_or_default(),
             );
-            (le32(d, 20), le64(d, 24), sm_root)
+            (le::u32_at(d, 20), le::u64_at(d, 24), sm_root)
         };
         if sb_bits != nr_bits {
             return Err(TargetError::invalid(c_str!(
@@ -140,10 +123,10 @@ impl Metadata {
         let (nr_bits, root) = (self.bitset.len(), self.bitset.root());
         self.tm
             .commit(SUPERBLOCK, &SUPERBLOCK_VALIDATOR, |d, sm_root| {
-                put(d, 4, &MAGIC.to_le_bytes());
-                put(d, 20, &nr_bits.to_le_bytes());
-                put(d, 24, &root.to_le_bytes());
-                put(d, SM_ROOT_AT, sm_root);
+                le::put(d, 4, &MAGIC.to_le_bytes());
+                le::put(d, 20, &nr_bits.to_le_bytes());
+                le::put(d, 24, &root.to_le_bytes());
+                le::put(d, SM_ROOT_AT, sm_root);
             })
     }
 

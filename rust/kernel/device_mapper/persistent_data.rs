@@ -11,7 +11,7 @@
 //!
 //! Layers, as in C: [`block_manager`] (blocks on a device, locks, validators, checksums) →
 //! [`transaction_manager`] (copy-on-write transactions with the metadata space map) →
-//! [`bitset`] (on-disk bitsets).
+//! [`bitset`] (on-disk bitsets); [`le`] reads and writes the fields of superblocks.
 //!
 //! Corrupt metadata becomes an error, not an oops, where the abstractions can tell: validators
 //! reject bad blocks, a space map root is bounds-checked before C trusts it, block sizes and
@@ -21,4 +21,5 @@
 
 pub mod bitset;
 pub mod block_manager;
+pub mod le;
 pub mod transaction_manager;

@@ -32,6 +32,7 @@ use kernel::{
         persistent_data::{
             bitset::DiskBitset,
             block_manager::{bad_checksum, checksum, BlockManager, BlockValidator, Validator},
+            le,
             transaction_manager::{TransactionManager, METADATA_MAX_BLOCKS, SPACE_MAP_ROOT_SIZE},
         },
         Device, TargetError,
@@ -66,24 +67,6 @@ const AT_REGION_SIZE: usize = 172;
 const AT_TARGET_SIZE: usize = 180;
 const AT_BITSET_ROOT: usize = 188;
 
-fn le64(d: &[u8], at: usize) -> u64 {
-    d.get(at..at + 8)
-        .and_then(|b| b.try_into().ok())
-        .map_or(0, u64::from_le_bytes)
-}
-
-fn le32(d: &[u8], at: usize) -> u32 {
-    d.get(at..at + 4)
-        .and_then(|b| b.try_into().ok())
-        .map_or(0, u32::from_le_bytes)
-}
-
-fn put(d: &mut [u8], at: usize, bytes: &[u8]) {
-    if let Some(dst) = d.get_mut(at..at + bytes.len()) {
-        dst.copy_from_slice(bytes);
-    }
-}
-
 fn superblock_csum(d: &[u8]) -> u32 {
     checksum(d.get(AT_FLAGS..).unwrap_or_default(), CSUM_XOR)
 }
@@ -93,33 +76,33 @@ struct Superblock;
 
 impl Validator for Superblock {
     fn prepare_for_write(data: &mut [u8], location: u64) {
-        put(data, AT_BLOCKNR, &location.to_le_bytes());
+        le::put(data, AT_BLOCKNR, &location.to_le_bytes());
         let csum = superblock_csum(data);
-        put(data, AT_CSUM, &csum.to_le_bytes());
+        le::put(data, AT_CSUM, &csum.to_le_bytes());
     }
 
     fn check(data: &[u8], location: u64) -> Result {
-        if le64(data, AT_BLOCKNR) != location {
+        if le::u64_at(data, AT_BLOCKNR) != location {
             pr_err!(
                 "superblock check failed: blocknr {}, expected {}\n",
-                le64(data, AT_BLOCKNR),
+                le::u64_at(data, AT_BLOCKNR),
                 location
             );
             return Err(ENOTBLK);
         }
-        if le64(data, AT_MAGIC) != MAGIC {
+        if le::u64_at(data, AT_MAGIC) != MAGIC {
             pr_err!(
                 "superblock check failed: magic {:#x}, expected {:#x}\n",
-                le64(data, AT_MAGIC),
+                le::u64_at(data, AT_MAGIC),
                 MAGIC
             );
             return Err(bad_checksum());
         }
         let csum = superblock_csum(data);
-        if le32(data, AT_CSUM) != csum {
+        if le::u32_at(data, AT_CSUM) != csum {
             pr_err!(
                 "superblock check failed: checksum {:#x}, expected {:#x}\n",
-                le32(data, AT_CSUM),
+                le::u32_at(data, AT_CSUM),
                 csum
             );
             return Err(bad_checksum());
@@ -185,18 +168,18 @@ impl Metadata {
             })?;
             let d = sb.data();
             let mut sm_root = [0u8; SPACE_MAP_ROOT_SIZE];
-            put(
+            le::put(
                 &mut sm_root,
                 0,
                 d.get(AT_SM_ROOT..AT_SM_ROOT + SPACE_MAP_ROOT_SIZE)
                     .unwrap_or_default(),
             );
             (
-                le32(d, AT_VERSION),
+                le::u32_at(d, AT_VERSION),
                 sm_root,
-                le64(d, AT_REGION_SIZE),
-                le64(d, AT_TARGET_SIZE),
-                le64(d, AT_BITSET_ROOT),
+                le::u64_at(d, AT_REGION_SIZE),
+                le::u64_at(d, AT_TARGET_SIZE),
+                le::u64_at(d, AT_BITSET_ROOT),
             )
         };
         if version != VERSION {
@@ -271,12 +254,12 @@ impl Metadata {
         let root = self.bitset.root();
         self.tm
             .commit(SUPERBLOCK, &SUPERBLOCK_VALIDATOR, |d, sm_root| {
-                put(d, AT_MAGIC, &MAGIC.to_le_bytes());
-                put(d, AT_VERSION, &VERSION.to_le_bytes());
-                put(d, AT_SM_ROOT, sm_root);
-                put(d, AT_REGION_SIZE, &g.region_size.to_le_bytes());
-                put(d, AT_TARGET_SIZE, &g.target_size.to_le_bytes());
-                put(d, AT_BITSET_ROOT, &root.to_le_bytes());
+                le::put(d, AT_MAGIC, &MAGIC.to_le_bytes());
+                le::put(d, AT_VERSION, &VERSION.to_le_bytes());
+                le::put(d, AT_SM_ROOT, sm_root);
+                le::put(d, AT_REGION_SIZE, &g.region_size.to_le_bytes());
+                le::put(d, AT_TARGET_SIZE, &g.target_size.to_le_bytes());
+                le::put(d, AT_BITSET_ROOT, &root.to_le_bytes());
             })
     }
 
