@@ -565,12 +565,12 @@ impl CloneCore {
             return;
         }
         let mut waiting = BioList::new();
-        for r in first..first.saturating_add(count) {
-            if ok {
-                self.marks.mark(r);
-            }
-            self.regions.finish(r, &mut waiting);
+        // Marked before the records go: a write that finds no record finds the region
+        // copied.
+        if ok {
+            self.marks.mark_run(first, count);
         }
+        self.regions.finish_run(first, count, &mut waiting);
         if ok {
             while let Some(b) = waiting.pop() {
                 self.issue(b);

@@ -131,6 +131,14 @@ impl Marks {
         self.mark_locked(&mut st, r)
     }
 
+    /// Marks regions `first..first + count` copied (a copy job's), under one lock.
+    pub(crate) fn mark_run(&self, first: u32, count: u32) {
+        let mut st = self.state.lock();
+        for r in first..first.saturating_add(count) {
+            self.mark_locked(&mut st, r);
+        }
+    }
+
     fn mark_locked(&self, st: &mut State, r: u32) -> bool {
         if !self.copied.set(r) {
             return false;

@@ -136,18 +136,30 @@ impl InProgress {
         copied: impl Fn(u32) -> bool,
     ) -> u32 {
         let max = max.min(end.saturating_sub(first));
-        let mut claimed = 0u32;
-        while claimed < max {
-            let Some(r) = first.checked_add(claimed) else {
+        // The nodes first, outside the lock; then one pass under it.
+        let mut nodes = KVec::new();
+        if nodes.reserve(max as usize, GFP_NOIO).is_err() {
+            return 0;
+        }
+        for _ in 0..max {
+            let Ok(n) = RBTreeNodeReservation::new(GFP_NOIO) else {
                 break;
             };
-            let Ok(node) = RBTreeNodeReservation::new(GFP_NOIO) else {
-                break;
-            };
-            let mut t = self.table.lock();
-            if copied(r) || t.records.get(&r).is_some() {
+            if nodes.push(n, GFP_NOIO).is_err() {
                 break;
             }
+        }
+        let mut claimed = 0u32;
+        // Unused nodes are freed after the lock is released (`nodes` outlives `t`).
+        let mut nodes = nodes.into_iter();
+        let mut t = self.table.lock();
+        while let Some(r) = first.checked_add(claimed) {
+            if claimed >= max || copied(r) || t.records.get(&r).is_some() {
+                break;
+            }
+            let Some(node) = nodes.next() else {
+                break;
+            };
             let rec = Record {
                 phase: Phase::Copying,
                 waiting: BioList::new(),
@@ -222,12 +234,19 @@ impl InProgress {
     /// Removes region `r`'s record (its copy or overwrite is over) and moves the writes that
     /// waited for it to `to`. Any context.
     pub(crate) fn finish(&self, r: u32, to: &mut BioList<PerBio>) {
+        self.finish_run(r, 1, to);
+    }
+
+    /// [`InProgress::finish`] for regions `first..first + count`, under one lock.
+    pub(crate) fn finish_run(&self, first: u32, count: u32, to: &mut BioList<PerBio>) {
         let mut t = self.table.lock();
-        if let Some(mut rec) = t.records.remove(&r) {
-            if matches!(rec.phase, Phase::Queued | Phase::Retry) {
-                t.queued = t.queued.saturating_sub(1);
+        for r in first..first.saturating_add(count) {
+            if let Some(mut rec) = t.records.remove(&r) {
+                if matches!(rec.phase, Phase::Queued | Phase::Retry) {
+                    t.queued = t.queued.saturating_sub(1);
+                }
+                to.append(&mut rec.waiting);
             }
-            to.append(&mut rec.waiting);
         }
     }
 }
