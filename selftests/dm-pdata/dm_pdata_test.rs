@@ -94,13 +94,7 @@ impl Metadata {
                 .read_lock(SUPERBLOCK, &SUPERBLOCK_VALIDATOR)
                 .map_err(|e| TargetError::new(e, c_str!("Bad superblock")))?;
             let d = sb.data();
-            let mut sm_root = [0u8; SPACE_MAP_ROOT_SIZE];
-            le::put(
-                &mut sm_root,
-                0,
-                d.get(SM_ROOT_AT..SM_ROOT_AT + SPACE_MAP_ROOT_SIZE)
-                    .unwrap_or_default(),
-            );
+            let sm_root: [u8; SPACE_MAP_ROOT_SIZE] = le::bytes_at(d, SM_ROOT_AT);
             (le::u32_at(d, 20), le::u64_at(d, 24), sm_root)
         };
         if sb_bits != nr_bits {

@@ -19,24 +19,27 @@
 //! assert_eq!(le::u32_at(&block, 4), 0x0102_0304);
 //! assert_eq!(le::u64_at(&block, 8), 7);
 //! assert_eq!(le::u64_at(&block, 12), 0); // Does not fit: 0.
+//! assert_eq!(le::bytes_at::<3>(&block, 4), [4, 3, 2]);
 //! le::put(&mut block, 14, &[9, 9, 9]); // Does not fit: not written.
 //! assert_eq!(block[14..], [0, 0]);
 //! ```
 
-/// The little-endian `u32` at byte `at` of `data` (0 if it does not fit).
-pub fn u32_at(data: &[u8], at: usize) -> u32 {
-    at.checked_add(4)
+/// The `N` bytes at byte `at` of `data` (zeroes if they do not fit), e.g. a space map root.
+pub fn bytes_at<const N: usize>(data: &[u8], at: usize) -> [u8; N] {
+    at.checked_add(N)
         .and_then(|end| data.get(at..end))
         .and_then(|b| b.try_into().ok())
-        .map_or(0, u32::from_le_bytes)
+        .unwrap_or([0; N])
+}
+
+/// The little-endian `u32` at byte `at` of `data` (0 if it does not fit).
+pub fn u32_at(data: &[u8], at: usize) -> u32 {
+    u32::from_le_bytes(bytes_at(data, at))
 }
 
 /// The little-endian `u64` at byte `at` of `data` (0 if it does not fit).
 pub fn u64_at(data: &[u8], at: usize) -> u64 {
-    at.checked_add(8)
-        .and_then(|end| data.get(at..end))
-        .and_then(|b| b.try_into().ok())
-        .map_or(0, u64::from_le_bytes)
+    u64::from_le_bytes(bytes_at(data, at))
 }
 
 /// Writes `bytes` (e.g. `x.to_le_bytes()`) at byte `at` of `data`, if they fit.
