@@ -112,14 +112,13 @@ struct Deferred {
 /// What the constructor fixed: never changes.
 pub(crate) struct Config {
     pub(crate) geometry: Geometry,
-    region_shift: u32,
-    source: Arc<Device>,
-    dest: Arc<Device>,
-    meta_dev: Arc<Device>,
+    pub(crate) source: Arc<Device>,
+    pub(crate) dest: Arc<Device>,
+    pub(crate) meta_dev: Arc<Device>,
     /// The table's arguments after the three devices, each preceded by a space.
-    table_args: KVec<u8>,
+    pub(crate) table_args: KVec<u8>,
     /// The mapped device's `<major>:<minor>`, for log lines.
-    name: KVec<u8>,
+    pub(crate) name: KVec<u8>,
 }
 
 /// What the table and messages set; read without locks, from any context.
@@ -138,8 +137,8 @@ struct State {
     dying: AtomicBool,
     /// User bios between `map` and `end_io`; the background copy waits while there are any.
     user_io: AtomicU64,
-    /// When the last user bio completed (`ktime_get`, ns).
-    last_user_io: AtomicI64,
+    /// When `user_io` last dropped to zero (`ktime_get`, ns).
+    quiet_since: AtomicI64,
     /// Regions being copied by kcopyd.
     copying: AtomicU32,
     /// 1 while the worker starts background copies (so that postsuspend waits for it too).
@@ -165,7 +164,7 @@ impl State {
             suspended: AtomicBool::new(false),
             dying: AtomicBool::new(false),
             user_io: AtomicU64::new(0),
-            last_user_io: AtomicI64::new(0),
+            quiet_since: AtomicI64::new(0),
             copying: AtomicU32::new(0),
             starting: AtomicU32::new(0),
             next_region: AtomicU32::new(0),
@@ -188,7 +187,6 @@ pub(crate) struct CloneCore {
     marks: Marks,
     #[pin]
     regions: InProgress,
-    #[pin]
     hints: ReadHints,
     /// `None` once in [`MetadataMode::Fail`].
     #[pin]
@@ -224,13 +222,9 @@ impl_has_delayed_work! {
 
 /// What the constructor hands to [`CloneCore::new`].
 pub(crate) struct Parts {
-    pub(crate) geometry: Geometry,
+    pub(crate) cfg: Config,
     pub(crate) options: Options,
-    pub(crate) source: Arc<Device>,
-    pub(crate) dest: Arc<Device>,
-    pub(crate) meta_dev: Arc<Device>,
-    pub(crate) table_args: KVec<u8>,
-    pub(crate) name: KVec<u8>,
+    /// As the constructor opened it: for status until the first resume loads it again.
     pub(crate) metadata: Metadata,
     pub(crate) kcopyd: Client,
     pub(crate) events: EventHandle,
@@ -238,61 +232,34 @@ pub(crate) struct Parts {
 }
 
 impl CloneCore {
-    /// Builds the clone and loads the copied regions from the metadata.
+    /// Builds the clone. The copied regions are loaded by the first preresume (see there).
     pub(crate) fn new(p: Parts) -> Result<Arc<Self>> {
-        let Parts {
-            geometry,
-            options,
-            source,
-            dest,
-            meta_dev,
-            table_args,
-            name,
-            mut metadata,
-            kcopyd,
-            events,
-            wq,
-        } = p;
-        let marks = Marks::new(geometry.nr_regions)?;
-        let this = Arc::pin_init(
+        let marks = Marks::new(p.cfg.geometry.nr_regions)?;
+        Arc::pin_init(
             try_pin_init!(Self {
-                cfg: Config {
-                    geometry,
-                    region_shift: geometry.region_size.trailing_zeros(),
-                    source,
-                    dest,
-                    meta_dev,
-                    table_args,
-                    name,
-                },
+                cfg: p.cfg,
                 marks <- marks,
                 regions <- InProgress::new(),
-                hints <- ReadHints::new(),
-                md <- new_mutex!(None, "clone_md"),
-                kcopyd <- new_mutex!(Some(kcopyd), "clone_kcopyd"),
+                hints: ReadHints::new(),
+                md <- new_mutex!(Some(p.metadata), "clone_md"),
+                kcopyd <- new_mutex!(Some(p.kcopyd), "clone_kcopyd"),
                 deferred <- new_spinlock_irq!(Deferred { bios: BioList::new() }, "clone_deferred"),
                 idle <- new_mutex!((), "clone_idle"),
                 idle_cv <- new_condvar!("clone_idle_cv"),
                 settings: Settings {
-                    threshold: AtomicU32::new(options.threshold),
-                    batch_size: AtomicU32::new(options.batch_size),
-                    background_copy: AtomicBool::new(options.background_copy),
-                    discard_passdown: AtomicBool::new(options.discard_passdown),
+                    threshold: AtomicU32::new(p.options.threshold),
+                    batch_size: AtomicU32::new(p.options.batch_size),
+                    background_copy: AtomicBool::new(p.options.background_copy),
+                    discard_passdown: AtomicBool::new(p.options.discard_passdown),
                 },
                 st: State::new(),
-                events,
-                wq,
+                events: p.events,
+                wq: p.wq,
                 work <- new_work!("clone_worker"),
                 waker <- new_delayed_work!("clone_waker"),
             }? Error),
             GFP_KERNEL,
-        )?;
-        metadata.for_each_copied(|r| this.marks.load(r))?;
-        this.st
-            .done_reported
-            .store(this.marks.done(), Ordering::Relaxed);
-        *this.md.lock() = Some(metadata);
-        Ok(this)
+        )
     }
 
     /// The mapped device's name, for log lines.
@@ -307,13 +274,13 @@ impl CloneCore {
     /// The region a target-relative sector is in.
     fn region_of(&self, offset: u64) -> u32 {
         // `offset` is below the target's length, so the region is below `nr_regions` <= 2^31.
-        u32::try_from(offset >> self.cfg.region_shift).unwrap_or(u32::MAX)
+        u32::try_from(offset >> self.cfg.geometry.region_shift()).unwrap_or(u32::MAX)
     }
 
     /// First sector and length of regions `first..first + count` (the last one may be short).
     fn region_span(&self, first: u32, count: u32) -> (u64, u64) {
-        let start = u64::from(first) << self.cfg.region_shift;
-        let end = (u64::from(first) + u64::from(count)) << self.cfg.region_shift;
+        let start = u64::from(first) << self.cfg.geometry.region_shift();
+        let end = (u64::from(first) + u64::from(count)) << self.cfg.geometry.region_shift();
         let end = end.min(self.cfg.geometry.target_size);
         (start, end.saturating_sub(start))
     }
@@ -434,7 +401,7 @@ impl CloneCore {
         let start = bio.sector();
         let end = start.saturating_add(u64::from(bio.sectors()));
         let rs = self.cfg.geometry.region_size;
-        let first = self.region_of(start.div_ceil(rs) << self.cfg.region_shift);
+        let first = self.region_of(start.div_ceil(rs) << self.cfg.geometry.region_shift());
         // The last region may be short: a discard to the end of the target covers it.
         let last = if end >= self.cfg.geometry.target_size {
             self.cfg.geometry.nr_regions
@@ -473,10 +440,13 @@ impl CloneCore {
 
     /// A bio `map` handled completed. Interrupt context.
     pub(crate) fn end_io(self: &Arc<Self>, bio: &Bio<PerBio>, status: &mut Status) {
-        self.st
-            .last_user_io
-            .store(Ktime::ktime_get().to_ns(), Ordering::Relaxed);
-        self.st.user_io.fetch_sub(1, Ordering::AcqRel);
+        if self.st.user_io.fetch_sub(1, Ordering::AcqRel) == 1 {
+            // User I/O goes quiet now (the background copy waits while any is in flight, so
+            // only the moment it stops matters).
+            self.st
+                .quiet_since
+                .store(Ktime::ktime_get().to_ns(), Ordering::Release);
+        }
         let Some(r) = bio.data().overwrite.checked_sub(1) else {
             return;
         };
@@ -486,17 +456,18 @@ impl CloneCore {
         }
         let mut waiting = BioList::new();
         self.regions.finish(r, &mut waiting);
-        if ok {
-            // Issued by the worker: submitting may sleep.
-            if !waiting.is_empty() {
-                self.deferred.lock().bios.append(&mut waiting);
-            }
-        } else {
+        if !ok {
             while let Some(b) = waiting.pop() {
                 b.end(*status);
             }
+        } else if !waiting.is_empty() {
+            // Issued by the worker: submitting may sleep.
+            self.deferred.lock().bios.append(&mut waiting);
+            self.kick();
+        } else if self.marks.done() {
+            // The worker raises the event.
+            self.kick();
         }
-        self.kick();
     }
 
     // ---- copying ----
@@ -525,9 +496,7 @@ impl CloneCore {
     /// Fails a claimed region whose copy could not start, and the writes waiting for it.
     fn abandon(&self, first: u32, count: u32) {
         let mut waiting = BioList::new();
-        for r in first..first.saturating_add(count) {
-            self.regions.finish(r, &mut waiting);
-        }
+        self.regions.finish_run(first, count, &mut waiting);
         while let Some(b) = waiting.pop() {
             b.end(Status::IOERR);
         }
@@ -651,7 +620,7 @@ impl CloneCore {
                 || self.st.dying.load(Ordering::Acquire)
                 || !self.settings.background_copy.load(Ordering::Acquire)
                 || self.st.user_io.load(Ordering::Acquire) != 0
-                || Ktime::ktime_get().to_ns() - self.st.last_user_io.load(Ordering::Relaxed)
+                || Ktime::ktime_get().to_ns() - self.st.quiet_since.load(Ordering::Acquire)
                     < QUIET_NS
             {
                 break;
@@ -876,13 +845,19 @@ impl CloneCore {
             );
             e.code()
         })?;
+        self.load_marks(&mut m)?;
+        *md = Some(m);
+        self.st.loaded.store(true, Ordering::Release);
+        Ok(())
+    }
+
+    /// Loads the copied regions from `m` into the in-core marks (no I/O may be in flight).
+    fn load_marks(&self, m: &mut Metadata) -> Result {
         self.marks.reset();
         m.for_each_copied(|r| self.marks.load(r))?;
-        *md = Some(m);
         self.st
             .done_reported
             .store(self.marks.done(), Ordering::Release);
-        self.st.loaded.store(true, Ordering::Release);
         Ok(())
     }
 
@@ -933,7 +908,20 @@ impl CloneCore {
             let _ = write!(out, "Fail");
             return;
         }
-        let usage = self.md.lock().as_ref().map(|m| m.usage());
+        let usage = {
+            let mut md = self.md.lock();
+            if !self.st.loaded.load(Ordering::Acquire) {
+                // A table never resumed (`dmsetup status --inactive`): its counts come from
+                // the metadata its constructor read; the first resume loads them again.
+                if let Some(m) = md.as_mut() {
+                    if self.load_marks(m).is_err() {
+                        let _ = write!(out, "Error");
+                        return;
+                    }
+                }
+            }
+            md.as_ref().map(|m| m.usage())
+        };
         let Some(Ok((used, total))) = usage else {
             let _ = write!(out, "Error");
             return;

@@ -38,7 +38,7 @@ mod metadata;
 mod regions;
 
 use crate::{
-    clone::{CloneCore, Parts},
+    clone::{CloneCore, Config, Parts},
     config::{Message, Options},
     metadata::{Geometry, Metadata, MAX_SECTORS},
 };
@@ -181,21 +181,21 @@ impl TargetOperations for CloneTarget {
         name.extend_from_slice(target.device_name().as_bytes(), GFP_KERNEL)?;
 
         let core = CloneCore::new(Parts {
-            geometry,
+            cfg: Config {
+                geometry,
+                source,
+                dest,
+                meta_dev,
+                table_args,
+                name,
+            },
             options,
-            source,
-            dest,
-            meta_dev,
-            table_args,
-            name,
             metadata,
             kcopyd,
             events,
             wq,
         })
-        .map_err(fail(c_str!(
-            "Failed to load the copied regions from metadata"
-        )))?;
+        .map_err(fail(c_str!("Failed to allocate the clone's state")))?;
 
         target.set_num_flush_bios(1);
         // Flushes and FUA must reach the target even if no device has a volatile write cache:

@@ -8,69 +8,60 @@
 //! copy copies the noted ones before going on with its scan: the data that is used ends up on
 //! the destination first. The read itself is not delayed.
 //!
-//! # Locking and contexts
+//! # Contexts
 //!
-//! A small ring under a spinlock taken with interrupts off: `map` pushes (any process
-//! context), the worker pops. When full, the oldest note is dropped (the scan reaches every
-//! region anyway).
+//! Lock-free: `map` (any process context, many CPUs) writes notes into a small ring of atomic
+//! slots, overwriting the oldest; the worker takes them. Notes are advice: one lost in a race
+//! or overwritten only means the scan reaches that region in its turn.
 
-use kernel::{new_spinlock_irq, prelude::*, sync::SpinLockIrq};
+use core::sync::atomic::{AtomicU32, Ordering};
 
 /// How many notes are kept.
-const SLOTS: usize = 64;
+const SLOTS: u32 = 64;
 
-struct Ring {
-    slots: [u32; SLOTS],
-    /// Index of the oldest note.
-    head: usize,
-    len: usize,
-}
-
-/// The notes of regions read while not copied.
-#[pin_data]
+/// The notes of regions read while not copied; a slot holds region + 1, or 0 when empty.
 pub(crate) struct ReadHints {
-    #[pin]
-    ring: SpinLockIrq<Ring>,
+    slots: [AtomicU32; SLOTS as usize],
+    /// Where the next note goes (modulo `SLOTS`).
+    next: AtomicU32,
 }
 
 impl ReadHints {
-    pub(crate) fn new() -> impl PinInit<Self> {
-        pin_init!(Self {
-            ring <- new_spinlock_irq!(
-                Ring { slots: [0; SLOTS], head: 0, len: 0 },
-                "clone_read_hints"
-            ),
-        })
+    pub(crate) fn new() -> Self {
+        Self {
+            slots: [const { AtomicU32::new(0) }; SLOTS as usize],
+            next: AtomicU32::new(0),
+        }
     }
 
-    /// Notes region `r` (unless it is the newest note already: sequential reads within a
+    fn slot(&self, i: u32) -> Option<&AtomicU32> {
+        self.slots.get((i % SLOTS) as usize)
+    }
+
+    /// Notes region `r`, unless it is the newest note already (sequential reads within a
     /// region note it once).
     pub(crate) fn note(&self, r: u32) {
-        let mut ring = self.ring.lock();
-        let len = ring.len;
-        if len > 0 && ring.slots.get((ring.head + len - 1) % SLOTS) == Some(&r) {
+        let v = r.saturating_add(1);
+        let newest = self.next.load(Ordering::Relaxed).wrapping_sub(1);
+        if self
+            .slot(newest)
+            .is_some_and(|s| s.load(Ordering::Relaxed) == v)
+        {
             return;
         }
-        if len == SLOTS {
-            ring.head = (ring.head + 1) % SLOTS;
-            ring.len -= 1;
-        }
-        let tail = (ring.head + ring.len) % SLOTS;
-        if let Some(slot) = ring.slots.get_mut(tail) {
-            *slot = r;
-            ring.len += 1;
+        let i = self.next.fetch_add(1, Ordering::Relaxed);
+        if let Some(s) = self.slot(i) {
+            s.store(v, Ordering::Relaxed);
         }
     }
 
-    /// Takes the oldest note.
+    /// Takes a note, if there is one.
     pub(crate) fn take(&self) -> Option<u32> {
-        let mut ring = self.ring.lock();
-        if ring.len == 0 {
-            return None;
-        }
-        let r = ring.slots.get(ring.head).copied();
-        ring.head = (ring.head + 1) % SLOTS;
-        ring.len -= 1;
-        r
+        self.slots.iter().find_map(|s| {
+            if s.load(Ordering::Relaxed) == 0 {
+                return None;
+            }
+            s.swap(0, Ordering::Relaxed).checked_sub(1)
+        })
     }
 }

@@ -125,6 +125,13 @@ pub(crate) struct Geometry {
     pub(crate) nr_regions: u32,
 }
 
+impl Geometry {
+    /// `log2(region_size)`: the region size is a power of two.
+    pub(crate) fn region_shift(&self) -> u32 {
+        self.region_size.trailing_zeros()
+    }
+}
+
 /// The open metadata: the transaction manager and the bitset of copied regions.
 pub(crate) struct Metadata {
     tm: TransactionManager,
@@ -167,13 +174,7 @@ impl Metadata {
                 )
             })?;
             let d = sb.data();
-            let mut sm_root = [0u8; SPACE_MAP_ROOT_SIZE];
-            le::put(
-                &mut sm_root,
-                0,
-                d.get(AT_SM_ROOT..AT_SM_ROOT + SPACE_MAP_ROOT_SIZE)
-                    .unwrap_or_default(),
-            );
+            let sm_root: [u8; SPACE_MAP_ROOT_SIZE] = le::bytes_at(d, AT_SM_ROOT);
             (
                 le::u32_at(d, AT_VERSION),
                 sm_root,
