@@ -18,8 +18,7 @@ dmc_fill_source || ktap_exit_fail_msg "cannot fill the source"
 len=$(dm_sectors "$DMC_SRC")
 total=$((len / 8))
 # The source behind a 5 ms delay: copies take long enough to be watched.
-dmsetup create dmc-zslow --table "0 $len delay $DMC_SRC 0 5" ||
-	ktap_exit_fail_msg "cannot make the slow source"
+dmc_slow_source 5
 S=$(command dmsetup info -c --noheadings -o blkdevname dmc-zslow)
 # fresh <options after the region size>: a new clone dmc-bg on blank metadata.
 fresh() {

@@ -16,8 +16,7 @@ ktap_set_plan 5
 
 dmc_fill_source || ktap_exit_fail_msg "cannot fill the source"
 len=$(dm_sectors "$DMC_SRC")
-dmsetup create dmc-zslow --table "0 $len delay $DMC_SRC 0 2" ||
-	ktap_exit_fail_msg "cannot make the slow source"
+dmc_slow_source 2
 dm_test "create, 8 KiB regions, copy running (threshold 8, batch 4)" dmsetup create dmc-fv --table \
 	"0 $len clone $DMC_META $DMC_DEST /dev/mapper/dmc-zslow 16 0 4 copy_threshold 8 copy_batch_size 4"
 C=/dev/mapper/dmc-fv

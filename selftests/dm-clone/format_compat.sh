@@ -20,8 +20,7 @@ ktap_set_plan 18
 dmc_fill_source || ktap_exit_fail_msg "cannot fill the source"
 len=$(dm_sectors "$DMC_SRC")
 # A slow source (5 ms per I/O), so that a copy can be stopped midway.
-dmsetup create dmc-zslow --table "0 $len delay $DMC_SRC 0 5" ||
-	ktap_exit_fail_msg "cannot make the slow source"
+dmc_slow_source 5
 # Same table for both modules: the C target's option names, which ours accepts.
 table_off="0 $len clone $DMC_META $DMC_DEST /dev/mapper/dmc-zslow 8 1 no_hydration 2 hydration_threshold 4"
 table_on="0 $len clone $DMC_META $DMC_DEST /dev/mapper/dmc-zslow 8 0 2 hydration_threshold 4"

@@ -77,6 +77,13 @@ dmc_linear() {
 	dmsetup create "$1" --table "0 $(dm_sectors "$2") linear $2 0"
 }
 
+# dmc_slow_source <ms>: /dev/mapper/dmc-zslow, the source behind a dm-delay of <ms> per
+# I/O, so that copies take long enough to be watched (the test ends if it cannot be made).
+dmc_slow_source() {
+	dmsetup create dmc-zslow --table "0 $(dm_sectors "$DMC_SRC") delay $DMC_SRC 0 $1" ||
+		ktap_exit_fail_msg "cannot make the slow source"
+}
+
 # Sectors read from block device $1 (a name in /proc/diskstats, e.g. ram2).
 dmc_sectors_read() { awk -v d="$1" '$3 == d { print $6 }' /proc/diskstats; }
 

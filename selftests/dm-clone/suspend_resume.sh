@@ -16,7 +16,7 @@ ktap_set_plan 10
 dmc_fill_source || ktap_exit_fail_msg "cannot fill the source"
 len=$(dm_sectors "$DMC_SRC")
 slow="0 $len delay $DMC_SRC 0 5"
-dmsetup create dmc-zslow --table "$slow" || ktap_exit_fail_msg "cannot make the slow source"
+dmc_slow_source 5
 table="0 $len clone $DMC_META $DMC_DEST /dev/mapper/dmc-zslow 8 0 2 copy_threshold 8"
 dmsetup create dmc-sr --table "$table"
 dmc_wait_for 30 '[ "$(dmc_copied dmc-sr)" -ge 100 ]'
