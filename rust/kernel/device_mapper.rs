@@ -11,7 +11,17 @@
 //! target's private data, which every other callback borrows and which is dropped by the
 //! destructor. `map` runs on many CPUs at once, so it only ever gets shared access.
 //!
-//! ```ignore
+//! A target that completes every bio at once (its module would declare it with
+//! `module_dm_target!`):
+//!
+//! ```
+//! use kernel::{
+//!     block::bio::{Bio, Status},
+//!     c_str,
+//!     device_mapper::{Args, MapResult, Target, TargetError, TargetOperations},
+//!     prelude::*,
+//! };
+//!
 //! struct Zero;
 //!
 //! #[vtable]

@@ -20,10 +20,13 @@ total=$((len / 8))
 # The source behind a 5 ms delay: copies take long enough to be watched.
 dmc_slow_source 5
 S=$(command dmsetup info -c --noheadings -o blkdevname dmc-zslow)
-# fresh <options after the region size>: a new clone dmc-bg on blank metadata.
+# fresh <options after the region size>: a new clone dmc-bg on blank metadata and a
+# zeroed destination (so that a region a part leaves uncopied cannot hold the
+# source's bytes from an earlier part).
 fresh() {
 	command dmsetup info dmc-bg >/dev/null 2>&1 && dmsetup remove dmc-bg
 	dd if=/dev/zero of="$DMC_META" bs=4096 count=1 oflag=direct 2>/dev/null
+	dd if=/dev/zero of="$DMC_DEST" bs=1M count="$DMC_DEV_MB" oflag=direct 2>/dev/null
 	dmsetup create dmc-bg --table "0 $len clone $DMC_META $DMC_DEST /dev/mapper/dmc-zslow 8 $*"
 }
 # Each part starts from a fresh clone: how fast the copy runs next to the test
@@ -93,7 +96,6 @@ dm_test "resumes when user I/O stops" [ "$c2" -gt "$c1b" ]
 # off, then turn it on (threshold 1): the scan starts at region 0, but region
 # 4000 is on the destination long before the scan could reach it.
 fresh 1 no_background_copy 2 copy_threshold 1
-dd if=/dev/zero of="$DMC_DEST" bs=4096 count=1 seek=4000 oflag=direct 2>/dev/null
 dmc_same "$DMC_DEST" 4096 1 4000 /tmp/dmc-src.img 4000 && echo "# region 4000 already on the destination"
 dd if=/dev/mapper/dmc-bg of=/dev/null bs=4096 count=1 skip=4000 iflag=direct 2>/dev/null
 dmsetup message dmc-bg 0 enable_background_copy

@@ -7,7 +7,7 @@
 
 ktap_print_header
 dmc_setup
-ktap_set_plan 6
+ktap_set_plan 7
 
 dmc_fill_source || ktap_exit_fail_msg "cannot fill the source"
 regions=$(($(dm_sectors "$DMC_SRC") / 8))
@@ -38,11 +38,17 @@ dm_test "status fields: 8 used/total 8 0/$regions 0 features core-args rw" [ $? 
 # The table shows device numbers and the original arguments; feeding it back
 # to `dmsetup create` gives the same table (after removing the first clone:
 # two clones must never share a metadata device).
+devs="$(cat /sys/block/ram0/dev) $(cat /sys/block/ram1/dev) $(cat /sys/block/ram2/dev)"
+want="0 $(dm_sectors "$DMC_SRC") clone $devs 8 1 no_hydration"
 t1=$(dmsetup table dmc-a)
 echo "# table: $t1"
-dmsetup remove dmc-a && dmsetup create dmc-a --table "$t1"
-t2=$(dmsetup table dmc-a 2>/dev/null)
-dm_test "table round trip through dmsetup create" [ -n "$t2" -a "$t1" = "$t2" ]
+dm_test "table: device numbers and the original arguments" [ "$t1" = "$want" ]
+round_trip() {
+	dmsetup remove dmc-a || return 1
+	dmsetup create dmc-a --table "$t1" || return 1
+	t2=$(dmsetup table dmc-a) && [ "$t2" = "$t1" ]
+}
+dm_test "table round trip through dmsetup create" round_trip
 
 cmp -s /dev/mapper/dmc-a /tmp/dmc-src.img
 dm_test "reads return the source's bytes before any copy" [ $? = 0 ]

@@ -4,8 +4,9 @@
 #
 # Devices: brd RAM disks, /dev/ram0 = metadata, /dev/ram1 = destination,
 # /dev/ram2 = source, each $DMC_DEV_MB MiB. The target under test is the Rust
-# module when it is installed, else the kernel's C dm-clone, unless the test
-# asks for one with DMC_TARGET_MODULE.
+# module, dm_clone_rs; a test that means the kernel's C dm-clone asks for it with
+# DMC_TARGET_MODULE=dm_clone. A missing Rust module fails the test (it must not
+# quietly test C instead).
 
 . "$(dirname "$0")/../lib/dm.sh"
 
@@ -15,19 +16,13 @@ DMC_DEST=/dev/ram1
 DMC_SRC=/dev/ram2
 
 # The module providing the `clone` target.
-dmc_target_module() {
-	if [ -n "${DMC_TARGET_MODULE:-}" ]; then
-		echo "$DMC_TARGET_MODULE"
-	elif [ -n "$(find /lib/modules/"$(uname -r)" -name "dm_clone_rs.ko*")" ]; then
-		echo dm_clone_rs
-	else
-		echo dm_clone
-	fi
-}
+dmc_target_module() { echo "${DMC_TARGET_MODULE:-dm_clone_rs}"; }
 
 # Set up three RAM disks of $DMC_DEV_MB MiB and load the target's module.
 dmc_setup() {
-	dm_require_modules crc32c_generic "$(dmc_target_module)"
+	dm_require_modules crc32c_generic
+	modprobe "$(dmc_target_module)" ||
+		ktap_exit_fail_msg "cannot load $(dmc_target_module), the module under test"
 	dm_brd_setup dmc- 3 "$DMC_DEV_MB"
 }
 
@@ -98,6 +93,13 @@ dmc_copied() { f=$(dmc_status_field "$1" 4); echo "${f%/*}"; }
 
 # The last status field of clone $1: the metadata mode.
 dmc_mode() { dmsetup status "$1" | awk '{ print $NF }'; }
+
+# dmc_between <value> <low> <high>: the value is a number from low to high (an empty
+# or non-numeric value, e.g. from a status that could not be read, is not).
+dmc_between() {
+	case "$1" in '' | *[!0-9]*) echo "# not a count: '$1'"; return 1 ;; esac
+	[ "$1" -ge "$2" ] && [ "$1" -le "$3" ]
+}
 
 # dmc_wait_for <seconds> <shell condition>: wait until the condition holds.
 dmc_wait_for() {

@@ -7,7 +7,8 @@
 //! is formatted; otherwise its superblock must check (magic, location, checksum) and hold the
 //! same number of bits. The target itself fails all I/O (it has no data device).
 //!
-//! Messages: `set <bit>`, `clear <bit>`, `precommit` (write all but the superblock), `commit`.
+//! Messages: `set <bit>`, `clear <bit>`, `precommit` (write all but the superblock), `commit`,
+//! `list` (replies with the set bits, in order, space-separated; the first 32).
 //! Status: `<#bits set> <#used>/<#total metadata blocks>`; the bits are counted with a cursor.
 
 use core::fmt::Write;
@@ -145,7 +146,10 @@ fn all_zero(bm: &BlockManager) -> Result<bool, TargetError> {
     Ok(b.data().iter().all(|&x| x == 0))
 }
 
-const USAGE: &CStr = c_str!("expected: set <bit> | clear <bit> | precommit | commit");
+const USAGE: &CStr = c_str!("expected: set <bit> | clear <bit> | precommit | commit | list");
+
+/// The most bits `list` replies with.
+const LIST_MAX: usize = 32;
 
 #[vtable]
 impl TargetOperations for PdataTest {
@@ -206,13 +210,26 @@ impl TargetOperations for PdataTest {
         this: Pin<&PdataTest>,
         _target: &Target,
         mut args: Args<'_>,
-        _out: &mut StatusWriter<'_>,
+        out: &mut StatusWriter<'_>,
     ) -> Result<(), TargetError> {
         let mut md = this.md.lock();
         let nr_bits = md.bitset.len();
         let md = &mut *md;
         let failed = |e| TargetError::new(e, c_str!("metadata operation failed"));
-        match args.next_keyword(&["set", "clear", "precommit", "commit"]) {
+        match args.next_keyword(&["set", "clear", "precommit", "commit", "list"]) {
+            Some(4) => {
+                // The reply: the set bits in order, space-separated (the first LIST_MAX).
+                args.finish(USAGE)?;
+                let mut n = 0usize;
+                md.bitset
+                    .for_each(&mut md.tm, |i, bit| {
+                        if bit && n < LIST_MAX {
+                            let _ = write!(out, "{}{}", if n == 0 { "" } else { " " }, i);
+                            n += 1;
+                        }
+                    })
+                    .map_err(failed)
+            }
             Some(op @ (0 | 1)) => {
                 let bit = args.next_u32(0..=nr_bits - 1, USAGE)?;
                 args.finish(USAGE)?;

@@ -34,6 +34,10 @@ echo "# linear: $lin; rlinear: $rlin"
 dm_test "table output like linear's: <major:minor> <offset>" [ -n "$rlin" -a "$lin" = "$rlin" ]
 
 t1=$(dmsetup table rl-rlin)
-dmsetup create rl-again --table "$t1"
-dm_test "table round trip through dmsetup create" [ "$(dmsetup table rl-again)" = "$t1" ]
+round_trip() {
+	[ "$t1" = "0 $len rlinear $(cat /sys/block/ram0/dev) $off" ] || return 1
+	dmsetup create rl-again --table "$t1" || return 1
+	t2=$(dmsetup table rl-again) && [ "$t2" = "$t1" ]
+}
+dm_test "table round trip through dmsetup create" round_trip
 ktap_finished

@@ -38,9 +38,15 @@ dm_remove_all() {
 dm_brd_setup() {
 	DM_PREFIX=$1
 	trap dm_brd_cleanup EXIT
-	rmmod brd 2>/dev/null
+	# A brd left loaded (by a test that did not clean up, or with a disk still in
+	# use) would keep its old disks: modprobe does nothing then.
+	if grep -q '^brd ' /proc/modules && ! rmmod brd; then
+		ktap_exit_fail_msg "cannot unload brd (is a RAM disk still in use?)"
+	fi
 	modprobe brd rd_nr="$2" rd_size=$(($3 * 1024)) max_part=0 ||
 		ktap_exit_fail_msg "cannot load brd"
+	[ "$(blockdev --getsize64 /dev/ram$(($2 - 1)) 2>/dev/null)" = $(($3 * 1048576)) ] ||
+		ktap_exit_fail_msg "brd did not make $2 disks of $3 MiB"
 }
 
 dm_brd_cleanup() {

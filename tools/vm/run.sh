@@ -71,9 +71,12 @@ printf 'DMC_MODE=%s\nDMC_TESTS="%s"\nDMC_SCRIPT=%s\n' "$mode" "$tests" "$script"
 (cd "$rundir/root" && find . -print0 | cpio --null -o -H newc --quiet) >"$rundir/run.cpio"
 cat "$base" "$rundir/run.cpio" >"$rundir/initramfs.cpio"
 
-# Check mode first tests the harness itself on the host (tools/vm/tests).
+# Check mode first tests the harness itself on the host (tools/vm/tests). The
+# VM runs whatever its status (env.sh sets -e: hence the ||); a failure is
+# reported with the run's other problems by summary.sh.
+host_rc=0
 if [ "$mode" = check ]; then
-	"$DMC_TOP/tools/vm/tests/harness.sh" >"$rundir/host.ktap" 2>&1 || true
+	"$DMC_TOP/tools/vm/tests/harness.sh" >"$rundir/host.ktap" 2>&1 || host_rc=$?
 fi
 
 accel=(-accel tcg -cpu max)
@@ -99,6 +102,10 @@ set -e
 
 vm_status=$(sed -n 's/^DMC-VM-EXIT \([0-9]*\)$/\1/p' "$out" | tail -n1)
 problems=()
+# (A failed host test already counts; a failure status with none is a crash.)
+if [ "$host_rc" != 0 ] && ! grep -q '^not ok ' "$rundir/host.ktap"; then
+	problems+=("host: the harness exited with status $host_rc")
+fi
 if [ "$qemu_rc" = 124 ] || [ "$qemu_rc" = 137 ]; then
 	problems+=("the VM did not finish within ${VM_TIMEOUT:-1200} s")
 elif [ -z "$vm_status" ]; then

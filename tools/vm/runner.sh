@@ -6,8 +6,13 @@
 # the kernel log ("dmc-selftest: begin <name>"), so the host's log checker can
 # name the test during which a kernel report appeared.
 # Usage: runner.sh <test path below /selftests>...
+# Environment (for the host's tests of this runner, tools/vm/tests/harness.sh):
+# DMC_SELFTESTS, the selftests directory (default /selftests); DMC_KMSG, where
+# the markers go (default /dev/kmsg); TMPDIR (default /tmp).
 
-cd /selftests || exit 1
+kmsg=${DMC_KMSG:-/dev/kmsg}
+rcfile=${TMPDIR:-/tmp}/.dmc-rc.$$
+cd "${DMC_SELFTESTS:-/selftests}" || exit 1
 echo "KTAP version 1"
 echo "1..$#"
 n=0
@@ -20,15 +25,15 @@ for t in "$@"; do
 		v=$(sed -n 's/^timeout=\([0-9]*\)$/\1/p' "$(dirname "$t")/settings")
 		[ -n "$v" ] && timeout=$v
 	fi
-	echo "dmc-selftest: begin $t" >/dev/kmsg
+	echo "dmc-selftest: begin $t" >>"$kmsg"
 	# The status of a pipeline is sed's: the test's goes through a file.
-	rm -f /tmp/.dmc-rc
+	rm -f "$rcfile"
 	{
 		(cd "$(dirname "$t")" && exec timeout -s KILL "$timeout" "./$(basename "$t")")
-		echo $? >/tmp/.dmc-rc
+		echo $? >"$rcfile"
 	} 2>&1 </dev/null | sed 's/^/# /'
-	rc=$(cat /tmp/.dmc-rc 2>/dev/null)
-	echo "dmc-selftest: end $t" >/dev/kmsg
+	rc=$(cat "$rcfile" 2>/dev/null)
+	echo "dmc-selftest: end $t" >>"$kmsg"
 	case "$rc" in
 	0) echo "ok $n $name" ;;
 	4) echo "ok $n $name # SKIP" ;;
@@ -36,4 +41,5 @@ for t in "$@"; do
 	*) echo "not ok $n $name # exit=$rc"; failed=1 ;;
 	esac
 done
+rm -f "$rcfile"
 exit $failed

@@ -3,8 +3,11 @@
 # Print the result of a check run as one KTAP document, one line per test:
 # each boot-time KUnit suite (from the kernel log), each selftest (from the
 # guest's KTAP), the kernel log check, then the plain line
-# "N passed, N failed, N skipped". Tests the VM never reported count as failed.
+# "N passed, N failed, N skipped". Tests that were planned but never reported
+# (host or VM) count as failed.
 # Usage: summary.sh <run dir> [problem...]   Exit: 0 if nothing failed.
+# A problem is a line of run.sh's about the run; it is reported as "vm: ..."
+# unless it already names its part ("host: ...").
 set -euo pipefail
 rundir=$1
 shift
@@ -12,25 +15,40 @@ shift
 results=$rundir/results.txt
 : >"$results"
 
-# Tests of the harness, run on the host.
+# Tests of the harness, run on the host: its plan, then its results.
 if [ -e "$rundir/host.ktap" ]; then
 	sed -n 's/^\(ok\|not ok\) [0-9]* \(host: .*\)$/\1|\2|/p' "$rundir/host.ktap" >>"$results"
+	planned=$(grep -m1 -E '^1\.\.[0-9]+$' "$rundir/host.ktap" | cut -c4- || true)
+	got=$(grep -c "|host: " "$results" || true)
+	if [ -z "$planned" ]; then
+		echo "not ok|host: the harness printed no plan|did it crash? see host.ktap" >>"$results"
+	elif [ "$got" -lt "$planned" ]; then
+		echo "not ok|host: $((planned - got)) of $planned tests never reported|" >>"$results"
+	fi
 fi
 
 # KUnit: top-level "ok N suite" lines after the printk timestamp; the cases are
-# the lines indented by four spaces within the suite.
+# the lines indented by four spaces within the suite. The cases decide as much
+# as the suite's line: a suite with a failed case failed (even if its line says
+# ok), one whose every case was skipped was skipped (KUnit prints "# SKIP ").
 awk '
 { sub(/\r$/, ""); sub(/^\[ *[0-9]+\.[0-9]+\] /, "") }
 /^    (ok|not ok) [0-9]+ / {
-	if ($0 ~ /# SKIP/) skip++; else if ($1 == "ok") pass++; else fail++
+	if ($1 == "not") fail++; else if ($0 ~ /# SKIP/) skip++; else pass++
 	next
 }
 /^(ok|not ok) [0-9]+ [^ ]+/ {
 	name = ($1 == "ok") ? $3 : $4
 	res = ($1 == "ok") ? "ok" : "not ok"
 	dir = ($0 ~ /# SKIP/) ? " # SKIP" : ""
-	printf "%s|kunit: %s%s|%d cases: %d passed, %d failed, %d skipped\n", \
-		res, name, dir, pass + fail + skip, pass, fail, skip
+	note = ""
+	if (res == "ok" && fail > 0) {
+		res = "not ok"; dir = ""; note = " (the suite reported ok)"
+	} else if (res == "ok" && dir == "" && skip > 0 && pass == 0) {
+		dir = " # SKIP"; note = " (the suite reported ok)"
+	}
+	printf "%s|kunit: %s%s|%d cases: %d passed, %d failed, %d skipped%s\n", \
+		res, name, dir, pass + fail + skip, pass, fail, skip, note
 	pass = fail = skip = 0
 }' "$rundir/kernel.log" >>"$results"
 if ! grep -q "kunit:" "$results" && [ -s "$rundir/kernel.log" ]; then
@@ -57,8 +75,11 @@ else
 	echo "ok|kernel log: no bug reports|" >>"$results"
 fi
 for p in "$@"; do
-	[ "$p" = "the kernel log has bug reports" ] && continue
-	echo "not ok|vm: $p|" >>"$results"
+	case "$p" in
+	"the kernel log has bug reports") ;;
+	host:*) echo "not ok|$p|" >>"$results" ;;
+	*) echo "not ok|vm: $p|" >>"$results" ;;
+	esac
 done
 
 echo "KTAP version 1"
@@ -67,7 +88,7 @@ awk -F'|' '{ printf "%s %d %s\n", $1, NR, $2; if ($3 != "") print "# " $3 }' "$r
 if [ -s "$rundir/logcheck.txt" ]; then
 	sed 's/^/# /' "$rundir/logcheck.txt"
 fi
-skipped=$(grep -c '^ok|.*# SKIP' "$results" || true)
+skipped=$(grep -c '^ok|[^|]*# SKIP' "$results" || true)
 failed=$(grep -c '^not ok|' "$results" || true)
 passed=$(($(grep -c '^ok|' "$results" || true) - skipped))
 if [ "$failed" -gt 0 ]; then

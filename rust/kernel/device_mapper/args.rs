@@ -33,8 +33,11 @@ use core::ops::RangeInclusive;
 /// let mut args = Args::new(&argv);
 /// let e = args.next_u32(8..=2097152, c_str!("Invalid region size")).unwrap_err();
 /// assert_eq!(e.message().as_bytes(), b"Invalid region size");
-/// assert!(args.next_u32(0..=10, c_str!("Not a number")).is_err());
-/// assert!(args.next_arg(c_str!("Missing")).is_err());
+/// assert_eq!(e.code(), EINVAL);
+/// let e = args.next_u32(0..=10, c_str!("Not a number")).unwrap_err();
+/// assert_eq!(e.message().as_bytes(), b"Not a number");
+/// let e = args.next_arg(c_str!("Missing")).unwrap_err();
+/// assert_eq!(e.message().as_bytes(), b"Missing");
 /// # Ok::<(), kernel::device_mapper::TargetError>(())
 /// ```
 #[derive(Clone)]

@@ -910,6 +910,10 @@ impl<T: TargetOperations> Drop for Registration<T> {
 
 /// Declares a module that registers one device-mapper target type for as long as it is loaded.
 ///
+/// This example is not a doctest: it declares a module, and doctests are built into the kernel
+/// image, where it would register `rlinear` at boot. `rust/md/dm_rlinear.rs` compiles the same
+/// declaration.
+///
 /// ```ignore
 /// module_dm_target! {
 ///     type: RLinear,

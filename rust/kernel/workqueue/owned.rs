@@ -39,8 +39,11 @@ impl core::ops::BitOr for QueueFlags {
 ///
 /// # Examples
 ///
+/// Each work item below takes 50 ms, one at a time (`max_active` 1), so they are still running
+/// when the last is queued; the drop waits for all three:
+///
 /// ```
-/// use kernel::{c_str, sync::Arc, workqueue::{OwnedQueue, QueueFlags}};
+/// use kernel::{c_str, sync::Arc, time::{ktime_ms_delta, Ktime}, workqueue::{OwnedQueue, QueueFlags}};
 /// use core::sync::atomic::{AtomicU32, Ordering};
 ///
 /// let queue = OwnedQueue::new(c_str!("doctest_wq"), QueueFlags::MEM_RECLAIM, 1)?;
@@ -48,11 +51,16 @@ impl core::ops::BitOr for QueueFlags {
 /// for _ in 0..3 {
 ///     let runs = runs.clone();
 ///     queue.try_spawn(GFP_KERNEL, move || {
-///         runs.fetch_add(1, Ordering::Relaxed);
+///         let start = Ktime::ktime_get();
+///         while ktime_ms_delta(Ktime::ktime_get(), start) < 50 {
+///             core::hint::spin_loop();
+///         }
+///         runs.fetch_add(1, Ordering::Release);
 ///     })?;
 /// }
+/// assert!(runs.load(Ordering::Acquire) < 3);
 /// drop(queue); // Waits for the three.
-/// assert_eq!(runs.load(Ordering::Relaxed), 3);
+/// assert_eq!(runs.load(Ordering::Acquire), 3);
 /// # Ok::<(), Error>(())
 /// ```
 ///

@@ -65,7 +65,31 @@ pub trait Validator: 'static {
 /// The block manager remembers which validator a cached block was checked with and compares
 /// addresses, so declare each one as a `static`:
 ///
-/// ```ignore
+/// ```
+/// use kernel::{
+///     c_str,
+///     device_mapper::persistent_data::block_manager::{BlockValidator, Validator},
+///     prelude::*,
+/// };
+///
+/// /// A block that holds its own location in its first eight bytes.
+/// struct Superblock;
+///
+/// impl Validator for Superblock {
+///     fn prepare_for_write(data: &mut [u8], location: u64) {
+///         if let Some(d) = data.get_mut(..8) {
+///             d.copy_from_slice(&location.to_le_bytes());
+///         }
+///     }
+///
+///     fn check(data: &[u8], location: u64) -> Result {
+///         match data.get(..8) {
+///             Some(d) if d == location.to_le_bytes() => Ok(()),
+///             _ => Err(EINVAL),
+///         }
+///     }
+/// }
+///
 /// static SUPERBLOCK: BlockValidator = BlockValidator::new::<Superblock>(c_str!("superblock"));
 /// ```
 #[repr(transparent)]

@@ -34,21 +34,33 @@ pub use new_spinlock_irq;
 /// # Examples
 ///
 /// ```
-/// use kernel::sync::{new_spinlock_irq, SpinLockIrq};
+/// use kernel::sync::{lock::spinlock_irq::irqs_disabled, new_spinlock_irq, SpinLockIrq};
 ///
 /// struct InFlight {
 ///     count: u32,
 /// }
 ///
 /// let lock = KBox::pin_init(new_spinlock_irq!(InFlight { count: 0 }), GFP_KERNEL)?;
+/// let was_off = irqs_disabled();
 /// {
 ///     let mut guard = lock.lock();
+///     // Interrupts are off while the lock is held...
+///     assert!(irqs_disabled());
 ///     guard.count += 1;
 /// }
+/// // ...and back as they were once it is released.
+/// assert_eq!(irqs_disabled(), was_off);
 /// assert_eq!(lock.lock().count, 1);
 /// # Ok::<(), Error>(())
 /// ```
 pub type SpinLockIrq<T> = super::Lock<T, SpinLockIrqBackend>;
+
+/// Whether interrupts are disabled on the local CPU (`irqs_disabled()`), e.g. to assert that a
+/// [`SpinLockIrq`] is held where that matters. Any context.
+pub fn irqs_disabled() -> bool {
+    // SAFETY: `irqs_disabled` only reads the local CPU's interrupt flag.
+    unsafe { bindings::irqs_disabled() }
+}
 
 /// A kernel `spinlock_t` taken with `spin_lock_irqsave`; the guard keeps the saved flags.
 pub struct SpinLockIrqBackend;
