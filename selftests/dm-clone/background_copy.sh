@@ -2,10 +2,10 @@
 # SPDX-License-Identifier: GPL-2.0
 # The background copy (behaviour 3): off with no_background_copy; at most
 # copy_threshold regions in flight; copy_batch_size contiguous regions per
-# kcopyd job (fewer source reads); disable/enable by message at any time; backs
-# off while user I/O is in flight and resumes when it stops; regions read while
-# not copied go first; a dm event when everything is copied; the result equals
-# the source.
+# kcopyd job (fewer source reads); disable/enable by message at any time; goes
+# on while user I/O is in flight (it never starves: see copy_engine.sh for how it
+# shares); regions read while not copied go first; a dm event when everything
+# is copied; the result equals the source.
 . "$(dirname "$0")/lib.sh"
 
 ktap_print_header
@@ -71,8 +71,9 @@ echo "# regions per source read (x10): batch 1: $one, batch 8: $eight"
 dm_test "copy_batch_size 8 copies 8 contiguous regions per job (4x fewer reads at least)" \
 	[ "$eight" -ge $((one * 4)) ]
 
-# Backing off: reads of uncopied regions go to the slow source and keep user I/O
-# in flight; the copy is turned on during them, and should wait until they stop.
+# User I/O: reads of uncopied regions go to the slow source and keep user I/O in
+# flight; the copy is turned on during them, and goes on (the C target, and this
+# one before its copy controller, copied nothing while user bios were in flight).
 fresh 1 no_background_copy 2 copy_threshold 4
 fio --name=busy --filename=/dev/mapper/dmc-bg --rw=randread --bs=4k --direct=1 \
 	--ioengine=psync --numjobs=4 --time_based --runtime=5 --group_reporting >/dev/null 2>&1 &
@@ -88,9 +89,8 @@ c1b=$(dmc_copied dmc-bg)
 sleep 2
 c2=$(dmc_copied dmc-bg)
 echo "# copied in 2 s of user I/O: $((c1 - c0)); in the 2 s after it: $((c2 - c1b))"
-dm_test "backs off while user I/O is in flight (a quarter of the speed at most)" \
-	[ $(((c1 - c0) * 4)) -lt $((c2 - c1b)) ]
-dm_test "resumes when user I/O stops" [ "$c2" -gt "$c1b" ]
+dm_test "goes on while user I/O is in flight" [ "$c1" -gt "$c0" ]
+dm_test "and after it stops" [ "$c2" -gt "$c1b" ]
 
 # A region read while not copied is copied first: read region 4000 with the copy
 # off, then turn it on (threshold 1): the scan starts at region 0, but region

@@ -16,7 +16,8 @@
 //!
 //! - `md` (mutex): the on-disk metadata and commits; process context only.
 //! - `kcopyd` (mutex): the kcopyd client, taken out at destruction; process context only.
-//! - `idle` (mutex) with `idle_cv`: waiting for copies in flight to reach zero.
+//! - `idle.lock` (mutex) with `idle.cv`: waiting for copies in flight to reach zero.
+//! - `ctl` (spinlock inside, see `copy_control`): the copy controller; process context only.
 //! - `regions` and `marks` (spinlocks, interrupts off): see their modules.
 //! - `deferred` (spinlock, interrupts off): bios handed to the worker.
 //!
@@ -31,6 +32,7 @@
 
 use crate::{
     config::{Message, Options},
+    copy_control::{Allowance, CopyControl},
     hints::ReadHints,
     marks::Marks,
     metadata::{Geometry, Metadata, BLOCK_SECTORS},
@@ -39,7 +41,7 @@ use crate::{
 };
 use core::{
     fmt::Write,
-    sync::atomic::{AtomicBool, AtomicI64, AtomicU32, AtomicU64, AtomicU8, Ordering},
+    sync::atomic::{AtomicBool, AtomicU32, AtomicU64, AtomicU8, Ordering},
 };
 use kernel::{
     alloc::flags::GFP_NOIO,
@@ -61,10 +63,8 @@ use kernel::{
 
 /// How often metadata is committed and the copier woken, in milliseconds (as in C).
 const COMMIT_PERIOD_MS: u32 = 1000;
-/// How long user I/O must have been quiet before the background copy starts new copies, in
-/// nanoseconds. (The C target only checks that no user bio is in flight at that moment, which
-/// lets the copy run in the gaps between a busy application's bios.)
-const QUIET_NS: i64 = 10_000_000;
+/// A cap of [`Settings`] that is not set: the copy controller decides.
+const AUTO: u64 = u64::MAX;
 /// At most this many regions are claimed per pass of the worker (bounds the records it
 /// allocates and the time it holds the kcopyd mutex, whatever threshold and batch size say).
 const MAX_STARTS_PER_PASS: u32 = 4096;
@@ -109,6 +109,25 @@ struct Deferred {
     bios: BioList<PerBio>,
 }
 
+/// Where postsuspend waits for the copies in flight to reach zero: the counts change under
+/// `lock`, and `cv` is notified when they reach zero. Process context.
+#[pin_data]
+struct IdleWait {
+    #[pin]
+    lock: Mutex<()>,
+    #[pin]
+    cv: CondVar,
+}
+
+impl IdleWait {
+    fn new() -> impl PinInit<Self> {
+        pin_init!(Self {
+            lock <- new_mutex!((), "clone_idle"),
+            cv <- new_condvar!("clone_idle_cv"),
+        })
+    }
+}
+
 /// What the constructor fixed: never changes.
 pub(crate) struct Config {
     pub(crate) geometry: Geometry,
@@ -123,10 +142,36 @@ pub(crate) struct Config {
 
 /// What the table and messages set; read without locks, from any context.
 struct Settings {
-    threshold: AtomicU32,
-    batch_size: AtomicU32,
+    /// Cap on regions in flight, or [`AUTO`].
+    threshold: AtomicU64,
+    /// Cap on regions per job, or [`AUTO`].
+    batch_size: AtomicU64,
+    /// Rate limit of the background copy in bytes per second; 0: none.
+    rate_limit: AtomicU64,
     background_copy: AtomicBool,
     discard_passdown: AtomicBool,
+}
+
+impl Settings {
+    fn cap(v: &AtomicU64) -> Option<u32> {
+        u32::try_from(v.load(Ordering::Relaxed)).ok()
+    }
+
+    fn set_cap(v: &AtomicU64, cap: Option<u32>) {
+        v.store(cap.map_or(AUTO, u64::from), Ordering::Relaxed);
+    }
+
+    fn threshold(&self) -> Option<u32> {
+        Self::cap(&self.threshold)
+    }
+
+    fn batch_size(&self) -> Option<u32> {
+        Self::cap(&self.batch_size)
+    }
+
+    fn rate_limit(&self) -> u64 {
+        self.rate_limit.load(Ordering::Relaxed)
+    }
 }
 
 /// Flags and counters shared by all contexts; each is one atomic, and what orders them is
@@ -135,12 +180,10 @@ struct State {
     mode: AtomicU8,
     suspended: AtomicBool,
     dying: AtomicBool,
-    /// User bios between `map` and `end_io`; the background copy waits while there are any.
-    user_io: AtomicU64,
-    /// When `user_io` last dropped to zero (`ktime_get`, ns).
-    quiet_since: AtomicI64,
     /// Regions being copied by kcopyd.
     copying: AtomicU32,
+    /// Bytes being copied by kcopyd.
+    copy_bytes: AtomicU64,
     /// 1 while the worker starts background copies (so that postsuspend waits for it too).
     starting: AtomicU32,
     /// Where the background copy goes on; only the worker uses it.
@@ -163,9 +206,8 @@ impl State {
             mode: AtomicU8::new(MetadataMode::ReadWrite as u8),
             suspended: AtomicBool::new(false),
             dying: AtomicBool::new(false),
-            user_io: AtomicU64::new(0),
-            quiet_since: AtomicI64::new(0),
             copying: AtomicU32::new(0),
+            copy_bytes: AtomicU64::new(0),
             starting: AtomicU32::new(0),
             next_region: AtomicU32::new(0),
             commit_due: AtomicBool::new(false),
@@ -196,10 +238,11 @@ pub(crate) struct CloneCore {
     kcopyd: Mutex<Option<Client>>,
     #[pin]
     deferred: SpinLockIrq<Deferred>,
+    /// How much the background copy keeps in flight (see `copy_control`).
     #[pin]
-    idle: Mutex<()>,
+    ctl: CopyControl,
     #[pin]
-    idle_cv: CondVar,
+    idle: IdleWait,
 
     settings: Settings,
     st: State,
@@ -210,6 +253,9 @@ pub(crate) struct CloneCore {
     work: Work<CloneCore, 0>,
     #[pin]
     waker: DelayedWork<CloneCore, 1>,
+    /// Wakes the worker when the rate limit allows the next copy.
+    #[pin]
+    pacer: DelayedWork<CloneCore, 2>,
 }
 
 impl_has_work! {
@@ -218,6 +264,10 @@ impl_has_work! {
 
 impl_has_delayed_work! {
     impl HasDelayedWork<Self, 1> for CloneCore { self.waker }
+}
+
+impl_has_delayed_work! {
+    impl HasDelayedWork<Self, 2> for CloneCore { self.pacer }
 }
 
 /// What the constructor hands to [`CloneCore::new`].
@@ -235,6 +285,8 @@ impl CloneCore {
     /// Builds the clone. The copied regions are loaded by the first preresume (see there).
     pub(crate) fn new(p: Parts) -> Result<Arc<Self>> {
         let marks = Marks::new(p.cfg.geometry.nr_regions)?;
+        let region_bytes = p.cfg.geometry.region_size << 9;
+        let cap = |c: Option<u32>| c.map_or(AUTO, u64::from);
         Arc::pin_init(
             try_pin_init!(Self {
                 cfg: p.cfg,
@@ -244,11 +296,12 @@ impl CloneCore {
                 md <- new_mutex!(Some(p.metadata), "clone_md"),
                 kcopyd <- new_mutex!(Some(p.kcopyd), "clone_kcopyd"),
                 deferred <- new_spinlock_irq!(Deferred { bios: BioList::new() }, "clone_deferred"),
-                idle <- new_mutex!((), "clone_idle"),
-                idle_cv <- new_condvar!("clone_idle_cv"),
+                ctl <- CopyControl::new(region_bytes, Ktime::ktime_get().to_ns()),
+                idle <- IdleWait::new(),
                 settings: Settings {
-                    threshold: AtomicU32::new(p.options.threshold),
-                    batch_size: AtomicU32::new(p.options.batch_size),
+                    threshold: AtomicU64::new(cap(p.options.threshold)),
+                    batch_size: AtomicU64::new(cap(p.options.batch_size)),
+                    rate_limit: AtomicU64::new(u64::from(p.options.rate_limit) << 20),
                     background_copy: AtomicBool::new(p.options.background_copy),
                     discard_passdown: AtomicBool::new(p.options.discard_passdown),
                 },
@@ -257,6 +310,7 @@ impl CloneCore {
                 wq: p.wq,
                 work <- new_work!("clone_worker"),
                 waker <- new_delayed_work!("clone_waker"),
+                pacer <- new_delayed_work!("clone_pacer"),
             }? Error),
             GFP_KERNEL,
         )
@@ -301,9 +355,10 @@ impl CloneCore {
         if self.mode() == MetadataMode::Fail {
             return MapResult::Kill(bio);
         }
-        // Counted from here (before the bio can complete); `end_io` uncounts it. Killed bios
-        // get no `end_io`, so they are uncounted here.
-        self.st.user_io.fetch_add(1, Ordering::AcqRel);
+        if self.st.copy_bytes.load(Ordering::Relaxed) != 0 {
+            // Timed for the copy controller (which yields when user latency rises).
+            bio.data_mut().start_ns = Ktime::ktime_get().to_ns();
+        }
         let offset = target.offset(&bio);
         if bio.sectors() == 0 {
             // An empty flush.
@@ -357,10 +412,7 @@ impl CloneCore {
                 self.kick();
                 MapResult::Submitted
             }
-            Parked::NoMemory(bio) => {
-                self.st.user_io.fetch_sub(1, Ordering::AcqRel);
-                MapResult::Kill(bio)
-            }
+            Parked::NoMemory(bio) => MapResult::Kill(bio),
         }
     }
 
@@ -440,12 +492,11 @@ impl CloneCore {
 
     /// A bio `map` handled completed. Interrupt context.
     pub(crate) fn end_io(self: &Arc<Self>, bio: &Bio<PerBio>, status: &mut Status) {
-        if self.st.user_io.fetch_sub(1, Ordering::AcqRel) == 1 {
-            // User I/O goes quiet now (the background copy waits while any is in flight, so
-            // only the moment it stops matters).
-            self.st
-                .quiet_since
-                .store(Ktime::ktime_get().to_ns(), Ordering::Release);
+        let start = bio.data().start_ns;
+        if start != 0 {
+            self.ctl
+                .user
+                .record(Ktime::ktime_get().to_ns().saturating_sub(start));
         }
         let Some(r) = bio.data().overwrite.checked_sub(1) else {
             return;
@@ -472,14 +523,18 @@ impl CloneCore {
 
     // ---- copying ----
 
-    /// Starts a kcopyd job copying regions `first..first + count`, which the caller claimed.
-    fn start_copy(self: &Arc<Self>, client: &Client, first: u32, count: u32) -> Result {
+    /// Starts a kcopyd job copying regions `first..first + count`, which the caller claimed;
+    /// counts its bytes in flight until it completes. Returns the bytes.
+    fn start_copy(self: &Arc<Self>, client: &Client, first: u32, count: u32) -> Result<u64> {
         let (start, len) = self.region_span(first, count);
+        let bytes = len << 9;
         let job = KBox::new(
             CopyJob {
                 clone: self.clone(),
                 first,
                 count,
+                bytes,
+                start_ns: Ktime::ktime_get().to_ns(),
             },
             GFP_NOIO,
         )?;
@@ -488,9 +543,14 @@ impl CloneCore {
             sector: start,
             count: len,
         };
+        self.st.copy_bytes.fetch_add(bytes, Ordering::AcqRel);
         client
             .copy::<CopyJob>(from, &[(&self.cfg.dest, start)], job)
-            .map_err(|(e, _job)| e)
+            .map(|()| bytes)
+            .map_err(|(e, _job)| {
+                self.st.copy_bytes.fetch_sub(bytes, Ordering::AcqRel);
+                e
+            })
     }
 
     /// Fails a claimed region whose copy could not start, and the writes waiting for it.
@@ -510,10 +570,10 @@ impl CloneCore {
 
     /// Lowers `counter` by `n` and wakes postsuspend if nothing is copied or being started.
     fn uncount(&self, counter: &AtomicU32, n: u32) {
-        let _guard = self.idle.lock();
+        let _guard = self.idle.lock.lock();
         counter.fetch_sub(n, Ordering::AcqRel);
         if self.is_idle() {
-            self.idle_cv.notify_all();
+            self.idle.cv.notify_all();
         }
     }
 
@@ -522,8 +582,15 @@ impl CloneCore {
     }
 
     /// A copy job completed. kcopyd's thread.
-    fn copy_done(self: &Arc<Self>, first: u32, count: u32, result: CopyResult) {
+    fn copy_done(self: &Arc<Self>, job: &CopyJob, result: CopyResult) {
+        let (first, count) = (job.first, job.count);
+        self.st.copy_bytes.fetch_sub(job.bytes, Ordering::AcqRel);
         let ok = result.is_ok();
+        if ok {
+            let now = Ktime::ktime_get().to_ns();
+            self.ctl
+                .completed(now, job.bytes, now.saturating_sub(job.start_ns));
+        }
         if !ok && count > 1 {
             // One bad region must not keep its batch neighbours from being copied: the worker
             // copies each region of the batch again on its own. They keep their records (and
@@ -588,7 +655,7 @@ impl CloneCore {
                     self.st.copying.fetch_add(1, Ordering::AcqRel);
                 }
                 let started = match client.as_ref() {
-                    Some(c) => self.start_copy(c, r, 1),
+                    Some(c) => self.start_copy(c, r, 1).map(|_| ()),
                     None => Err(ENODEV),
                 };
                 if started.is_err() {
@@ -598,9 +665,9 @@ impl CloneCore {
         }
     }
 
-    /// The background copy: starts copies of uncopied regions from where it stopped, up to the
-    /// threshold, batching contiguous regions; stops while user I/O is in flight or was in the
-    /// last [`QUIET_NS`] (the waker tries again every second).
+    /// The background copy: starts copies of uncopied regions from where it stopped, as much
+    /// as the copy controller's window, the caps and the rate limit allow, batching contiguous
+    /// regions into jobs (see `copy_control`).
     fn background_copy(self: &Arc<Self>) {
         if self.mode() != MetadataMode::ReadWrite
             || self.marks.done()
@@ -613,27 +680,45 @@ impl CloneCore {
         self.st.starting.fetch_add(1, Ordering::SeqCst);
         let client = self.kcopyd.lock();
         let nr = self.cfg.geometry.nr_regions;
+        let region_bytes = self.cfg.geometry.region_size << 9;
         let start = self.st.next_region.load(Ordering::Relaxed);
         let (mut next, mut wrapped, mut started) = (start, false, 0u32);
         while let Some(c) = client.as_ref() {
             if self.st.suspended.load(Ordering::SeqCst)
                 || self.st.dying.load(Ordering::Acquire)
                 || !self.settings.background_copy.load(Ordering::Acquire)
-                || self.st.user_io.load(Ordering::Acquire) != 0
-                || Ktime::ktime_get().to_ns() - self.st.quiet_since.load(Ordering::Acquire)
-                    < QUIET_NS
+                || started >= MAX_STARTS_PER_PASS
             {
+                // (Past MAX_STARTS_PER_PASS, the completions kick the worker for more.)
                 break;
             }
             let in_flight = self.st.copying.load(Ordering::Acquire);
-            let threshold = self.settings.threshold.load(Ordering::Relaxed);
-            if in_flight >= threshold {
+            let cap = self
+                .settings
+                .threshold()
+                .map_or(u32::MAX, |t| t.saturating_sub(in_flight));
+            if cap == 0 {
                 break;
             }
-            if started >= MAX_STARTS_PER_PASS {
-                // Enough for one pass; the completions kick the worker for more.
-                break;
-            }
+            let rate = self.settings.rate_limit();
+            let now = Ktime::ktime_get().to_ns();
+            let (allowed, job) = {
+                let mut ctl = self.ctl.lock();
+                let a = ctl.allowance(now, self.st.copy_bytes.load(Ordering::Acquire), rate);
+                (a, ctl.job_regions(self.settings.batch_size(), rate))
+            };
+            let bytes = match allowed {
+                Allowance::Bytes(b) => b,
+                Allowance::WindowFull => break,
+                Allowance::Wait(ns) => {
+                    // Under the kcopyd mutex: shutdown takes the client out, then cancels
+                    // the pacer, so none is armed after that.
+                    let ms = u32::try_from((ns / 1_000_000).saturating_add(1)).unwrap_or(u32::MAX);
+                    let _ = workqueue::system()
+                        .enqueue_delayed::<Self, 2>(self.clone(), msecs_to_jiffies(ms));
+                    break;
+                }
+            };
             // Regions read while not copied first (see `hints`); then the scan, from where the
             // last pass stopped to the end, then from the start round to it.
             let (r, hinted) = match self.hints.take() {
@@ -647,10 +732,11 @@ impl CloneCore {
                     _ => break,
                 },
             };
-            let batch = self.settings.batch_size.load(Ordering::Relaxed).max(1);
-            let room = batch
-                .min(threshold - in_flight)
-                .min(MAX_STARTS_PER_PASS - started);
+            // At least one region: the window allows a start whenever it is not full.
+            let fits = u32::try_from(bytes.checked_div(region_bytes).unwrap_or(1))
+                .unwrap_or(u32::MAX)
+                .max(1);
+            let room = job.min(fits).min(cap).min(MAX_STARTS_PER_PASS - started);
             let n = self
                 .regions
                 .claim_run(r, room, nr, |r| self.marks.is_copied(r));
@@ -663,9 +749,12 @@ impl CloneCore {
                 continue;
             }
             self.st.copying.fetch_add(n, Ordering::AcqRel);
-            if self.start_copy(c, r, n).is_err() {
-                self.abandon(r, n);
-                break;
+            match self.start_copy(c, r, n) {
+                Ok(b) => self.ctl.lock().started(b, rate),
+                Err(_) => {
+                    self.abandon(r, n);
+                    break;
+                }
             }
         }
         drop(client);
@@ -811,10 +900,13 @@ impl CloneCore {
     pub(crate) fn postsuspend(self: &Arc<Self>) {
         DelayedWork::<Self, 1>::cancel_sync(self);
         self.st.suspended.store(true, Ordering::SeqCst);
+        // (A pass that had not seen `suspended` may arm it again: it then only kicks the
+        // worker, which starts nothing while suspended.)
+        DelayedWork::<Self, 2>::cancel_sync(self);
         {
-            let mut guard = self.idle.lock();
+            let mut guard = self.idle.lock.lock();
             while !self.is_idle() {
-                self.idle_cv.wait(&mut guard);
+                self.idle.cv.wait(&mut guard);
             }
         }
         // The worker may still run (a message can kick it), but it starts no background
@@ -894,6 +986,8 @@ impl CloneCore {
         DelayedWork::<Self, 1>::cancel_sync(self);
         let client = self.kcopyd.lock().take();
         drop(client);
+        // Only armed with the client present (see `background_copy`).
+        DelayedWork::<Self, 2>::cancel_sync(self);
         self.wq.drain();
     }
 
@@ -928,6 +1022,18 @@ impl CloneCore {
         };
         let background = self.settings.background_copy.load(Ordering::Relaxed);
         let passdown = self.settings.discard_passdown.load(Ordering::Relaxed);
+        // The caps where set, else what the copy controller chose (C's field layout).
+        let (threshold, batch) = {
+            let ctl = self.ctl.lock();
+            (
+                self.settings
+                    .threshold()
+                    .unwrap_or_else(|| ctl.window_regions()),
+                self.settings
+                    .batch_size()
+                    .unwrap_or_else(|| ctl.job_regions(None, self.settings.rate_limit())),
+            )
+        };
         let _ = write!(
             out,
             "{} {}/{} {} {}/{} {} {}{}{} 4 copy_threshold {} copy_batch_size {} {}",
@@ -945,8 +1051,8 @@ impl CloneCore {
                 " no_background_copy"
             },
             if passdown { "" } else { " no_discard_passdown" },
-            self.settings.threshold.load(Ordering::Relaxed),
-            self.settings.batch_size.load(Ordering::Relaxed),
+            threshold,
+            batch,
             mode.name()
         );
     }
@@ -963,15 +1069,59 @@ impl CloneCore {
         );
     }
 
-    pub(crate) fn message(self: &Arc<Self>, msg: Message) {
+    pub(crate) fn message(self: &Arc<Self>, msg: Message, out: &mut StatusWriter<'_>) {
         match msg {
-            Message::Threshold(n) => self.settings.threshold.store(n, Ordering::Relaxed),
-            Message::BatchSize(n) => self.settings.batch_size.store(n, Ordering::Relaxed),
+            Message::Threshold(n) => Settings::set_cap(&self.settings.threshold, n),
+            Message::BatchSize(n) => Settings::set_cap(&self.settings.batch_size, n),
             Message::BackgroundCopy(on) => {
                 self.settings.background_copy.store(on, Ordering::Release)
             }
+            Message::RateLimit(mib) => {
+                self.settings
+                    .rate_limit
+                    .store(u64::from(mib) << 20, Ordering::Relaxed);
+                self.ctl.lock().rate_changed(Ktime::ktime_get().to_ns());
+            }
+            Message::CopyStats => self.copy_stats(out),
         }
         self.kick();
+    }
+
+    /// The reply to `copy_stats`: `key=value` pairs (see the user guide).
+    fn copy_stats(&self, out: &mut StatusWriter<'_>) {
+        let r = self.ctl.lock().report();
+        let _ = write!(
+            out,
+            "window_bytes={} job_regions={} in_flight_bytes={} in_flight_regions={} \
+             rate_bytes_per_s={} latency_us={} base_latency_us={} user_latency_us={} \
+             user_base_latency_us={} slow_start={} probing={} rounds={} ",
+            r.window_bytes,
+            r.job_regions,
+            self.st.copy_bytes.load(Ordering::Relaxed),
+            self.st.copying.load(Ordering::Relaxed),
+            r.rate_bytes_per_s,
+            r.latency_ns / 1000,
+            r.base_latency_ns / 1000,
+            r.user_latency_ns / 1000,
+            r.user_base_latency_ns / 1000,
+            u8::from(r.slow_start),
+            u8::from(r.probing),
+            r.rounds,
+        );
+        for (name, cap) in [
+            ("copy_threshold", self.settings.threshold()),
+            ("copy_batch_size", self.settings.batch_size()),
+        ] {
+            let _ = match cap {
+                Some(n) => write!(out, "{}={} ", name, n),
+                None => write!(out, "{}=auto ", name),
+            };
+        }
+        let _ = write!(
+            out,
+            "copy_rate_limit_mib={}",
+            self.settings.rate_limit() >> 20
+        );
     }
 
     // ---- queue limits and devices ----
@@ -1048,17 +1198,28 @@ impl WorkItem<1> for CloneCore {
     }
 }
 
+impl WorkItem<2> for CloneCore {
+    type Pointer = Arc<CloneCore>;
+
+    fn run(this: Arc<CloneCore>) {
+        this.kick();
+    }
+}
+
 /// A kcopyd job: contiguous regions being copied.
 struct CopyJob {
     clone: Arc<CloneCore>,
     first: u32,
     count: u32,
+    bytes: u64,
+    /// When it started (`ktime_get`, ns).
+    start_ns: i64,
 }
 
 impl CopyDone for CopyJob {
     type Pointer = KBox<CopyJob>;
 
     fn copy_done(job: KBox<CopyJob>, result: CopyResult) {
-        job.clone.copy_done(job.first, job.count, result);
+        job.clone.copy_done(&job, result);
     }
 }

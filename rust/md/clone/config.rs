@@ -12,9 +12,8 @@ use kernel::{c_str, device_mapper::Args, device_mapper::TargetError, prelude::*}
 pub(crate) const MIN_REGION_SIZE: u64 = 8;
 /// Largest region: 1 GiB.
 pub(crate) const MAX_REGION_SIZE: u64 = 2_097_152;
-/// Default `copy_threshold` and `copy_batch_size`, as in C.
-pub(crate) const DEFAULT_THRESHOLD: u32 = 1;
-pub(crate) const DEFAULT_BATCH_SIZE: u32 = 1;
+/// The largest `copy_rate_limit`, in MiB/s.
+pub(crate) const MAX_RATE_LIMIT: u32 = 1 << 20;
 
 /// The table's options after the three devices.
 pub(crate) struct Options {
@@ -24,24 +23,28 @@ pub(crate) struct Options {
     pub(crate) background_copy: bool,
     /// `no_discard_passdown` was not given.
     pub(crate) discard_passdown: bool,
-    /// Regions copied at once in the background.
-    pub(crate) threshold: u32,
-    /// Contiguous regions per background copy job.
-    pub(crate) batch_size: u32,
+    /// At most this many regions copied at once (`None`: the copy controller decides).
+    pub(crate) threshold: Option<u32>,
+    /// At most this many contiguous regions per copy job (`None`: the controller decides).
+    pub(crate) batch_size: Option<u32>,
+    /// The background copy's rate limit in MiB/s; 0 for none.
+    pub(crate) rate_limit: u32,
 }
 
 const FEATURES: [&str; 3] = ["no_background_copy", "no_hydration", "no_discard_passdown"];
-const CORE_ARGS: [&str; 4] = [
+const CORE_ARGS: [&str; 5] = [
     "copy_threshold",
     "hydration_threshold",
     "copy_batch_size",
     "hydration_batch_size",
+    "copy_rate_limit",
 ];
-const CORE_ARG_ERRORS: [&CStr; 4] = [
+const CORE_ARG_ERRORS: [&CStr; 5] = [
     c_str!("Invalid value for argument `copy_threshold'"),
     c_str!("Invalid value for argument `hydration_threshold'"),
     c_str!("Invalid value for argument `copy_batch_size'"),
     c_str!("Invalid value for argument `hydration_batch_size'"),
+    c_str!("Invalid value for argument `copy_rate_limit' (MiB/s, 0 to 1048576)"),
 ];
 
 impl Options {
@@ -58,8 +61,9 @@ impl Options {
             region_size,
             background_copy: true,
             discard_passdown: true,
-            threshold: DEFAULT_THRESHOLD,
-            batch_size: DEFAULT_BATCH_SIZE,
+            threshold: None,
+            batch_size: None,
+            rate_limit: 0,
         };
         let mut features = args.group(0..=2, c_str!("Invalid number of feature arguments"))?;
         while !features.is_empty() {
@@ -69,7 +73,7 @@ impl Options {
                 None => return Err(TargetError::invalid(c_str!("Invalid feature argument"))),
             }
         }
-        let mut core = args.group(0..=4, c_str!("Invalid number of core arguments"))?;
+        let mut core = args.group(0..=6, c_str!("Invalid number of core arguments"))?;
         if core.len() % 2 != 0 {
             return Err(TargetError::invalid(c_str!(
                 "Number of core arguments must be even"
@@ -83,11 +87,15 @@ impl Options {
                 .get(i)
                 .copied()
                 .unwrap_or(c_str!("Invalid core argument"));
+            if i == 4 {
+                opts.rate_limit = core.next_u32(0..=MAX_RATE_LIMIT, error)?;
+                continue;
+            }
             let value = core.next_u32(0..=u32::MAX, error)?;
             if i < 2 {
-                opts.threshold = value;
+                opts.threshold = Some(value);
             } else {
-                opts.batch_size = value;
+                opts.batch_size = Some(value);
             }
         }
         if !args.is_empty() {
@@ -99,22 +107,27 @@ impl Options {
 
 /// A `dmsetup message`.
 pub(crate) enum Message {
-    /// Set the number of regions copied at once.
-    Threshold(u32),
-    /// Set the number of contiguous regions per copy job.
-    BatchSize(u32),
+    /// Cap the number of regions copied at once (`None`: no cap, the controller decides).
+    Threshold(Option<u32>),
+    /// Cap the number of contiguous regions per copy job (`None`: no cap).
+    BatchSize(Option<u32>),
     /// Turn the background copy on or off.
     BackgroundCopy(bool),
+    /// Set the rate limit, MiB/s (0: none).
+    RateLimit(u32),
+    /// Reply with what the copy controller chose and measured.
+    CopyStats,
 }
 
 /// The text logged (and the error returned) for a message we do not take.
 pub(crate) const MESSAGE_USAGE: &CStr = c_str!(
-    "unsupported message; accepted: copy_threshold <n>, copy_batch_size <n>, \
-     enable_background_copy, disable_background_copy (or hydration_threshold <n>, \
-     hydration_batch_size <n>, enable_hydration, disable_hydration)"
+    "unsupported message; accepted: copy_threshold <n>|auto, copy_batch_size <n>|auto, \
+     copy_rate_limit <MiB/s>, copy_stats, enable_background_copy, disable_background_copy \
+     (or hydration_threshold <n>, hydration_batch_size <n>, enable_hydration, \
+     disable_hydration)"
 );
 
-const MESSAGES: [&str; 8] = [
+const MESSAGES: [&str; 10] = [
     "copy_threshold",
     "hydration_threshold",
     "copy_batch_size",
@@ -123,6 +136,8 @@ const MESSAGES: [&str; 8] = [
     "enable_hydration",
     "disable_background_copy",
     "disable_hydration",
+    "copy_rate_limit",
+    "copy_stats",
 ];
 
 impl Message {
@@ -131,7 +146,10 @@ impl Message {
         let usage = TargetError::invalid(MESSAGE_USAGE);
         let msg = match args.next_keyword(&MESSAGES).ok_or(usage)? {
             i @ 0..=3 => {
-                let value = args.next_u32(0..=u32::MAX, MESSAGE_USAGE)?;
+                let value = match args.next_keyword(&["auto"]) {
+                    Some(_) => None,
+                    None => Some(args.next_u32(0..=u32::MAX, MESSAGE_USAGE)?),
+                };
                 if i < 2 {
                     Self::Threshold(value)
                 } else {
@@ -139,7 +157,9 @@ impl Message {
                 }
             }
             4 | 5 => Self::BackgroundCopy(true),
-            _ => Self::BackgroundCopy(false),
+            6 | 7 => Self::BackgroundCopy(false),
+            8 => Self::RateLimit(args.next_u32(0..=MAX_RATE_LIMIT, MESSAGE_USAGE)?),
+            _ => Self::CopyStats,
         };
         args.finish(MESSAGE_USAGE)?;
         Ok(msg)

@@ -26,12 +26,18 @@
 //!
 //! Files: `config` (table options, messages), `metadata` (on-disk format), `marks` (in-core
 //! map, two-phase commit), `regions` (regions being filled, waiting writes), `hints` (regions
-//! read while not copied, copied first), `clone` (the state, I/O paths, worker, copier),
+//! read while not copied, copied first), `copy_control` (how much the background copy keeps
+//! in flight, job sizes, rate limit), `clone` (the state, I/O paths, worker, copier),
 //! `bitmap`.
+
+// `pin_init!` on the clone's state (`CloneCore`: one macro step per field) needs more than the
+// default recursion limit of 128.
+#![recursion_limit = "256"]
 
 mod bitmap;
 mod clone;
 mod config;
+mod copy_control;
 mod hints;
 mod marks;
 mod metadata;
@@ -70,6 +76,8 @@ module_dm_target! {
 pub(crate) struct PerBio {
     /// The region (plus one) this write fills whole; 0 for other bios.
     pub(crate) overwrite: u32,
+    /// When `map` saw it (`ktime_get`, ns), if copies were in flight then; else 0.
+    pub(crate) start_ns: i64,
 }
 
 /// The target's private data. Dropping it (the destructor) shuts the clone down first.
@@ -242,9 +250,9 @@ impl TargetOperations for CloneTarget {
         this: &CloneTarget,
         _target: &Target,
         args: Args<'_>,
-        _out: &mut StatusWriter<'_>,
+        out: &mut StatusWriter<'_>,
     ) -> Result<(), TargetError> {
-        this.core.message(Message::parse(args)?);
+        this.core.message(Message::parse(args)?, out);
         Ok(())
     }
 

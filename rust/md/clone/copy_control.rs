@@ -1,0 +1,458 @@
+// SPDX-License-Identifier: GPL-2.0
+
+//! The copy controller: how many bytes the background copy keeps in flight (its *window*),
+//! how many regions each kcopyd job takes, and the rate limit. It decides from what it
+//! measures: the latency and throughput of its own copies, and the latency of user I/O.
+//! The user guide's "The copy controller" gives the reasoning; in short:
+//!
+//! It works in rounds, like a delay-based TCP congestion controller (Vegas, LEDBAT, BBR). A
+//! round ends when the bytes completed since it began reach the window it began with (about
+//! one round trip through source and destination), or after [`ROUND_MAX_NS`]. At the end of a
+//! round, the mean latency of the round's jobs is compared with the *base latency*, the lowest
+//! round mean of the last [`BASE_ROUNDS`] rounds:
+//!
+//! - no queueing (mean below 5/4 of the base): the window grows, doubling while in slow start
+//!   (the first rounds), else by one job;
+//! - queueing, but the round's throughput beat the previous round's by more than 1/16: it grows
+//!   by one job (a deeper queue still buys throughput);
+//! - queueing without a throughput gain: slow start ends and the window shrinks by a quarter.
+//!
+//! It only grows when the copy used the window (the worker stopped because of it), so a copy
+//! limited by something else (the caps, the rate limit, few uncopied regions) does not inflate
+//! it.
+//!
+//! User I/O: while user bios complete, every [`PROBE_PERIOD_NS`] one round runs at the minimum
+//! window (a *probe*), and the mean user latency during it becomes the user baseline. A round
+//! whose mean user latency is above 5/4 of that baseline (plus [`USER_SLACK_NS`]) counts as
+//! queueing without gain: the copy yields. The window never goes below one job, so the copy
+//! always advances, under any load.
+//!
+//! # Locking
+//!
+//! [`CopyControl`] keeps the [`Controller`] under a spinlock, which kcopyd job completions
+//! (kcopyd's thread) and the worker (process context) take briefly; never in interrupt
+//! context. Its [`UserLatency`] is atomics only: it is fed from bio completion (interrupt
+//! context).
+
+use core::sync::atomic::{AtomicU64, Ordering};
+use kernel::{
+    new_spinlock,
+    prelude::*,
+    sync::{
+        lock::{spinlock::SpinLockBackend, Guard},
+        SpinLock,
+    },
+};
+
+/// The clone's copy controller and the user latency it reads.
+#[pin_data]
+pub(crate) struct CopyControl {
+    /// Process context only (see the module documentation).
+    #[pin]
+    ctl: SpinLock<Controller>,
+    /// Fed by bio completions, any context.
+    pub(crate) user: UserLatency,
+}
+
+impl CopyControl {
+    /// For regions of `region_bytes`, starting at `now` (ns).
+    pub(crate) fn new(region_bytes: u64, now: i64) -> impl PinInit<Self> {
+        pin_init!(Self {
+            ctl <- new_spinlock!(Controller::new(region_bytes, now), "clone_copy_control"),
+            user: UserLatency::default(),
+        })
+    }
+
+    /// The controller, locked. Process context.
+    pub(crate) fn lock(&self) -> Guard<'_, Controller, SpinLockBackend> {
+        self.ctl.lock()
+    }
+}
+
+/// The largest kcopyd job, in bytes. kcopyd splits a job into 64 KiB pieces, at most eight of
+/// them in flight at once, so a job up to 512 KiB takes one round trip of the source; bigger
+/// jobs only queue inside kcopyd (more latency, no more parallelism, which more jobs give) and
+/// hold more region records until their single completion.
+pub(crate) const JOB_MAX_BYTES: u64 = 512 << 10;
+/// The largest window, in bytes (the data of the copies in flight is in kcopyd's pages): a
+/// 10 ms link at 1.6 GB/s, or a local disk at any speed, needs less.
+pub(crate) const WINDOW_MAX_BYTES: u64 = 16 << 20;
+/// The window a copy starts with.
+const WINDOW_START_BYTES: u64 = 1 << 20;
+/// Rounds over which the base latency is the minimum.
+const BASE_ROUNDS: usize = 16;
+/// A round ends after this long even if less than its window completed.
+pub(crate) const ROUND_MAX_NS: i64 = 200_000_000;
+/// How often the user baseline is measured while user I/O runs.
+pub(crate) const PROBE_PERIOD_NS: i64 = 2_000_000_000;
+/// A probe lasts at least this long, and at most [`PROBE_MAX_NS`].
+const PROBE_MIN_NS: i64 = 100_000_000;
+const PROBE_MAX_NS: i64 = 500_000_000;
+/// User bios needed for a mean user latency.
+const USER_MIN_SAMPLES: u64 = 4;
+/// User latency within this much of the baseline is never a sign of the copy's impact.
+pub(crate) const USER_SLACK_NS: i64 = 200_000;
+/// The rate limit's bucket holds at most this fraction of a second of its rate (100 ms), or
+/// one job.
+const BURST_PER_S: u64 = 10;
+/// Under a rate limit, a job is at most this fraction of a second of the rate (20 ms).
+const RATE_JOBS_PER_S: u64 = 50;
+const NS_PER_S: u64 = 1_000_000_000;
+
+/// Latency of user bios, summed from their completion (any context, interrupts included).
+#[derive(Default)]
+pub(crate) struct UserLatency {
+    sum_ns: AtomicU64,
+    count: AtomicU64,
+}
+
+impl UserLatency {
+    /// A user bio completed after `ns`.
+    pub(crate) fn record(&self, ns: i64) {
+        self.sum_ns
+            .fetch_add(u64::try_from(ns).unwrap_or(0), Ordering::Relaxed);
+        self.count.fetch_add(1, Ordering::Relaxed);
+    }
+
+    /// Takes what was recorded: `(sum of latencies in ns, bios)`. (The two are taken one after
+    /// the other: a completion in between shifts one bio to the next sample.)
+    fn take(&self) -> (u64, u64) {
+        let count = self.count.swap(0, Ordering::Relaxed);
+        (self.sum_ns.swap(0, Ordering::Relaxed), count)
+    }
+}
+
+/// The lowest of the last `N` values pushed.
+struct RecentMin<const N: usize> {
+    values: [i64; N],
+    len: usize,
+    next: usize,
+}
+
+impl<const N: usize> RecentMin<N> {
+    const fn new() -> Self {
+        Self {
+            values: [0; N],
+            len: 0,
+            next: 0,
+        }
+    }
+
+    fn push(&mut self, v: i64) {
+        if let Some(slot) = self.values.get_mut(self.next) {
+            *slot = v;
+        }
+        self.next = self.next.saturating_add(1);
+        if self.next >= N {
+            self.next = 0;
+        }
+        self.len = self.len.saturating_add(1).min(N);
+    }
+
+    fn min(&self) -> Option<i64> {
+        self.values.get(..self.len)?.iter().copied().min()
+    }
+}
+
+/// What may start now.
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+pub(crate) enum Allowance {
+    /// Copies of up to this many bytes may start.
+    Bytes(u64),
+    /// The window is full: completions will make room.
+    WindowFull,
+    /// The rate limit: try again after this many nanoseconds.
+    Wait(i64),
+}
+
+/// The current round.
+struct Round {
+    start_ns: i64,
+    /// Bytes to complete for the round to end: the window when it began.
+    target: u64,
+    bytes: u64,
+    jobs: u64,
+    latency_sum_ns: i64,
+}
+
+/// The controller's state (see the module documentation).
+pub(crate) struct Controller {
+    region_bytes: u64,
+    window: u64,
+    slow_start: bool,
+    /// The worker stopped at the window this round.
+    window_used: bool,
+    round: Round,
+    last_rate: u64,
+    base: RecentMin<BASE_ROUNDS>,
+    last_latency_ns: i64,
+    user_sum_ns: u64,
+    user_count: u64,
+    user_base_ns: Option<i64>,
+    last_user_ns: i64,
+    /// While probing: the window to go back to.
+    probe_saved: Option<u64>,
+    next_probe_ns: i64,
+    /// Rate limit tokens in bytes (negative: owed) and when they were last refilled.
+    tokens: i64,
+    tokens_at_ns: i64,
+    rounds: u64,
+}
+
+impl CopyControl {
+    /// A copy of `bytes` completed at `now` after `latency` ns. Process context.
+    pub(crate) fn completed(&self, now: i64, bytes: u64, latency: i64) {
+        self.ctl.lock().completed(now, bytes, latency, &self.user);
+    }
+}
+
+/// What [`Controller::report`] tells.
+pub(crate) struct Report {
+    pub(crate) window_bytes: u64,
+    pub(crate) job_regions: u32,
+    pub(crate) slow_start: bool,
+    pub(crate) rate_bytes_per_s: u64,
+    pub(crate) latency_ns: i64,
+    pub(crate) base_latency_ns: i64,
+    pub(crate) user_latency_ns: i64,
+    pub(crate) user_base_latency_ns: i64,
+    pub(crate) rounds: u64,
+    pub(crate) probing: bool,
+}
+
+impl Controller {
+    /// A controller for regions of `region_bytes`, starting at `now` (ns).
+    pub(crate) fn new(region_bytes: u64, now: i64) -> Self {
+        let mut c = Self {
+            region_bytes: region_bytes.max(1),
+            window: 0,
+            slow_start: true,
+            window_used: false,
+            round: Round {
+                start_ns: now,
+                target: 0,
+                bytes: 0,
+                jobs: 0,
+                latency_sum_ns: 0,
+            },
+            last_rate: 0,
+            base: RecentMin::new(),
+            last_latency_ns: 0,
+            user_sum_ns: 0,
+            user_count: 0,
+            user_base_ns: None,
+            last_user_ns: 0,
+            probe_saved: None,
+            next_probe_ns: now,
+            tokens: 0,
+            tokens_at_ns: now,
+            rounds: 0,
+        };
+        c.window = c.clamp(WINDOW_START_BYTES);
+        c.round.target = c.window;
+        c
+    }
+
+    /// Regions per job: as many as fit [`JOB_MAX_BYTES`] (at least one), at most `cap`; under
+    /// a rate limit of `rate` bytes per second (0: none), at most [`RATE_JOB_NS`] of it, so
+    /// that the copy flows evenly rather than one big job at a time.
+    pub(crate) fn job_regions(&self, cap: Option<u32>, rate: u64) -> u32 {
+        let mut bytes = JOB_MAX_BYTES;
+        if rate != 0 {
+            bytes = bytes.min(rate / RATE_JOBS_PER_S);
+        }
+        let n = u32::try_from(bytes.checked_div(self.region_bytes).unwrap_or(1))
+            .unwrap_or(u32::MAX)
+            .max(1);
+        cap.map_or(n, |c| n.min(c.max(1)))
+    }
+
+    fn job_bytes(&self) -> u64 {
+        u64::from(self.job_regions(None, 0)).saturating_mul(self.region_bytes)
+    }
+
+    fn clamp(&self, window: u64) -> u64 {
+        let min = self.job_bytes();
+        window.min(WINDOW_MAX_BYTES).max(min)
+    }
+
+    /// The window in regions (at least one), for the status line.
+    pub(crate) fn window_regions(&self) -> u32 {
+        u32::try_from(self.window.checked_div(self.region_bytes).unwrap_or(1))
+            .unwrap_or(u32::MAX)
+            .max(1)
+    }
+
+    /// What may start at `now`, with `in_flight` bytes being copied and a rate limit of
+    /// `rate` bytes per second (0: none).
+    pub(crate) fn allowance(&mut self, now: i64, in_flight: u64, rate: u64) -> Allowance {
+        if in_flight >= self.window {
+            self.window_used = true;
+            return Allowance::WindowFull;
+        }
+        let room = self.window.saturating_sub(in_flight);
+        if rate == 0 {
+            return Allowance::Bytes(room);
+        }
+        self.refill(now, rate);
+        if self.tokens > 0 {
+            // A copy may take the bucket below zero (by up to one job): the debt is paid
+            // before the next, so the rate holds on average.
+            return Allowance::Bytes(room);
+        }
+        // (Owed bytes are at most a job or so: no overflow below 2^34.)
+        let owed = self.tokens.unsigned_abs().saturating_add(1);
+        let wait = owed
+            .saturating_mul(NS_PER_S)
+            .checked_div(rate)
+            .unwrap_or(NS_PER_S);
+        Allowance::Wait(i64::try_from(wait).unwrap_or(i64::MAX).max(1))
+    }
+
+    fn refill(&mut self, now: i64, rate: u64) {
+        // At most a second counts: the bucket holds less than that.
+        let elapsed_us = u64::try_from(now.saturating_sub(self.tokens_at_ns) / 1000)
+            .unwrap_or(0)
+            .min(1_000_000);
+        self.tokens_at_ns = now;
+        // rate / 1000 < 2^31 (the limit is at most 2^40 bytes/s), times at most 10^6.
+        let add = (rate / 1000).saturating_mul(elapsed_us) / 1000;
+        let burst = (rate / BURST_PER_S).max(self.job_bytes());
+        let add = i64::try_from(add).unwrap_or(i64::MAX);
+        let burst = i64::try_from(burst).unwrap_or(i64::MAX);
+        self.tokens = self.tokens.saturating_add(add).min(burst);
+    }
+
+    /// A copy of `bytes` started (rate limit `rate`, 0: none).
+    pub(crate) fn started(&mut self, bytes: u64, rate: u64) {
+        if rate != 0 {
+            self.tokens = self
+                .tokens
+                .saturating_sub(i64::try_from(bytes).unwrap_or(i64::MAX));
+        }
+    }
+
+    /// The rate limit changed: the bucket starts empty at `now`.
+    pub(crate) fn rate_changed(&mut self, now: i64) {
+        self.tokens = 0;
+        self.tokens_at_ns = now;
+    }
+
+    /// A copy of `bytes` completed at `now` after `latency` ns; `user` is what user bios
+    /// recorded.
+    fn completed(&mut self, now: i64, bytes: u64, latency: i64, user: &UserLatency) {
+        let r = &mut self.round;
+        r.bytes = r.bytes.saturating_add(bytes);
+        r.jobs = r.jobs.saturating_add(1);
+        r.latency_sum_ns = r.latency_sum_ns.saturating_add(latency.max(0));
+        let elapsed = now.saturating_sub(r.start_ns).max(1);
+        let (us, uc) = user.take();
+        self.user_sum_ns = self.user_sum_ns.saturating_add(us);
+        self.user_count = self.user_count.saturating_add(uc);
+        if let Some(saved) = self.probe_saved {
+            if (elapsed >= PROBE_MIN_NS && self.user_count >= USER_MIN_SAMPLES)
+                || elapsed >= PROBE_MAX_NS
+            {
+                if let Some(u) = self.user_mean() {
+                    self.user_base_ns = Some(u);
+                }
+                self.probe_saved = None;
+                self.next_probe_ns = now.saturating_add(PROBE_PERIOD_NS);
+                self.window = self.clamp(saved);
+                self.new_round(now);
+            }
+            return;
+        }
+        if r.bytes < r.target && elapsed < ROUND_MAX_NS {
+            return;
+        }
+        self.end_round(now, elapsed);
+    }
+
+    /// The mean user latency since it was last taken, if there were enough bios; takes it.
+    fn user_mean(&mut self) -> Option<i64> {
+        if self.user_count < USER_MIN_SAMPLES {
+            return None;
+        }
+        let mean = i64::try_from(self.user_sum_ns.checked_div(self.user_count).unwrap_or(0))
+            .unwrap_or(i64::MAX);
+        self.user_sum_ns = 0;
+        self.user_count = 0;
+        self.last_user_ns = mean;
+        Some(mean)
+    }
+
+    fn end_round(&mut self, now: i64, elapsed: i64) {
+        self.rounds = self.rounds.saturating_add(1);
+        let r = &self.round;
+        // (A round's bytes are far below 2^34: no overflow.)
+        let rate = r
+            .bytes
+            .saturating_mul(NS_PER_S)
+            .checked_div(u64::try_from(elapsed).unwrap_or(1))
+            .unwrap_or(0);
+        let jobs = i64::try_from(r.jobs).unwrap_or(i64::MAX);
+        let mean = r.latency_sum_ns.checked_div(jobs).unwrap_or(0);
+        self.last_latency_ns = mean;
+        self.base.push(mean);
+        let base = self.base.min().unwrap_or(mean).max(1);
+        let user_active = self.user_count > 0;
+        let user_slowed = match (self.user_mean(), self.user_base_ns) {
+            (Some(u), Some(b)) => u > b.saturating_add(b / 4).saturating_add(USER_SLACK_NS),
+            _ => false,
+        };
+        if user_active && now >= self.next_probe_ns {
+            // Measure the user baseline at the smallest window.
+            self.probe_saved = Some(self.window);
+            self.window = self.clamp(0);
+            self.last_rate = rate;
+            self.new_round(now);
+            return;
+        }
+        let queueing = mean > base.saturating_add(base / 4);
+        let gained = rate > self.last_rate.saturating_add(self.last_rate / 16);
+        let job = self.job_bytes();
+        if user_slowed || (queueing && !gained) {
+            self.slow_start = false;
+            self.window = self.clamp(self.window.saturating_sub(self.window / 4));
+        } else if self.window_used {
+            if queueing {
+                self.slow_start = false;
+            }
+            self.window = self.clamp(if self.slow_start {
+                self.window.saturating_mul(2)
+            } else {
+                self.window.saturating_add(job)
+            });
+        }
+        self.last_rate = rate;
+        self.new_round(now);
+    }
+
+    fn new_round(&mut self, now: i64) {
+        self.window_used = false;
+        self.round = Round {
+            start_ns: now,
+            target: self.window,
+            bytes: 0,
+            jobs: 0,
+            latency_sum_ns: 0,
+        };
+    }
+
+    /// What it chose and measured.
+    pub(crate) fn report(&self) -> Report {
+        Report {
+            window_bytes: self.window,
+            job_regions: self.job_regions(None, 0),
+            slow_start: self.slow_start,
+            rate_bytes_per_s: self.last_rate,
+            latency_ns: self.last_latency_ns,
+            base_latency_ns: self.base.min().unwrap_or(0),
+            user_latency_ns: self.last_user_ns,
+            user_base_latency_ns: self.user_base_ns.unwrap_or(0),
+            rounds: self.rounds,
+            probing: self.probe_saved.is_some(),
+        }
+    }
+}

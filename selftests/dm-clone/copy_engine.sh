@@ -1,0 +1,133 @@
+#!/bin/sh
+# SPDX-License-Identifier: GPL-2.0
+# The copy controller: with no core arguments the copier chooses how much it
+# keeps in flight and how large its jobs are (many regions per job, several jobs
+# at once); copy_threshold and copy_batch_size, given in the table or by message,
+# are caps it never exceeds, and `auto' lifts them; copy_stats replies with what
+# it chose; under a steady user load the copy still advances and finishes (no
+# starvation); with a destination that cannot keep up (null_blk limited to 8
+# MiB/s) it settles on a smaller window than with a fast one; a rate limit holds.
+. "$(dirname "$0")/lib.sh"
+
+ktap_print_header
+DMC_DEV_MB=16
+dmc_setup
+dm_require_modules dm_delay
+ktap_set_plan 11
+
+dmc_fill_source || ktap_exit_fail_msg "cannot fill the source"
+len=$(dm_sectors "$DMC_SRC")
+total=$((len / 8))
+dmc_slow_source 5
+S=$(command dmsetup info -c --noheadings -o blkdevname dmc-zslow)
+# fresh <destination> <options after the region size>: a new clone dmc-ce of 4 KiB
+# regions over the slow source, on blank metadata.
+fresh() {
+	command dmsetup info dmc-ce >/dev/null 2>&1 && dmsetup remove dmc-ce
+	dd if=/dev/zero of="$DMC_META" bs=4096 count=1 oflag=direct 2>/dev/null
+	d=$1
+	shift
+	dmsetup create dmc-ce --table "0 $len clone $DMC_META $d /dev/mapper/dmc-zslow 8 $*"
+}
+# stat <key>: a value from the copy_stats reply.
+stat() { dmsetup message dmc-ce 0 copy_stats | tr ' ' '\n' | sed -n "s/^$1=//p"; }
+# most_in_flight <samples>: the most regions in flight seen in the status.
+most_in_flight() {
+	max=0
+	for i in $(seq "$1"); do
+		n=$(dmc_status_field dmc-ce 5)
+		[ "$n" -gt "$max" ] && max=$n
+	done
+	echo "$max"
+}
+# per_read <copy options>: regions copied per source read (x10), over 512 regions.
+per_read() {
+	fresh "$DMC_DEST" 1 no_background_copy "$@" >/dev/null
+	r0=$(dmc_reads_done "$S")
+	dmsetup message dmc-ce 0 enable_background_copy
+	dmc_wait_for 60 '[ "$(dmc_copied dmc-ce)" -ge 512 ]'
+	dmsetup message dmc-ce 0 disable_background_copy
+	dmc_wait_for 5 '[ "$(dmc_status_field dmc-ce 5)" = 0 ]'
+	r1=$(dmc_reads_done "$S") c1=$(dmc_copied dmc-ce)
+	echo "$((c1 * 10 / (r1 - r0 + (r1 == r0))))"
+}
+
+# 1. No core arguments: the controller's choice.
+dm_test "create with no core arguments" fresh "$DMC_DEST" 1 no_background_copy
+reply=$(dmsetup message dmc-ce 0 copy_stats)
+echo "# copy_stats: $reply"
+both_auto() { echo "$reply" | grep -q "copy_threshold=auto copy_batch_size=auto"; }
+dm_test "copy_stats replies, with both caps auto" both_auto
+dmsetup message dmc-ce 0 enable_background_copy
+auto_max=$(most_in_flight 20)
+dmc_wait_copied dmc-ce 60 >/dev/null
+echo "# most regions in flight with no caps: $auto_max"
+dm_test "with no caps, many regions are in flight at once (more than 16)" [ "$auto_max" -gt 16 ]
+auto=$(per_read 0)
+echo "# regions per source read with no caps (x10): $auto"
+dm_test "with no caps, jobs take many contiguous regions (8 per read at least)" [ "$auto" -ge 80 ]
+
+# 2. Caps: the C target's tables keep their meaning.
+one=$(per_read 4 copy_threshold 4 copy_batch_size 1)
+echo "# regions per source read with copy_batch_size 1 (x10): $one"
+dm_test "copy_batch_size 1: one region per job" [ "$one" = 10 ]
+fresh "$DMC_DEST" 1 no_background_copy 2 copy_threshold 4 >/dev/null
+dmsetup message dmc-ce 0 enable_background_copy
+capped=$(most_in_flight 20)
+echo "# most regions in flight with copy_threshold 4: $capped"
+dm_test "copy_threshold 4: never more than 4 in flight" [ "$capped" -le 4 ]
+dmsetup message dmc-ce 0 copy_threshold auto
+dm_test "copy_threshold auto lifts the cap" dmc_wait_for 10 '[ "$(dmc_status_field dmc-ce 5)" -gt 4 ]'
+dmsetup remove dmc-ce
+
+# 3. A steady user load (4 KiB random reads) does not stop the copy: the copy is
+# turned on once the load runs.
+fresh "$DMC_DEST" 1 no_background_copy >/dev/null
+fio --name=load --filename=/dev/mapper/dmc-ce --rw=randread --bs=4k --direct=1 \
+	--ioengine=psync --numjobs=2 --time_based --runtime=40 >/dev/null 2>&1 &
+fio=$!
+sleep 2
+dmsetup message dmc-ce 0 enable_background_copy
+c0=$(dmc_copied dmc-ce)
+sleep 3
+c1=$(dmc_copied dmc-ce)
+echo "# copied under load: $c0 when enabled, 3 s later $c1 (of $total)"
+dm_test "under a steady load the copied count rises" [ "$c1" -gt "$c0" ]
+dm_test "and the copy finishes while the load runs" dmc_wait_copied dmc-ce 25
+kill $fio 2>/dev/null
+wait $fio 2>/dev/null
+
+# 4. A destination that cannot keep up: the window the controller settles on.
+# settled <destination>: the window after 3 s of copying.
+settled() {
+	fresh "$1" 0 >/dev/null || return 1
+	sleep 3
+	w=$(stat window_bytes)
+	echo "# $(dmsetup message dmc-ce 0 copy_stats)" >&2
+	dmsetup remove dmc-ce
+	echo "$w"
+}
+# (null_blk's bandwidth limit refills a budget of mbps/50 each tick: a request
+# larger than that never passes, hence max_sectors.)
+if modprobe null_blk nr_devices=1 gb=1 mbps=8 max_sectors=128 2>/dev/null; then
+	fast=$(settled "$DMC_DEST")
+	slow=$(settled /dev/nullb0)
+	rmmod null_blk
+	echo "# window settled on: fast destination $fast bytes, 8 MiB/s destination $slow bytes"
+	smaller() { dmc_between "$fast" 1 999999999 && dmc_between "$slow" 1 $((fast - 1)); }
+	dm_test "a slow destination makes the controller back off to a smaller window" smaller
+else
+	ktap_test_skip "a slow destination makes the controller back off (no null_blk)"
+fi
+
+# 5. The rate limit: 2 MiB/s, measured over 4 s.
+fresh "$DMC_DEST" 0 2 copy_rate_limit 2 >/dev/null
+sleep 1
+c0=$(dmc_copied dmc-ce)
+sleep 4
+c1=$(dmc_copied dmc-ce)
+kib=$(((c1 - c0) * 4 / 4))
+echo "# copied at $kib KiB/s with copy_rate_limit 2 (2048 KiB/s)"
+dm_test "copy_rate_limit 2: within 10% of 2 MiB/s" dmc_between "$kib" 1843 2253
+dmsetup remove dmc-ce
+ktap_finished
