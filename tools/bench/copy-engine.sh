@@ -8,8 +8,10 @@
 #  1. Idle copy of a 32 MiB source behind dm-delay (DELAY_MS, default 10 ms per
 #     I/O), 4 KiB and 64 KiB regions: seconds to copy everything, against fio
 #     reading the same source (64 KiB, iodepth 32, direct): the source's limit.
-#  2. The same on an undelayed brd source, against dd copying source to
-#     destination (1 MiB, direct) and fio reading the source.
+#     Medians of ROUNDS (default 3) runs; C's 4 KiB copy (about 100 s) runs once.
+#  2. The same on an undelayed 256 MiB brd source, against dd copying source to
+#     destination (1 MiB, direct), fio reading the source, and kcopyd alone
+#     (the kcopyd_test target: every 512 KiB job at once); medians of ROUNDS runs.
 #  3. A 1 GiB source behind dm-delay, 64 KiB regions: the copy rate (regions/s)
 #     idle, and under fio 4 KiB random reads (then writes) at 200 IOPS; the
 #     workload's p99 latency with the copy running against the copy disabled.
@@ -19,11 +21,24 @@
 #  5. copy_rate_limit 8 (MiB/s): the measured copy rate.
 #
 # Run it with: make vm-run SCRIPT=tools/bench/copy-engine.sh VM_MEM=4G
-# (the 1 GiB part needs the memory). LOAD_SECS (default 10) sets the length of
-# each loaded measurement.
+# (the 1 GiB part needs the memory). LOAD_SECS (default 6) sets the length of
+# each measurement in parts 3 to 5 (short enough that the copy is not done).
+# PARTS (default "1 2 3 5"; 4 runs with 3) selects parts. (vm-run passes no
+# environment to the guest: prepend e.g. PARTS="1 2" to a copy of this script.)
 set -u
 DELAY_MS=${DELAY_MS:-10}
-LOAD_SECS=${LOAD_SECS:-10}
+LOAD_SECS=${LOAD_SECS:-6}
+PARTS=${PARTS:-1 2 3 5}
+ROUNDS=${ROUNDS:-3}
+median() { sort -n | awk '{ v[NR] = $1 } END { print v[int((NR + 1) / 2)] }'; }
+# rounds <n> <command...>: the median of n runs of a command that prints a number.
+rounds() {
+	k=$1
+	shift
+	i=0
+	while [ $i -lt "$k" ]; do "$@"; i=$((i + 1)); done | median
+}
+part() { case " $PARTS " in *" $1 "*) return 0 ;; *) return 1 ;; esac; }
 export DM_DISABLE_UDEV=1
 ds() { dmsetup --noudevsync "$@"; }
 modprobe crc32c_generic
@@ -59,14 +74,32 @@ clone() {
 field() { ds status b-clone | awk '{ print $7 }'; }
 copied() { f=$(field); echo "${f%/*}"; }
 all_copied() { f=$(field); [ "${f%/*}" = "${f#*/}" ]; }
-# copy_time <source> <region>: seconds to copy everything from enabling the copy.
+# copy_time <source> <region>: seconds to copy everything from enabling the copy,
+# polled every 5 ms with --noflush (the in-core count, no commit per poll; the
+# C target's completion event comes with its next 1 s tick, so it is not used).
 copy_time() {
 	clone "$1" "$2" 1 no_hydration
 	t0=$(uptime_s)
 	ds message b-clone 0 enable_hydration
-	while ! all_copied; do sleep 0.02; done
+	while :; do
+		f=$(ds status --noflush b-clone | awk '{ print $7 }')
+		[ "${f%/*}" = "${f#*/}" ] && break
+		sleep 0.005
+	done
 	t1=$(uptime_s)
 	ds remove b-clone
+	echo "$t0 $t1" | awk '{ printf "%.2f\n", $2 - $1 }'
+}
+# kcopyd_time <jobs>: seconds kcopyd alone (the kcopyd_test target) needs to copy
+# the source to the destination as that many jobs at once: the floor of any
+# kcopyd-based copy.
+kcopyd_time() {
+	ds create b-kc --table "0 $n kcopyd_test /dev/ram2 /dev/ram1"
+	t0=$(uptime_s)
+	ds message b-kc 0 copy 0 "$n" "$1"
+	while [ "$(ds status b-kc | awk '{ print $5 }')" != "$1" ]; do sleep 0.005; done
+	t1=$(uptime_s)
+	ds remove b-kc
 	echo "$t0 $t1" | awk '{ printf "%.2f\n", $2 - $1 }'
 }
 # fio_read <device>: seconds fio needs to read it (64 KiB, iodepth 32, direct).
@@ -83,34 +116,48 @@ dd_copy() {
 ratio() { echo "$1 $2" | awk '{ printf "%.2f", ($2 > 0) ? $1 / $2 : 0 }'; }
 row() { printf '%-58s %10s %10s %8s\n' "$@"; }
 
+if part 1; then
 echo "== 1. idle copy, ${DELAY_MS} ms source, default tables"
 disks 32
 slow "$DELAY_MS"
-limit=$(fio_read /dev/mapper/b-src)
+limit=$(rounds "$ROUNDS" fio_read /dev/mapper/b-src)
 row "workload" "C" "Rust" "Rust/lim"
 row "fio read of the source (the limit), s" "$limit" "$limit" "1.00"
 for region in 8 128; do
 	for impl in C Rust; do
 		use "$(module $impl)"
-		eval "t_$impl=\$(copy_time /dev/mapper/b-src $region)"
+		k=$ROUNDS
+		[ $impl = C ] && [ $region = 8 ] && k=1
+		eval "t_$impl=\$(rounds $k copy_time /dev/mapper/b-src $region)"
 	done
 	row "full copy, $((region / 2)) KiB regions, s" "$t_C" "$t_Rust" "$(ratio "$t_Rust" "$limit")"
 done
 ds remove b-src
+fi
 
-echo "== 2. idle copy, undelayed brd source, default tables"
-dlim=$(dd_copy)
-flim=$(fio_read /dev/ram2)
+if part 2; then
+echo "== 2. idle copy, undelayed 256 MiB brd source, default tables"
+disks 256
+dlim=$(rounds "$ROUNDS" dd_copy)
+flim=$(rounds "$ROUNDS" fio_read /dev/ram2)
 row "dd source to destination (1 MiB, direct), s" "$dlim" "$dlim" "1.00"
 row "fio read of the source, s" "$flim" "$flim" "1.00"
+if modprobe dm_kcopyd_test 2>/dev/null; then
+	klim=$(rounds "$ROUNDS" kcopyd_time $((n / 1024)))
+	row "kcopyd alone, 512 KiB jobs all at once, s (ratio to dd)" "$klim" "$klim" "$(ratio "$klim" "$dlim")"
+fi
 for region in 8 128; do
 	for impl in C Rust; do
 		use "$(module $impl)"
-		eval "t_$impl=\$(copy_time /dev/ram2 $region)"
+		eval "t_$impl=\$(rounds $ROUNDS copy_time /dev/ram2 $region)"
 	done
 	row "full copy, $((region / 2)) KiB regions, s (ratio to dd)" "$t_C" "$t_Rust" "$(ratio "$t_Rust" "$dlim")"
+	[ -n "${klim:-}" ] &&
+		row "  ... ratio to kcopyd alone" "$(ratio "$t_C" "$klim")" "$(ratio "$t_Rust" "$klim")" ""
 done
+fi
 
+if part 3; then
 echo "== 3. 1 GiB source, ${DELAY_MS} ms, 64 KiB regions: copy rate under a light load"
 disks 1024
 slow "$DELAY_MS"
@@ -141,27 +188,29 @@ iops_of() { # iops_of <rw> <fio args>: foreground, prints IOPS
 		awk -F';' -v rw="$rw" '{ print (rw == "randread") ? $8 : $49 }'
 }
 row "workload" "C" "Rust" "Rust/C"
+# Every measurement starts on a fresh clone (copy on: features 0; off: no_hydration),
+# so that there is always plenty left to copy.
 for impl in C Rust; do
 	use "$(module $impl)"
 	clone /dev/mapper/b-src 128 0
 	sleep 1
-	eval "idle_$impl=\$(rate_over $LOAD_SECS)"
+	eval "idle_$impl=\$(rate_over $((LOAD_SECS - 1)))"
 	for rw in randread randwrite; do
+		clone /dev/mapper/b-src 128 0
 		load $rw --ioengine=psync --rate_iops=200
 		sleep 1
 		eval "${rw}_$impl=\$(rate_over $((LOAD_SECS - 2)))"
 		wait
 		eval "p99on_${rw}_$impl=\$(cat /tmp/b-p99)"
-		ds message b-clone 0 disable_hydration
+		clone /dev/mapper/b-src 128 1 no_hydration
 		load $rw --ioengine=psync --rate_iops=200
 		wait
 		eval "p99off_${rw}_$impl=\$(cat /tmp/b-p99)"
-		ds message b-clone 0 enable_hydration
 	done
 	# 4. saturating load
-	ds message b-clone 0 disable_hydration
+	clone /dev/mapper/b-src 128 1 no_hydration
 	eval "sat_off_$impl=\$(iops_of randread --ioengine=libaio --iodepth=16)"
-	ds message b-clone 0 enable_hydration
+	clone /dev/mapper/b-src 128 0
 	c0=$(copied)
 	(sleep 5; copied >/tmp/b-c5) &
 	eval "sat_on_$impl=\$(iops_of randread --ioengine=libaio --iodepth=16)"
@@ -183,7 +232,10 @@ row "saturating randread IOPS, copy off" "$sat_off_C" "$sat_off_Rust" ""
 row "saturating randread IOPS, copy on" "$sat_on_C" "$sat_on_Rust" ""
 row "  ... ratio on/off" "$(ratio "$sat_on_C" "$sat_off_C")" "$(ratio "$sat_on_Rust" "$sat_off_Rust")" ""
 row "regions copied in the first 5 s of it" "$sat_c5_C" "$sat_c5_Rust" ""
+fi
 
+if part 5; then
+[ -b /dev/mapper/b-src ] || { disks 1024; slow "$DELAY_MS"; }
 echo "== 5. copy_rate_limit 8 (Rust)"
 use dm_clone_rs
 clone /dev/mapper/b-src 128 0 2 copy_rate_limit 8
@@ -192,4 +244,5 @@ r=$(rate_over "$LOAD_SECS")
 mib=$(echo "$r" | awk '{ printf "%.2f", $1 / 16 }')
 row "copy rate with copy_rate_limit 8, MiB/s" "-" "$mib" "$(ratio "$mib" 8)"
 ds remove b-clone
-ds remove b-src
+fi
+ds remove b-src 2>/dev/null

@@ -71,6 +71,13 @@ const MAX_STARTS_PER_PASS: u32 = 4096;
 /// The queued copies are taken from the region table this many at a time.
 const QUEUED_CHUNK: usize = 256;
 
+/// `ktime_get` in microseconds, truncated to 32 bits (for latencies of bios: wrapping
+/// differences).
+fn now_us() -> u32 {
+    // Truncation intended.
+    (Ktime::ktime_get().to_ns() / 1000) as u32
+}
+
 /// The metadata mode (as in C): it only ever goes down the list.
 #[derive(Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
 #[repr(u8)]
@@ -356,8 +363,8 @@ impl CloneCore {
             return MapResult::Kill(bio);
         }
         if self.st.copy_bytes.load(Ordering::Relaxed) != 0 {
-            // Timed for the copy controller (which yields when user latency rises).
-            bio.data_mut().start_ns = Ktime::ktime_get().to_ns();
+            // Timed for the copy controller (which yields when user latency rises); never 0.
+            bio.data_mut().start_us = now_us().max(1);
         }
         let offset = target.offset(&bio);
         if bio.sectors() == 0 {
@@ -492,11 +499,10 @@ impl CloneCore {
 
     /// A bio `map` handled completed. Interrupt context.
     pub(crate) fn end_io(self: &Arc<Self>, bio: &Bio<PerBio>, status: &mut Status) {
-        let start = bio.data().start_ns;
+        let start = bio.data().start_us;
         if start != 0 {
-            self.ctl
-                .user
-                .record(Ktime::ktime_get().to_ns().saturating_sub(start));
+            let us = now_us().wrapping_sub(start);
+            self.ctl.user.record(i64::from(us).saturating_mul(1000));
         }
         let Some(r) = bio.data().overwrite.checked_sub(1) else {
             return;

@@ -22,10 +22,11 @@
 //! it.
 //!
 //! User I/O: while user bios complete, every [`PROBE_PERIOD_NS`] one round runs at the minimum
-//! window (a *probe*), and the mean user latency during it becomes the user baseline. A round
-//! whose mean user latency is above 5/4 of that baseline (plus [`USER_SLACK_NS`]) counts as
-//! queueing without gain: the copy yields. The window never goes below one job, so the copy
-//! always advances, under any load.
+//! window (a *probe*), and the mean user latency during it becomes the user baseline; after
+//! it the window restarts at half what it was, growing by a job per round (no burst). A round
+//! whose mean user latency is above 9/8 of that baseline (plus [`USER_SLACK_NS`]) counts as
+//! queueing without gain: the copy yields. While user bios complete there is no slow start.
+//! The window never goes below one job, so the copy always advances, under any load.
 //!
 //! # Locking
 //!
@@ -358,7 +359,10 @@ impl Controller {
                 }
                 self.probe_saved = None;
                 self.next_probe_ns = now.saturating_add(PROBE_PERIOD_NS);
-                self.window = self.clamp(saved);
+                // Back to half the window it had, growing again from there (one job per
+                // round): not a burst of copies into the application's I/O.
+                self.slow_start = false;
+                self.window = self.clamp(saved / 2);
                 self.new_round(now);
             }
             return;
@@ -398,7 +402,7 @@ impl Controller {
         let base = self.base.min().unwrap_or(mean).max(1);
         let user_active = self.user_count > 0;
         let user_slowed = match (self.user_mean(), self.user_base_ns) {
-            (Some(u), Some(b)) => u > b.saturating_add(b / 4).saturating_add(USER_SLACK_NS),
+            (Some(u), Some(b)) => u > b.saturating_add(b / 8).saturating_add(USER_SLACK_NS),
             _ => false,
         };
         if user_active && now >= self.next_probe_ns {
@@ -416,7 +420,7 @@ impl Controller {
             self.slow_start = false;
             self.window = self.clamp(self.window.saturating_sub(self.window / 4));
         } else if self.window_used {
-            if queueing {
+            if queueing || user_active {
                 self.slow_start = false;
             }
             self.window = self.clamp(if self.slow_start {

@@ -76,8 +76,9 @@ module_dm_target! {
 pub(crate) struct PerBio {
     /// The region (plus one) this write fills whole; 0 for other bios.
     pub(crate) overwrite: u32,
-    /// When `map` saw it (`ktime_get`, ns), if copies were in flight then; else 0.
-    pub(crate) start_ns: i64,
+    /// When `map` saw it, in microseconds (`ktime_get`, truncated: latencies are differences
+    /// of these, wrapping), if copies were in flight then; else 0.
+    pub(crate) start_us: u32,
 }
 
 /// The target's private data. Dropping it (the destructor) shuts the clone down first.
