@@ -362,10 +362,6 @@ impl CloneCore {
         if self.mode() == MetadataMode::Fail {
             return MapResult::Kill(bio);
         }
-        if self.st.copy_bytes.load(Ordering::Relaxed) != 0 {
-            // Timed for the copy controller (which yields when user latency rises); never 0.
-            bio.data_mut().start_us = now_us().max(1);
-        }
         let offset = target.offset(&bio);
         if bio.sectors() == 0 {
             // An empty flush.
@@ -387,6 +383,7 @@ impl CloneCore {
         if !bio.is_write() {
             // Noted even while the background copy is off: it takes these first when on.
             self.hints.note(r);
+            self.time_for_controller(&mut bio);
             self.cfg.source.set_bio_device(&mut bio);
             bio.set_sector(offset);
             return MapResult::Remapped(bio);
@@ -405,6 +402,10 @@ impl CloneCore {
             && u64::from(bio.sectors()) == len
             && !bio.is_fua()
             && !bio.is_preflush();
+        if !whole {
+            // It waits for a copy from the source (unless the region just got copied).
+            self.time_for_controller(&mut bio);
+        }
         match self
             .regions
             .park_write(r, bio, whole, |r| self.marks.is_copied(r))
@@ -420,6 +421,18 @@ impl CloneCore {
                 MapResult::Submitted
             }
             Parked::NoMemory(bio) => MapResult::Kill(bio),
+        }
+    }
+
+    /// Stamps a user bio that depends on the source (a read of an uncopied region, a write
+    /// waiting for its region's copy) while copies are in flight: its latency, taken at
+    /// completion, is what the copy controller yields on. (Bios served by the destination are
+    /// not timed: as the copy goes on more bios go there, and their lower latency would hide
+    /// the copy's impact on the source.)
+    fn time_for_controller(&self, bio: &mut Bio<PerBio>) {
+        if self.st.copy_bytes.load(Ordering::Relaxed) != 0 {
+            // Never 0 (which means not timed).
+            bio.data_mut().start_us = now_us().max(1);
         }
     }
 

@@ -21,10 +21,12 @@
 //! limited by something else (the caps, the rate limit, few uncopied regions) does not inflate
 //! it.
 //!
-//! User I/O: while user bios complete, every [`PROBE_PERIOD_NS`] one round runs at the minimum
+//! User I/O: the user bios timed are those that depend on the source (reads of uncopied regions,
+//! writes waiting for a copy): the ones the copy competes with. While they complete, every
+//! [`PROBE_PERIOD_NS`] one round runs at the minimum
 //! window (a *probe*), and the mean user latency during it becomes the user baseline; after
 //! it the window restarts at half what it was, growing by a job per round (no burst). A round
-//! whose mean user latency is above 9/8 of that baseline (plus [`USER_SLACK_NS`]) counts as
+//! whose mean user latency is above 17/16 of that baseline (plus [`USER_SLACK_NS`]) counts as
 //! queueing without gain: the copy yields. While user bios complete there is no slow start.
 //! The window never goes below one job, so the copy always advances, under any load.
 //!
@@ -402,7 +404,7 @@ impl Controller {
         let base = self.base.min().unwrap_or(mean).max(1);
         let user_active = self.user_count > 0;
         let user_slowed = match (self.user_mean(), self.user_base_ns) {
-            (Some(u), Some(b)) => u > b.saturating_add(b / 8).saturating_add(USER_SLACK_NS),
+            (Some(u), Some(b)) => u > b.saturating_add(b / 16).saturating_add(USER_SLACK_NS),
             _ => false,
         };
         if user_active && now >= self.next_probe_ns {
