@@ -38,11 +38,7 @@ dm_test "no_background_copy: nothing copied in 1.5 s" [ "$(dmc_copied dmc-bg)" =
 
 # In flight: the 5th status field, sampled while copying.
 dmsetup message dmc-bg 0 enable_background_copy
-max=0
-for i in $(seq 20); do
-	n=$(dmc_status_field dmc-bg 5)
-	[ "$n" -gt "$max" ] && max=$n
-done
+max=$(dmc_most_in_flight dmc-bg 20)
 echo "# most regions in flight at once: $max (threshold 4)"
 dm_test "at most copy_threshold regions in flight, and more than one" [ "$max" -le 4 -a "$max" -ge 2 ]
 
@@ -56,14 +52,8 @@ dm_test "disable_background_copy stops the copy" [ "$c1" = "$c2" -a "$c1" -gt 0 
 
 # rate <batch>: regions copied per source read request, over at least 128 regions.
 rate() {
-	fresh 1 no_background_copy 4 copy_threshold 8 copy_batch_size "$1" >/dev/null
-	r0=$(dmc_reads_done "$S")
-	dmsetup message dmc-bg 0 enable_background_copy
-	dmc_wait_for 30 '[ "$(dmc_copied dmc-bg)" -ge 128 ]'
-	dmsetup message dmc-bg 0 disable_background_copy
-	dmc_wait_for 5 '[ "$(dmc_status_field dmc-bg 5)" = 0 ]'
-	r1=$(dmc_reads_done "$S") c1=$(dmc_copied dmc-bg)
-	echo "$((c1 * 10 / (r1 - r0 + (r1 == r0))))"
+	fresh 1 no_background_copy 4 copy_threshold 8 copy_batch_size "$1" >/dev/null &&
+		dmc_per_read dmc-bg "$S" 128
 }
 one=$(rate 1)
 eight=$(rate 8)

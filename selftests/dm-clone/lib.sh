@@ -94,6 +94,30 @@ dmc_copied() { f=$(dmc_status_field "$1" 4); echo "${f%/*}"; }
 # The last status field of clone $1: the metadata mode.
 dmc_mode() { dmsetup status "$1" | awk '{ print $NF }'; }
 
+# dmc_most_in_flight <clone> <samples>: the most regions in flight seen in its status.
+dmc_most_in_flight() {
+	local max=0 n i
+	for i in $(seq "$2"); do
+		n=$(dmc_status_field "$1" 5)
+		[ "$n" -gt "$max" ] && max=$n
+	done
+	echo "$max"
+}
+
+# dmc_per_read <clone> <source blkdev name> <regions>: on a clone made with the
+# copy off, turn it on until that many regions are copied, off again, and print
+# the regions copied per read request of the source, times 10.
+dmc_per_read() {
+	local r0 r1 c1
+	r0=$(dmc_reads_done "$2")
+	dmsetup message "$1" 0 enable_background_copy
+	dmc_wait_for 60 "[ \"\$(dmc_copied $1)\" -ge $3 ]"
+	dmsetup message "$1" 0 disable_background_copy
+	dmc_wait_for 5 "[ \"\$(dmc_status_field $1 5)\" = 0 ]"
+	r1=$(dmc_reads_done "$2") c1=$(dmc_copied "$1")
+	echo "$((c1 * 10 / (r1 - r0 + (r1 == r0))))"
+}
+
 # dmc_between <value> <low> <high>: the value is a number from low to high (an empty
 # or non-numeric value, e.g. from a status that could not be read, is not).
 dmc_between() {
