@@ -63,8 +63,6 @@ use kernel::{
 
 /// How often metadata is committed and the copier woken, in milliseconds (as in C).
 const COMMIT_PERIOD_MS: u32 = 1000;
-/// A cap of [`Settings`] that is not set: the copy controller decides.
-const AUTO: u64 = u64::MAX;
 /// At most this many regions are claimed per pass of the worker (bounds the records it
 /// allocates and the time it holds the kcopyd mutex, whatever threshold and batch size say).
 const MAX_STARTS_PER_PASS: u32 = 4096;
@@ -147,12 +145,34 @@ pub(crate) struct Config {
     pub(crate) name: KVec<u8>,
 }
 
+/// A cap set by the table or a message, or none (`auto`: the copy controller decides). Read
+/// without locks, from any context.
+struct Cap(AtomicU64);
+
+impl Cap {
+    /// No cap: a value no `u32` has.
+    const AUTO: u64 = u64::MAX;
+
+    fn new(cap: Option<u32>) -> Self {
+        Self(AtomicU64::new(cap.map_or(Self::AUTO, u64::from)))
+    }
+
+    fn get(&self) -> Option<u32> {
+        u32::try_from(self.0.load(Ordering::Relaxed)).ok()
+    }
+
+    fn set(&self, cap: Option<u32>) {
+        self.0
+            .store(cap.map_or(Self::AUTO, u64::from), Ordering::Relaxed);
+    }
+}
+
 /// What the table and messages set; read without locks, from any context.
 struct Settings {
-    /// Cap on regions in flight, or [`AUTO`].
-    threshold: AtomicU64,
-    /// Cap on regions per job, or [`AUTO`].
-    batch_size: AtomicU64,
+    /// Cap on regions in flight.
+    threshold: Cap,
+    /// Cap on regions per job.
+    batch_size: Cap,
     /// Rate limit of the background copy in bytes per second; 0: none.
     rate_limit: AtomicU64,
     background_copy: AtomicBool,
@@ -160,20 +180,12 @@ struct Settings {
 }
 
 impl Settings {
-    fn cap(v: &AtomicU64) -> Option<u32> {
-        u32::try_from(v.load(Ordering::Relaxed)).ok()
-    }
-
-    fn set_cap(v: &AtomicU64, cap: Option<u32>) {
-        v.store(cap.map_or(AUTO, u64::from), Ordering::Relaxed);
-    }
-
     fn threshold(&self) -> Option<u32> {
-        Self::cap(&self.threshold)
+        self.threshold.get()
     }
 
     fn batch_size(&self) -> Option<u32> {
-        Self::cap(&self.batch_size)
+        self.batch_size.get()
     }
 
     fn rate_limit(&self) -> u64 {
@@ -187,10 +199,8 @@ struct State {
     mode: AtomicU8,
     suspended: AtomicBool,
     dying: AtomicBool,
-    /// Regions being copied by kcopyd.
+    /// Regions being copied by kcopyd (claimed for a copy until it completes).
     copying: AtomicU32,
-    /// Bytes being copied by kcopyd.
-    copy_bytes: AtomicU64,
     /// 1 while the worker starts background copies (so that postsuspend waits for it too).
     starting: AtomicU32,
     /// Where the background copy goes on; only the worker uses it.
@@ -214,7 +224,6 @@ impl State {
             suspended: AtomicBool::new(false),
             dying: AtomicBool::new(false),
             copying: AtomicU32::new(0),
-            copy_bytes: AtomicU64::new(0),
             starting: AtomicU32::new(0),
             next_region: AtomicU32::new(0),
             commit_due: AtomicBool::new(false),
@@ -293,7 +302,6 @@ impl CloneCore {
     pub(crate) fn new(p: Parts) -> Result<Arc<Self>> {
         let marks = Marks::new(p.cfg.geometry.nr_regions)?;
         let region_bytes = p.cfg.geometry.region_size << 9;
-        let cap = |c: Option<u32>| c.map_or(AUTO, u64::from);
         Arc::pin_init(
             try_pin_init!(Self {
                 cfg: p.cfg,
@@ -306,8 +314,8 @@ impl CloneCore {
                 ctl <- CopyControl::new(region_bytes, Ktime::ktime_get().to_ns()),
                 idle <- IdleWait::new(),
                 settings: Settings {
-                    threshold: AtomicU64::new(cap(p.options.threshold)),
-                    batch_size: AtomicU64::new(cap(p.options.batch_size)),
+                    threshold: Cap::new(p.options.threshold),
+                    batch_size: Cap::new(p.options.batch_size),
                     rate_limit: AtomicU64::new(u64::from(p.options.rate_limit) << 20),
                     background_copy: AtomicBool::new(p.options.background_copy),
                     discard_passdown: AtomicBool::new(p.options.discard_passdown),
@@ -430,7 +438,7 @@ impl CloneCore {
     /// not timed: as the copy goes on more bios go there, and their lower latency would hide
     /// the copy's impact on the source.)
     fn time_for_controller(&self, bio: &mut Bio<PerBio>) {
-        if self.st.copy_bytes.load(Ordering::Relaxed) != 0 {
+        if self.st.copying.load(Ordering::Relaxed) != 0 {
             // Never 0 (which means not timed).
             bio.data_mut().start_us = now_us().max(1);
         }
@@ -542,17 +550,15 @@ impl CloneCore {
 
     // ---- copying ----
 
-    /// Starts a kcopyd job copying regions `first..first + count`, which the caller claimed;
-    /// counts its bytes in flight until it completes. Returns the bytes.
+    /// Starts a kcopyd job copying regions `first..first + count`, which the caller claimed
+    /// (and counted in `copying`). Returns its bytes.
     fn start_copy(self: &Arc<Self>, client: &Client, first: u32, count: u32) -> Result<u64> {
         let (start, len) = self.region_span(first, count);
-        let bytes = len << 9;
         let job = KBox::new(
             CopyJob {
                 clone: self.clone(),
                 first,
                 count,
-                bytes,
                 start_ns: Ktime::ktime_get().to_ns(),
             },
             GFP_NOIO,
@@ -562,14 +568,10 @@ impl CloneCore {
             sector: start,
             count: len,
         };
-        self.st.copy_bytes.fetch_add(bytes, Ordering::AcqRel);
         client
             .copy::<CopyJob>(from, &[(&self.cfg.dest, start)], job)
-            .map(|()| bytes)
-            .map_err(|(e, _job)| {
-                self.st.copy_bytes.fetch_sub(bytes, Ordering::AcqRel);
-                e
-            })
+            .map(|()| len << 9)
+            .map_err(|(e, _job)| e)
     }
 
     /// Fails a claimed region whose copy could not start, and the writes waiting for it.
@@ -603,12 +605,12 @@ impl CloneCore {
     /// A copy job completed. kcopyd's thread.
     fn copy_done(self: &Arc<Self>, job: &CopyJob, result: CopyResult) {
         let (first, count) = (job.first, job.count);
-        self.st.copy_bytes.fetch_sub(job.bytes, Ordering::AcqRel);
         let ok = result.is_ok();
         if ok {
             let now = Ktime::ktime_get().to_ns();
+            let bytes = self.region_span(first, count).1 << 9;
             self.ctl
-                .completed(now, job.bytes, now.saturating_sub(job.start_ns));
+                .completed(now, bytes, now.saturating_sub(job.start_ns));
         }
         if !ok && count > 1 {
             // One bad region must not keep its batch neighbours from being copied: the worker
@@ -712,6 +714,8 @@ impl CloneCore {
                 break;
             }
             let in_flight = self.st.copying.load(Ordering::Acquire);
+            // (The short last region counts whole: a few sectors more than in flight.)
+            let in_flight_bytes = u64::from(in_flight).saturating_mul(region_bytes);
             let cap = self
                 .settings
                 .threshold()
@@ -723,7 +727,7 @@ impl CloneCore {
             let now = Ktime::ktime_get().to_ns();
             let (allowed, job) = {
                 let mut ctl = self.ctl.lock();
-                let a = ctl.allowance(now, self.st.copy_bytes.load(Ordering::Acquire), rate);
+                let a = ctl.allowance(now, in_flight_bytes, rate);
                 (a, ctl.job_regions(self.settings.batch_size(), rate))
             };
             let bytes = match allowed {
@@ -1090,8 +1094,8 @@ impl CloneCore {
 
     pub(crate) fn message(self: &Arc<Self>, msg: Message, out: &mut StatusWriter<'_>) {
         match msg {
-            Message::Threshold(n) => Settings::set_cap(&self.settings.threshold, n),
-            Message::BatchSize(n) => Settings::set_cap(&self.settings.batch_size, n),
+            Message::Threshold(n) => self.settings.threshold.set(n),
+            Message::BatchSize(n) => self.settings.batch_size.set(n),
             Message::BackgroundCopy(on) => {
                 self.settings.background_copy.store(on, Ordering::Release)
             }
@@ -1116,7 +1120,8 @@ impl CloneCore {
              user_base_latency_us={} slow_start={} probing={} rounds={} ",
             r.window_bytes,
             r.job_regions,
-            self.st.copy_bytes.load(Ordering::Relaxed),
+            u64::from(self.st.copying.load(Ordering::Relaxed))
+                .saturating_mul(self.cfg.geometry.region_size << 9),
             self.st.copying.load(Ordering::Relaxed),
             r.rate_bytes_per_s,
             r.latency_ns / 1000,
@@ -1230,7 +1235,6 @@ struct CopyJob {
     clone: Arc<CloneCore>,
     first: u32,
     count: u32,
-    bytes: u64,
     /// When it started (`ktime_get`, ns).
     start_ns: i64,
 }

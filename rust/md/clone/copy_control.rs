@@ -76,25 +76,25 @@ impl CopyControl {
 /// them in flight at once, so a job up to 512 KiB takes one round trip of the source; bigger
 /// jobs only queue inside kcopyd (more latency, no more parallelism, which more jobs give) and
 /// hold more region records until their single completion.
-pub(crate) const JOB_MAX_BYTES: u64 = 512 << 10;
+const JOB_MAX_BYTES: u64 = 512 << 10;
 /// The largest window, in bytes (the data of the copies in flight is in kcopyd's pages): a
 /// 10 ms link at 1.6 GB/s, or a local disk at any speed, needs less.
-pub(crate) const WINDOW_MAX_BYTES: u64 = 16 << 20;
+const WINDOW_MAX_BYTES: u64 = 16 << 20;
 /// The window a copy starts with.
 const WINDOW_START_BYTES: u64 = 1 << 20;
 /// Rounds over which the base latency is the minimum.
 const BASE_ROUNDS: usize = 16;
 /// A round ends after this long even if less than its window completed.
-pub(crate) const ROUND_MAX_NS: i64 = 200_000_000;
+const ROUND_MAX_NS: i64 = 200_000_000;
 /// How often the user baseline is measured while user I/O runs.
-pub(crate) const PROBE_PERIOD_NS: i64 = 2_000_000_000;
+const PROBE_PERIOD_NS: i64 = 2_000_000_000;
 /// A probe lasts at least this long, and at most [`PROBE_MAX_NS`].
 const PROBE_MIN_NS: i64 = 100_000_000;
 const PROBE_MAX_NS: i64 = 500_000_000;
 /// User bios needed for a mean user latency.
 const USER_MIN_SAMPLES: u64 = 4;
 /// User latency within this much of the baseline is never a sign of the copy's impact.
-pub(crate) const USER_SLACK_NS: i64 = 200_000;
+const USER_SLACK_NS: i64 = 200_000;
 /// The rate limit's bucket holds at most this fraction of a second of its rate (100 ms), or
 /// one job.
 const BURST_PER_S: u64 = 10;
