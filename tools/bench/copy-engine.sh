@@ -19,16 +19,19 @@
 #     16): user IOPS with the copy running against disabled; regions copied in
 #     each 5 s.
 #  5. copy_rate_limit 8 (MiB/s): the measured copy rate.
+#  6. Part 1 over a remote source: the kernel's NBD client to nbdkit in the guest
+#     (unix socket, DELAY_MS per read by its delay filter), against fio reading
+#     /dev/nbd0; C's 4 KiB copy is not run.
 #
 # Run it with: make vm-run SCRIPT=tools/bench/copy-engine.sh VM_MEM=4G
 # (the 1 GiB part needs the memory). LOAD_SECS (default 6) sets the length of
 # each measurement in parts 3 to 5 (short enough that the copy is not done).
-# PARTS (default "1 2 3 5"; 4 runs with 3) selects parts. (vm-run passes no
+# PARTS (default "1 2 3 5 6"; 4 runs with 3) selects parts. (vm-run passes no
 # environment to the guest: prepend e.g. PARTS="1 2" to a copy of this script.)
 set -u
 DELAY_MS=${DELAY_MS:-10}
 LOAD_SECS=${LOAD_SECS:-6}
-PARTS=${PARTS:-1 2 3 5}
+PARTS=${PARTS:-1 2 3 5 6}
 ROUNDS=${ROUNDS:-3}
 median() { sort -n | awk '{ v[NR] = $1 } END { print v[int((NR + 1) / 2)] }'; }
 # rounds <n> <command...>: the median of n runs of a command that prints a number.
@@ -246,3 +249,28 @@ row "copy rate with copy_rate_limit 8, MiB/s" "-" "$mib" "$(ratio "$mib" 8)"
 ds remove b-clone
 fi
 ds remove b-src 2>/dev/null
+
+if part 6; then
+echo "== 6. idle copy, a remote source: /dev/nbd0 over a unix socket to nbdkit (${DELAY_MS} ms per read)"
+disks 32
+modprobe nbd nbds_max=1
+nbdkit --unix /tmp/b-nbd.sock --pidfile /tmp/b-nbd.pid -r --filter=delay file file=/dev/ram2 \
+	rdelay="${DELAY_MS}ms"
+while [ ! -s /tmp/b-nbd.pid ]; do sleep 0.1; done
+nbd-client -unix /tmp/b-nbd.sock /dev/nbd0 -nonetlink -block-size 4096 >/dev/null
+limit=$(rounds "$ROUNDS" fio_read /dev/nbd0)
+row "workload" "C" "Rust" "Rust/lim"
+row "fio read of the NBD source (the limit), s" "$limit" "$limit" "1.00"
+for region in 8 128; do
+	t_C=-
+	for impl in C Rust; do
+		# (C copies 4 KiB regions one at a time: minutes; not run.)
+		[ $impl = C ] && [ $region = 8 ] && continue
+		use "$(module $impl)"
+		eval "t_$impl=\$(rounds $ROUNDS copy_time /dev/nbd0 $region)"
+	done
+	row "full copy, $((region / 2)) KiB regions, s" "$t_C" "$t_Rust" "$(ratio "$t_Rust" "$limit")"
+done
+nbd-client -d /dev/nbd0 >/dev/null
+kill "$(cat /tmp/b-nbd.pid)"
+fi

@@ -1,11 +1,13 @@
 #!/bin/sh
 # SPDX-License-Identifier: GPL-2.0
-# The demo, run in the VM by `make demo`: a clone of a slow source at work.
-# The source is a RAM disk behind dm-delay (10 ms a read, like a remote NBD or
-# iSCSI disk). The clone serves reads at once, copies in the background while
-# `dmsetup status` shows progress, takes writes during the copy, and at the
-# end the destination is checked byte for byte against the source plus the
-# writes, then swapped for a linear table.
+# The demo, run in the VM by `make demo`: a clone of a remote source at work.
+# The source is a network block device: the kernel's NBD client (/dev/nbd0)
+# connected over a unix socket to nbdkit, which serves a RAM disk with 10 ms
+# per read (its delay filter), like a remote NBD or iSCSI disk. The clone
+# serves reads at once, copies in the background while `dmsetup status` shows
+# progress, takes writes during the copy, and at the end the destination is
+# checked byte for byte against the source plus the writes, then swapped for a
+# linear table.
 set -e
 export DM_DISABLE_UDEV=1
 dmsetup() { command dmsetup --noudevsync "$@"; }
@@ -14,23 +16,43 @@ say() { printf '\n== %s\n' "$*"; }
 MB=64
 REGION=128 # sectors: 64 KiB
 modprobe crc32c_generic
-modprobe dm-delay
+modprobe nbd nbds_max=1
 modprobe brd rd_nr=3 rd_size=$((MB * 1024)) max_part=0
 if [ -n "$(find /lib/modules/"$(uname -r)" -name "dm_clone_rs.ko*")" ]; then
-	module=dm_clone_rs threshold=copy_threshold
+	# The copy at 8 MiB/s at most, so that its progress can be watched.
+	module=dm_clone_rs args="0 2 copy_rate_limit 8"
 else
-	module=dm_clone threshold=hydration_threshold
+	module=dm_clone args="0 4 hydration_threshold 2 hydration_batch_size 1"
 fi
 modprobe "$module"
 say "the clone target comes from module $module ($(dmsetup targets | grep '^clone'))"
 
-say "source: $MB MiB of random data on /dev/ram2, behind dm-delay (10 ms per I/O)"
+say "source: $MB MiB of random data on /dev/ram2, served by nbdkit (10 ms per read) as /dev/nbd0"
 dd if=/dev/urandom of=/tmp/source.img bs=1M count=$MB 2>/dev/null
 dd if=/tmp/source.img of=/dev/ram2 bs=1M oflag=direct 2>/dev/null
 sectors=$(blockdev --getsz /dev/ram2)
-dmsetup create slowsrc --table "0 $sectors delay /dev/ram2 0 10"
+echo "nbdkit --unix /tmp/nbd.sock -r --filter=delay file file=/dev/ram2 rdelay=10ms"
+nbdkit --unix /tmp/nbd.sock --pidfile /tmp/nbd.pid -r --filter=delay file file=/dev/ram2 rdelay=10ms
+i=0
+until [ -s /tmp/nbd.pid ]; do
+	sleep 0.1
+	i=$((i + 1))
+	[ "$i" -lt 100 ] || { echo "nbdkit did not start"; exit 1; }
+done
+echo "nbd-client -unix /tmp/nbd.sock /dev/nbd0 -nonetlink -block-size 4096"
+nbd-client -unix /tmp/nbd.sock /dev/nbd0 -nonetlink -block-size 4096
+i=0
+until [ "$(blockdev --getsz /dev/nbd0)" = "$sectors" ]; do
+	sleep 0.1
+	i=$((i + 1))
+	[ "$i" -lt 100 ] || { echo "/dev/nbd0 did not connect"; exit 1; }
+done
+t0=$(awk '{ print $1 }' /proc/uptime)
+dd if=/dev/nbd0 of=/dev/null bs=4096 count=10 iflag=direct 2>/dev/null
+t1=$(awk '{ print $1 }' /proc/uptime)
+echo "10 reads of 4 KiB from /dev/nbd0, one at a time: $(awk -v a="$t0" -v b="$t1" 'BEGIN { printf "%d", (b - a) * 1000 }') ms"
 
-table="0 $sectors clone /dev/ram0 /dev/ram1 /dev/mapper/slowsrc $REGION 0 4 $threshold 2 hydration_batch_size 1"
+table="0 $sectors clone /dev/ram0 /dev/ram1 /dev/nbd0 $REGION $args"
 say "dmsetup create clone --table \"$table\""
 dmsetup create clone --table "$table"
 dmsetup status clone
@@ -69,4 +91,5 @@ say "verify: the device equals the source plus the write made during the copy"
 cmp /dev/mapper/clone /tmp/expect.img
 echo "VERIFIED: $MB MiB identical (sha256 $(sha256sum </tmp/expect.img | cut -c1-16)...)"
 dmsetup remove clone
-dmsetup remove slowsrc
+nbd-client -d /dev/nbd0 >/dev/null
+kill "$(cat /tmp/nbd.pid)"

@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # SPDX-License-Identifier: GPL-2.0
-# Build the base initramfs of the current flavour: busybox, dmsetup, fio and
+# Build the base initramfs of the current flavour: busybox, dmsetup, fio, an NBD
+# server (nbdkit, its file plugin and delay filter) and client (nbd-client) and
 # their libraries, and the kernel's modules. It is rebuilt only when the
 # kernel's modules were reinstalled; what changes often (our modules, the
 # selftests, /init) goes into a small per-run archive (tools/vm/run.sh) that the
@@ -41,6 +42,11 @@ copy_with_libs() {
 }
 copy_with_libs /usr/sbin/dmsetup
 copy_with_libs /usr/bin/fio
+copy_with_libs /usr/bin/nbdkit
+copy_with_libs /usr/sbin/nbd-client
+for so in plugins/nbdkit-file-plugin.so filters/nbdkit-delay-filter.so; do
+	copy_with_libs "/usr/lib/x86_64-linux-gnu/nbdkit/$so"
+done
 
 mkdir -p "$root/lib/modules"
 cp -a "$obj"/guest-modules/lib/modules/* "$root/lib/modules/"

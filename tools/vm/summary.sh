@@ -55,13 +55,25 @@ if ! grep -q "kunit:" "$results" && [ -s "$rundir/kernel.log" ]; then
 	echo "not ok|kunit: boot-time suites|no KUnit results in the kernel log" >>"$results"
 fi
 
-# Selftests: the runner's plan and top-level lines.
+# Selftests: the runner's plan and top-level lines. A failed selftest carries its
+# failed checks, each with the two comment lines before it (what it measured), so
+# a log that shows only the summary (CI) still says what failed; "\037" joins them.
 planned=$(grep -m1 -E '^1\.\.[0-9]+$' "$rundir/out.log" | cut -c4- || true)
 awk '
+/^# # / { c1 = c2; c2 = substr($0, 5); next }
+/^# not ok [0-9]+ / {
+	d = (c1 != "" ? c1 "\037" : "") (c2 != "" ? c2 "\037" : "") substr($0, 3)
+	gsub(/\|/, "/", d)
+	detail = (detail == "" ? "" : detail "\037") d
+	c1 = c2 = ""
+	next
+}
+/^# (ok|TAP|1\.\.)/ { c1 = c2 = ""; next }
 /^(ok|not ok) [0-9]+ selftests: / {
 	res = ($1 == "ok") ? "ok" : "not ok"
 	line = $0; sub(/^(ok|not ok) [0-9]+ /, "", line)
-	printf "%s|%s|\n", res, line
+	printf "%s|%s|%s\n", res, line, (res == "ok" ? "" : detail)
+	detail = ""; c1 = c2 = ""
 }' "$rundir/out.log" >>"$results"
 got=$(grep -c "|selftests: " "$results" || true)
 if [ -n "$planned" ] && [ "$got" -lt "$planned" ]; then
@@ -84,7 +96,7 @@ done
 
 echo "KTAP version 1"
 echo "1..$(wc -l <"$results")"
-awk -F'|' '{ printf "%s %d %s\n", $1, NR, $2; if ($3 != "") print "# " $3 }' "$results"
+awk -F'|' '{ printf "%s %d %s\n", $1, NR, $2; if ($3 != "") { gsub(/\037/, "\n# ", $3); print "# " $3 } }' "$results"
 if [ -s "$rundir/logcheck.txt" ]; then
 	sed 's/^/# /' "$rundir/logcheck.txt"
 fi

@@ -65,6 +65,52 @@ impl Throttle {
             last_jiffies: 0,
         }))
     }
+
+    /// The percentage (`throttle` field) that a module parameter sets, as
+    /// [`declare_kcopyd_throttle!`](crate::declare_kcopyd_throttle) declares it.
+    #[doc(hidden)]
+    pub const fn percent_ptr(&'static self) -> *mut u32 {
+        let t = self.0.get();
+        // SAFETY: `t` points to the wrapped struct, which lives as long as `self`; this only
+        // computes the address of one of its fields.
+        unsafe { core::ptr::addr_of_mut!((*t).throttle) }
+    }
+}
+
+/// Declares a module's kcopyd [`Throttle`] as a `static`, unthrottled (100%), with module
+/// parameters that set its percentage: `1..=100` of the time kcopyd may spend on I/O, anything
+/// else refused with `-EINVAL` (C's `DECLARE_DM_KCOPYD_THROTTLE_WITH_MODULE_PARM` takes any
+/// number, and 0 makes kcopyd's thread sleep forever). Each name in `params` is a parameter
+/// (`/sys/module/<module>/parameters/<name>`, mode 0644) over the same percentage, so an old
+/// name can stay beside a new one.
+///
+/// ```ignore
+/// kernel::declare_kcopyd_throttle! {
+///     static THROTTLE;
+///     module: "dm_clone_rs",
+///     params: ["copy_throttle"],
+///     description: "Percentage of time kcopyd may spend on copy I/O",
+/// }
+/// ```
+#[macro_export]
+macro_rules! declare_kcopyd_throttle {
+    (static $id:ident; module: $module:literal, params: [$($name:literal),+ $(,)?],
+     description: $desc:literal $(,)?) => {
+        static $id: $crate::device_mapper::kcopyd::Throttle =
+            $crate::device_mapper::kcopyd::Throttle::new(100);
+        $(
+            // The percentage lives in a static of this module, read by kcopyd with
+            // `READ_ONCE` and written only by the parameter code: what the macro needs.
+            $crate::__module_param_uint! {
+                module: $module,
+                name: $name,
+                var: $id.percent_ptr(),
+                range: 1..=100,
+                perm: 0o644,
+                description: $desc,
+            }
+        )+
+    };
 }
 
 /// What happens when a kcopyd job completes, for the pointer type that the job carries.

@@ -13,8 +13,9 @@
 //!
 //! - no queueing (mean below 5/4 of the base): the window grows, doubling while in slow start
 //!   (the first rounds), else by one job;
-//! - queueing, but the round's throughput beat the previous round's by more than 1/16: it grows
-//!   by one job (a deeper queue still buys throughput);
+//! - queueing, but the round's throughput beat the best of the last [`BASE_ROUNDS`] rounds by
+//!   more than 1/16: it grows by one job (a deeper queue still buys throughput; beating only the
+//!   previous round would let noise, a dip and a rebound, grow the window);
 //! - queueing without a throughput gain: slow start ends and the window shrinks by a quarter.
 //!
 //! It only grows when the copy used the window (the worker stopped because of it), so a copy
@@ -125,14 +126,14 @@ impl UserLatency {
     }
 }
 
-/// The lowest of the last `N` values pushed.
-struct RecentMin<const N: usize> {
+/// The last `N` values pushed, for their lowest and highest.
+struct Recent<const N: usize> {
     values: [i64; N],
     len: usize,
     next: usize,
 }
 
-impl<const N: usize> RecentMin<N> {
+impl<const N: usize> Recent<N> {
     const fn new() -> Self {
         Self {
             values: [0; N],
@@ -154,6 +155,10 @@ impl<const N: usize> RecentMin<N> {
 
     fn min(&self) -> Option<i64> {
         self.values.get(..self.len)?.iter().copied().min()
+    }
+
+    fn max(&self) -> Option<i64> {
+        self.values.get(..self.len)?.iter().copied().max()
     }
 }
 
@@ -187,7 +192,10 @@ pub(crate) struct Controller {
     window_used: bool,
     round: Round,
     last_rate: u64,
-    base: RecentMin<BASE_ROUNDS>,
+    /// Round mean latencies: the lowest is the base latency.
+    base: Recent<BASE_ROUNDS>,
+    /// Round throughputs (bytes/s): a gain must beat the best of them.
+    rates: Recent<BASE_ROUNDS>,
     last_latency_ns: i64,
     user_sum_ns: u64,
     user_count: u64,
@@ -239,7 +247,8 @@ impl Controller {
                 latency_sum_ns: 0,
             },
             last_rate: 0,
-            base: RecentMin::new(),
+            base: Recent::new(),
+            rates: Recent::new(),
             last_latency_ns: 0,
             user_sum_ns: 0,
             user_count: 0,
@@ -416,7 +425,12 @@ impl Controller {
             return;
         }
         let queueing = mean > base.saturating_add(base / 4);
-        let gained = rate > self.last_rate.saturating_add(self.last_rate / 16);
+        // A gain beats the best recent round, not just the last one: a dip followed by a
+        // rebound is noise (a throttled device passes its budget in ticks), and growing on
+        // every rebound would let the window walk up while only latency grows.
+        let best = u64::try_from(self.rates.max().unwrap_or(0)).unwrap_or(0);
+        let gained = rate > best.saturating_add(best / 16);
+        self.rates.push(i64::try_from(rate).unwrap_or(i64::MAX));
         let job = self.job_bytes();
         if user_slowed || (queueing && !gained) {
             self.slow_start = false;

@@ -71,6 +71,16 @@ module_dm_target! {
     license: "GPL",
 }
 
+// kcopyd's throttle for every clone of this module: the percentage of time its jobs may keep
+// I/O in flight (kcopyd sleeps to hold it), 100 by default. `clone_hydration_throttle` is the
+// C module's name for it.
+kernel::declare_kcopyd_throttle! {
+    static COPY_THROTTLE;
+    module: "dm_clone_rs",
+    params: ["copy_throttle", "clone_hydration_throttle"],
+    description: "Percentage of time (1-100) kcopyd may spend copying regions (default 100)",
+}
+
 /// What the target keeps with each bio.
 #[derive(Clone, Copy, Default)]
 pub(crate) struct PerBio {
@@ -181,7 +191,7 @@ impl TargetOperations for CloneTarget {
         let dest = Arc::new(dest, GFP_KERNEL)?;
         let source = Arc::new(source, GFP_KERNEL)?;
         let metadata = Metadata::open(&meta_dev, geometry, true)?;
-        let kcopyd = Client::new(None, &[source.clone(), dest.clone()])
+        let kcopyd = Client::new(Some(&COPY_THROTTLE), &[source.clone(), dest.clone()])
             .map_err(fail(c_str!("Error creating the kcopyd client")))?;
         let wq = OwnedQueue::new(c_str!("dm_clone_rs"), QueueFlags::MEM_RECLAIM, 0)
             .map_err(fail(c_str!("Failed to allocate workqueue")))?;

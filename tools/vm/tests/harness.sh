@@ -72,8 +72,11 @@ result $? "summary counts a test the VM never reported, and the crash, as failed
 
 # The synthetic runs (runs/README): one case each.
 summary_is "$here/runs/selftest-fail" "3 passed, 1 failed, 0 skipped" 1 \
-	"selftests: dm-clone: bad_table.sh # exit=1"
-result $? "summary of a selftest that fails (exit=1): 1 failed, named, exit 1"
+	"selftests: dm-clone: bad_table.sh # exit=1" &&
+	grep -A2 -x "not ok 3 selftests: dm-clone: bad_table.sh # exit=1" "$tmp/sum" | tail -n 2 |
+	cmp -s - <(printf '%s\n' "# dmsetup create accepted: 0 131072 clone /dev/ram0 /dev/ram1 /dev/ram2 8" \
+		"# not ok 7 target longer than the source")
+result $? "summary of a selftest that fails (exit=1): 1 failed, named with its failed check, exit 1"
 summary_is "$here/runs/selftest-skip" "3 passed, 0 failed, 1 skipped" 0 &&
 	grep -qx "ok 3 selftests: dm-kcopyd: kcopyd.sh # SKIP" "$tmp/sum"
 result $? "summary of a selftest that skips: 1 skipped, exit 0"
