@@ -62,6 +62,12 @@ impl AtomicBitmap {
             .is_some_and(|(w, mask)| w.fetch_or(mask, Ordering::AcqRel) & mask == 0)
     }
 
+    /// Clears bit `bit`; returns whether it was set before (false beyond the end).
+    pub(crate) fn clear(&self, bit: u32) -> bool {
+        self.word(bit)
+            .is_some_and(|(w, mask)| w.fetch_and(!mask, Ordering::AcqRel) & mask != 0)
+    }
+
     /// Word `index` (0 beyond the end).
     pub(crate) fn load_word(&self, index: u32) -> u64 {
         self.words

@@ -34,8 +34,9 @@ use crate::{
     config::{Message, Options},
     copy_control::{Allowance, CopyControl},
     hints::ReadHints,
-    marks::Marks,
+    marks::{Mark, Marks},
     metadata::{Geometry, Metadata, BLOCK_SECTORS},
+    per_bio::DestWrite,
     regions::{InProgress, Parked},
     PerBio,
 };
@@ -384,6 +385,9 @@ impl CloneCore {
         }
         let r = self.region_of(offset);
         if self.marks.is_copied(r) {
+            if bio.is_write() {
+                bio.data_mut().set_write(r);
+            }
             self.cfg.dest.set_bio_device(&mut bio);
             bio.set_sector(offset);
             return self.issue_or_remap(bio);
@@ -403,6 +407,7 @@ impl CloneCore {
         }
         self.cfg.dest.set_bio_device(&mut bio);
         bio.set_sector(offset);
+        bio.data_mut().set_write(r);
         let (start, len) = self.region_span(r, 1);
         // A FUA or PREFLUSH write takes the copy path: it must not complete before the commit
         // that records its region, which a whole-region write's completion cannot wait for.
@@ -421,7 +426,7 @@ impl CloneCore {
             Parked::Copied(bio) => self.issue_or_remap(bio),
             Parked::Waiting => MapResult::Submitted,
             Parked::Overwrite(mut bio) => {
-                bio.data_mut().overwrite = r.saturating_add(1);
+                bio.data_mut().set_overwrite(r);
                 MapResult::Remapped(bio)
             }
             Parked::Queued => {
@@ -439,8 +444,7 @@ impl CloneCore {
     /// the copy's impact on the source.)
     fn time_for_controller(&self, bio: &mut Bio<PerBio>) {
         if self.st.copying.load(Ordering::Relaxed) != 0 {
-            // Never 0 (which means not timed).
-            bio.data_mut().start_us = now_us().max(1);
+            bio.data_mut().set_start(now_us());
         }
     }
 
@@ -519,19 +523,29 @@ impl CloneCore {
     }
 
     /// A bio `map` handled completed. Interrupt context.
+    ///
+    /// Once nothing can be recorded (the metadata failed: `Marks::freeze`), a write to the
+    /// destination completes successfully only if its region's mark is on disk: any other
+    /// would read back differently after a reload (its region reads as the source's then), so
+    /// it fails.
     pub(crate) fn end_io(self: &Arc<Self>, bio: &Bio<PerBio>, status: &mut Status) {
-        let start = bio.data().start_us;
-        if start != 0 {
-            let us = now_us().wrapping_sub(start);
+        if let Some(us) = bio.data().elapsed_us(now_us()) {
             self.ctl.user.record(i64::from(us).saturating_mul(1000));
         }
-        let Some(r) = bio.data().overwrite.checked_sub(1) else {
-            return;
+        let r = match bio.data().dest_write() {
+            DestWrite::None => return,
+            DestWrite::Write(r) => {
+                if status.is_ok() && !self.marks.survives_reload(r) {
+                    *status = Status::IOERR;
+                }
+                return;
+            }
+            DestWrite::Overwrite(r) => r,
         };
-        let ok = status.is_ok();
-        if ok {
-            self.marks.mark(r);
+        if status.is_ok() && self.marks.mark(r) == Mark::Frozen {
+            *status = Status::IOERR;
         }
+        let ok = status.is_ok();
         let mut waiting = BioList::new();
         self.regions.finish(r, &mut waiting);
         if !ok {
@@ -623,14 +637,17 @@ impl CloneCore {
         }
         let mut waiting = BioList::new();
         // Marked before the records go: a write that finds no record finds the region
-        // copied.
-        if ok {
-            self.marks.mark_run(first, count);
-        }
+        // copied. Once nothing can be recorded, the copy is as good as failed for the writes
+        // waiting for it: they fail, as a write to an uncopied region does then.
+        let recorded = ok && self.marks.mark_run(first, count);
         self.regions.finish_run(first, count, &mut waiting);
-        if ok {
+        if recorded {
             while let Some(b) = waiting.pop() {
                 self.issue(b);
+            }
+        } else if ok {
+            while let Some(b) = waiting.pop() {
+                b.end(Status::IOERR);
             }
         } else {
             let n = self.st.copy_errors.fetch_add(1, Ordering::Relaxed);
@@ -790,17 +807,18 @@ impl CloneCore {
     // ---- metadata ----
 
     /// Commits the marks not on disk yet: closes the transaction's set, flushes the
-    /// destination, writes the set and commits (see `marks`). Process context.
-    pub(crate) fn commit(self: &Arc<Self>) -> Result {
+    /// destination, writes the set and commits (see `marks`). Returns whether it flushed the
+    /// destination (false: nothing to commit). Process context.
+    pub(crate) fn commit(self: &Arc<Self>) -> Result<bool> {
         let mut md = self.md.lock();
         if !self.marks.changed() {
-            return Ok(());
+            return Ok(false);
         }
         if self.mode() != MetadataMode::ReadWrite {
             return Err(EPERM);
         }
         let Some(closed) = self.marks.begin_commit() else {
-            return Ok(());
+            return Ok(false);
         };
         if let Err(e) = self.cfg.dest.issue_flush() {
             self.metadata_failed(&mut md, "flush destination device", e);
@@ -816,7 +834,7 @@ impl CloneCore {
         match written {
             Ok(()) => {
                 self.marks.end_commit(closed);
-                Ok(())
+                Ok(true)
             }
             Err(e) => {
                 self.metadata_failed(&mut md, "commit", e);
@@ -828,9 +846,9 @@ impl CloneCore {
     /// A metadata operation failed: abort the transaction by reopening the metadata as last
     /// committed, and go read-only; if that fails too, go to Fail. Raises an event.
     ///
-    /// The in-core map is kept: the data of regions marked since the last commit is on the
-    /// destination, so reads stay right; those marks are just never recorded (after a reload
-    /// the regions are copied again).
+    /// Either way nothing can be recorded any more, so the in-core map goes back to what is
+    /// on disk (`Marks::freeze`): the regions marked since the last commit read as not copied
+    /// (from the source), as they will after a reload, and writes that would need a mark fail.
     fn metadata_failed(&self, md: &mut Option<Metadata>, op: &str, e: Error) {
         pr_err!(
             "{}: metadata operation `{}' failed: error = {}\n",
@@ -851,6 +869,14 @@ impl CloneCore {
             }
         };
         self.set_mode(mode);
+        let taken = self.marks.freeze();
+        if taken > 0 {
+            pr_err!(
+                "{}: {} regions copied since the last commit read as not copied again (their copies cannot be recorded)\n",
+                self.name(),
+                taken
+            );
+        }
     }
 
     fn set_mode(&self, mode: MetadataMode) {
@@ -890,7 +916,11 @@ impl CloneCore {
             let committed = self.commit();
             while let Some(b) = commit_first.pop() {
                 match committed {
-                    Ok(()) => b.submit(),
+                    // The commit flushed the destination after these bios arrived: an empty
+                    // flush has nothing left to do (device-mapper sends a flush's data, if
+                    // any, as a bio of its own). C does the same.
+                    Ok(true) if b.sectors() == 0 && !b.is_fua() => b.end(Status::OK),
+                    Ok(_) => b.submit(),
                     Err(_) => b.end(Status::IOERR),
                 }
             }

@@ -41,8 +41,10 @@ mod copy_control;
 mod hints;
 mod marks;
 mod metadata;
+mod per_bio;
 mod regions;
 
+pub(crate) use crate::per_bio::PerBio;
 use crate::{
     clone::{CloneCore, Config, Parts},
     config::{Message, Options},
@@ -79,16 +81,6 @@ kernel::declare_kcopyd_throttle! {
     module: "dm_clone_rs",
     params: ["copy_throttle", "clone_hydration_throttle"],
     description: "Percentage of time (1-100) kcopyd may spend copying regions (default 100)",
-}
-
-/// What the target keeps with each bio.
-#[derive(Clone, Copy, Default)]
-pub(crate) struct PerBio {
-    /// The region (plus one) this write fills whole; 0 for other bios.
-    pub(crate) overwrite: u32,
-    /// When `map` saw it, in microseconds (`ktime_get`, truncated: latencies are differences
-    /// of these, wrapping), if copies were in flight then; else 0.
-    pub(crate) start_us: u32,
 }
 
 /// The target's private data. Dropping it (the destructor) shuts the clone down first.

@@ -16,7 +16,17 @@
 //! 3. it writes the closed set to the on-disk bitset ([`Marks::drain_closed`]) and commits,
 //!    then [`Marks::end_commit`] records that the set is empty again.
 //!
-//! This is the scheme of the C target (two dirty maps swapped at pre-commit).
+//! This is the scheme of the C target (two dirty maps swapped at pre-commit). A set is cleared
+//! only once its commit succeeded, so the two sets always hold every mark not on disk.
+//!
+//! # When nothing can be recorded any more
+//!
+//! Once a commit fails, no mark can ever reach the disk: [`Marks::freeze`] takes back every
+//! mark not on disk (the regions read as not copied again, as they will after a reload) and
+//! refuses new ones. A write to the destination that completes afterwards survives a reload
+//! only if its region's mark is on disk ([`Marks::survives_reload`]); the caller fails the
+//! others, so nothing it acknowledges reads back differently after a reload. (C intends the
+//! same when it aborts: it reloads the in-core map from disk.)
 //!
 //! # Locking and contexts
 //!
@@ -27,7 +37,7 @@
 //! (who holds the metadata mutex) reads and clears a closed set.
 
 use crate::bitmap::{AtomicBitmap, WORD_BITS};
-use core::sync::atomic::{AtomicU64, Ordering};
+use core::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use kernel::{new_spinlock_irq, prelude::*, sync::SpinLockIrq};
 
 /// One transaction's set of newly copied regions.
@@ -50,6 +60,19 @@ impl DirtySet {
 struct State {
     current: usize,
     changed: [bool; 2],
+    /// Set by [`Marks::freeze`]: no marks any more.
+    frozen: bool,
+}
+
+/// What [`Marks::mark`] did.
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+pub(crate) enum Mark {
+    /// The region is marked in the open transaction.
+    New,
+    /// It was copied already.
+    Already,
+    /// Nothing can be recorded any more ([`Marks::freeze`]): not marked.
+    Frozen,
 }
 
 /// The in-core region map and its per-transaction dirty sets.
@@ -58,6 +81,8 @@ pub(crate) struct Marks {
     copied: AtomicBitmap,
     nr_copied: AtomicU64,
     sets: [DirtySet; 2],
+    /// `state.frozen`, readable without the lock (set after the marks were taken back).
+    frozen: AtomicBool,
     #[pin]
     state: SpinLockIrq<State>,
 }
@@ -71,7 +96,11 @@ impl Marks {
             copied,
             nr_copied: AtomicU64::new(0),
             sets,
-            state <- new_spinlock_irq!(State { current: 0, changed: [false; 2] }, "clone_marks"),
+            frozen: AtomicBool::new(false),
+            state <- new_spinlock_irq!(
+                State { current: 0, changed: [false; 2], frozen: false },
+                "clone_marks"
+            ),
         }? Error))
     }
 
@@ -115,6 +144,8 @@ impl Marks {
             set.words.clear_all();
         }
         st.changed = [false; 2];
+        st.frozen = false;
+        self.frozen.store(false, Ordering::Release);
     }
 
     /// Records that region `r` was copied by an earlier transaction (loading the metadata).
@@ -124,24 +155,31 @@ impl Marks {
         }
     }
 
-    /// Marks region `r` copied in the open transaction. Returns whether it was not before.
-    /// Any context.
-    pub(crate) fn mark(&self, r: u32) -> bool {
+    /// Marks region `r` copied in the open transaction. Any context.
+    pub(crate) fn mark(&self, r: u32) -> Mark {
         let mut st = self.state.lock();
         self.mark_locked(&mut st, r)
     }
 
-    /// Marks regions `first..first + count` copied (a copy job's), under one lock.
-    pub(crate) fn mark_run(&self, first: u32, count: u32) {
+    /// Marks regions `first..first + count` copied (a copy job's), under one lock. Returns
+    /// false, marking nothing, once frozen.
+    pub(crate) fn mark_run(&self, first: u32, count: u32) -> bool {
         let mut st = self.state.lock();
+        if st.frozen {
+            return false;
+        }
         for r in first..first.saturating_add(count) {
             self.mark_locked(&mut st, r);
         }
+        true
     }
 
-    fn mark_locked(&self, st: &mut State, r: u32) -> bool {
+    fn mark_locked(&self, st: &mut State, r: u32) -> Mark {
+        if st.frozen {
+            return Mark::Frozen;
+        }
         if !self.copied.set(r) {
-            return false;
+            return Mark::Already;
         }
         self.nr_copied.fetch_add(1, Ordering::AcqRel);
         let i = st.current;
@@ -152,7 +190,44 @@ impl Marks {
         if let Some(c) = st.changed.get_mut(i) {
             *c = true;
         }
-        true
+        Mark::New
+    }
+
+    /// Whether a write to region `r` completing now survives a reload: always, until frozen
+    /// (its region's mark will be committed before any flush completes); after, only if the
+    /// mark is on disk (every mark left is). Any context.
+    pub(crate) fn survives_reload(&self, r: u32) -> bool {
+        !self.frozen.load(Ordering::Acquire) || self.copied.test(r)
+    }
+
+    /// Nothing can be committed any more: takes back every mark not on disk (both sets) and
+    /// refuses marks from now on. Returns how many regions read as not copied again. Only the
+    /// committer's side calls it (holding the metadata mutex, so no commit runs). The time
+    /// with interrupts off is one pass over the two sets' dirty words.
+    pub(crate) fn freeze(&self) -> u64 {
+        let mut st = self.state.lock();
+        let mut taken = 0u64;
+        for set in &self.sets {
+            for chunk in 0..set.words.nr_words() {
+                let mut words = set.words.take_word(chunk);
+                while words != 0 {
+                    let w = chunk * WORD_BITS + words.trailing_zeros();
+                    words &= words - 1;
+                    let mut bits = set.regions.take_word(w);
+                    while bits != 0 {
+                        if self.copied.clear(w * WORD_BITS + bits.trailing_zeros()) {
+                            taken += 1;
+                        }
+                        bits &= bits - 1;
+                    }
+                }
+            }
+        }
+        self.nr_copied.fetch_sub(taken, Ordering::AcqRel);
+        st.changed = [false; 2];
+        st.frozen = true;
+        self.frozen.store(true, Ordering::Release);
+        taken
     }
 
     /// Whether any marks are not on disk: in the open set, or in a closed set whose commit has
@@ -176,16 +251,17 @@ impl Marks {
         Some(closed)
     }
 
-    /// Phase 3: calls `f` on every region of the closed set `closed`, clearing the set. Stops at
-    /// the first error (the set is then partly cleared; the caller aborts the transaction).
+    /// Phase 3: calls `f` on every region of the closed set `closed`, which stays as it is
+    /// until [`Marks::end_commit`]. Stops at the first error (the caller aborts the
+    /// transaction; the set still holds all its marks, for [`Marks::freeze`]).
     pub(crate) fn drain_closed(&self, closed: usize, mut f: impl FnMut(u32) -> Result) -> Result {
         let set = self.sets.get(closed).ok_or(EINVAL)?;
         for chunk in 0..set.words.nr_words() {
-            let mut words = set.words.take_word(chunk);
+            let mut words = set.words.load_word(chunk);
             while words != 0 {
                 let w = chunk * WORD_BITS + words.trailing_zeros();
                 words &= words - 1;
-                let mut bits = set.regions.take_word(w);
+                let mut bits = set.regions.load_word(w);
                 while bits != 0 {
                     f(w * WORD_BITS + bits.trailing_zeros())?;
                     bits &= bits - 1;
@@ -195,8 +271,19 @@ impl Marks {
         Ok(())
     }
 
-    /// Records that the closed set `closed` was committed.
+    /// Records that the closed set `closed` was committed, and clears it. (Marks go to the
+    /// open set meanwhile: nothing else writes the closed one.)
     pub(crate) fn end_commit(&self, closed: usize) {
+        if let Some(set) = self.sets.get(closed) {
+            for chunk in 0..set.words.nr_words() {
+                let mut words = set.words.take_word(chunk);
+                while words != 0 {
+                    set.regions
+                        .take_word(chunk * WORD_BITS + words.trailing_zeros());
+                    words &= words - 1;
+                }
+            }
+        }
         let mut st = self.state.lock();
         if let Some(c) = st.changed.get_mut(closed) {
             *c = false;
