@@ -3,15 +3,16 @@
 # Copy errors (behaviour 8): with a source block that cannot be read, a write
 # waiting for its region's copy fails with an I/O error, the failure is logged
 # and raises a dm event; everything else keeps working (other writes, the
-# background copy of every other region, metadata stays rw); once the source
-# reads again, the region is copied.
+# background copy of every other region, metadata stays rw); the region is tried
+# 3 times in all, then given up (listed by copy_failures, logged, not tried
+# again), and once the source reads again, retry_failed copies it.
 . "$(dirname "$0")/lib.sh"
 
 ktap_print_header
 DMC_DEV_MB=16
 dmc_setup
 dm_require_modules dm_dust
-ktap_set_plan 10
+ktap_set_plan 15
 
 dmc_fill_source || ktap_exit_fail_msg "cannot fill the source"
 len=$(dm_sectors "$DMC_SRC")
@@ -51,10 +52,28 @@ dmsetup message dmc-ce 0 copy_batch_size 4
 dmsetup message dmc-ce 0 enable_background_copy
 dm_test "the background copy copies every other region" \
 	dmc_wait_for 60 '[ "$(dmc_copied dmc-ce)" = $((total - 1)) ]'
-sleep 1.5
-dm_test "the bad region stays uncopied while the source fails" [ "$(dmc_copied dmc-ce)" = $((total - 1)) ]
+# Bounded retries: after 3 failed copies (with a pause of 1 s, then 2 s, between
+# passes) the region is given up, listed, and no longer tried.
+failures() { dmsetup message dmc-ce 0 copy_failures; }
+dm_test "after 3 failed copies the region is given up: copy_failures lists it" \
+	dmc_wait_for 20 '[ "$(failures)" = "given_up=1 first=20" ]'
+echo "# copy_failures: $(failures)"
+gave_up_logged() { dm_dmesg_since copyerr | grep -q "region 20 given up after 3 failed copies"; }
+dm_test "giving up is logged with the region" gave_up_logged
+tries() { dm_dmesg_since copyerr | grep -c "copying regions 20..21 failed"; }
+t0=$(tries)
+sleep 3
+t1=$(tries)
+echo "# failed copies of region 20 logged: $t0, 3 s later $t1"
+three_tries() { [ "$t0" = 3 ] && [ "$t1" = 3 ]; }
+dm_test "a given-up region is not tried again (3 tries in all)" three_tries
+dm_test "the bad region stays uncopied" [ "$(dmc_copied dmc-ce)" = $((total - 1)) ]
 dmsetup message dmc-zdust 0 clearbadblocks >/dev/null 2>&1
-dm_test "once the source reads again, it is copied" dmc_wait_copied dmc-ce 10
+sleep 2
+dm_test "given up, it stays uncopied when the source reads again" [ "$(dmc_copied dmc-ce)" = $((total - 1)) ]
+dmsetup message dmc-ce 0 retry_failed
+dm_test "retry_failed tries it again: it is copied" dmc_wait_copied dmc-ce 10
+dm_test "and copy_failures lists none" [ "$(failures)" = "given_up=0 first=-" ]
 dmsetup remove dmc-ce
 cmp -s "$DMC_DEST" /tmp/dmc-exp.img
 dm_test "destination equals the source plus the write to region 30" [ $? = 0 ]

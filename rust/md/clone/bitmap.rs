@@ -3,7 +3,10 @@
 //! A bitmap of atomic words, usable from any context without a lock.
 
 use core::sync::atomic::{AtomicU64, Ordering};
-use kernel::{alloc::KVVec, prelude::*};
+use kernel::{
+    alloc::{Flags, KVVec},
+    prelude::*,
+};
 
 /// Bits per word.
 pub(crate) const WORD_BITS: u32 = 64;
@@ -23,12 +26,33 @@ pub(crate) struct AtomicBitmap {
 impl AtomicBitmap {
     /// A bitmap of `len` clear bits.
     pub(crate) fn new(len: u32) -> Result<Self> {
+        Self::new_with(len, GFP_KERNEL)
+    }
+
+    /// A bitmap of `len` clear bits, allocated with `flags` (e.g. `GFP_NOIO` in the I/O path).
+    pub(crate) fn new_with(len: u32, flags: Flags) -> Result<Self> {
         let n = len.div_ceil(WORD_BITS) as usize;
-        let mut words = KVVec::with_capacity(n, GFP_KERNEL)?;
+        let mut words = KVVec::with_capacity(n, flags)?;
         for _ in 0..n {
-            words.push(AtomicU64::new(0), GFP_KERNEL)?;
+            words.push(AtomicU64::new(0), flags)?;
         }
         Ok(Self { words, len })
+    }
+
+    /// The first bit at or after `from` that is clear here and in `extra(word index)`, if any.
+    pub(crate) fn next_clear_with(&self, from: u32, extra: impl Fn(u32) -> u64) -> Option<u32> {
+        let mut bit = from;
+        while bit < self.len {
+            let index = bit / WORD_BITS;
+            let below = (1u64 << (bit % WORD_BITS)) - 1;
+            let w = self.load_word(index) | extra(index) | below;
+            if w != u64::MAX {
+                let found = index * WORD_BITS + (!w).trailing_zeros();
+                return (found < self.len).then_some(found);
+            }
+            bit = (index + 1).checked_mul(WORD_BITS)?;
+        }
+        None
     }
 
     /// The number of bits.
@@ -91,19 +115,7 @@ impl AtomicBitmap {
 
     /// The first clear bit at or after `from`, if any.
     pub(crate) fn next_clear(&self, from: u32) -> Option<u32> {
-        let mut bit = from;
-        while bit < self.len {
-            let index = bit / WORD_BITS;
-            // Bits below `bit` in this word count as set.
-            let below = (1u64 << (bit % WORD_BITS)) - 1;
-            let w = self.load_word(index) | below;
-            if w != u64::MAX {
-                let found = index * WORD_BITS + (!w).trailing_zeros();
-                return (found < self.len).then_some(found);
-            }
-            bit = (index + 1).checked_mul(WORD_BITS)?;
-        }
-        None
+        self.next_clear_with(from, |_| 0)
     }
 
     /// Whether all bits in `first..first + count` are set.

@@ -33,6 +33,7 @@
 use crate::{
     config::{Message, Options},
     copy_control::{Allowance, CopyControl},
+    failures::{Failures, Recorded, MAX_TRIES},
     hints::ReadHints,
     marks::{Mark, Marks},
     metadata::{Geometry, Metadata, BLOCK_SECTORS},
@@ -208,8 +209,6 @@ struct State {
     next_region: AtomicU32,
     /// Set by the waker: commit even if no bio asks for it.
     commit_due: AtomicBool,
-    /// A copy failed since the last tick: the background copy pauses until the next.
-    copy_failed: AtomicBool,
     copy_errors: AtomicU64,
     /// An event is owed to user space (raised by the worker, in process context).
     event_owed: AtomicBool,
@@ -228,7 +227,6 @@ impl State {
             starting: AtomicU32::new(0),
             next_region: AtomicU32::new(0),
             commit_due: AtomicBool::new(false),
-            copy_failed: AtomicBool::new(false),
             copy_errors: AtomicU64::new(0),
             event_owed: AtomicBool::new(false),
             done_reported: AtomicBool::new(false),
@@ -247,6 +245,9 @@ pub(crate) struct CloneCore {
     #[pin]
     regions: InProgress,
     hints: ReadHints,
+    /// Regions whose copies keep failing, and the pause after a failure.
+    #[pin]
+    failures: Failures,
     /// `None` once in [`MetadataMode::Fail`].
     #[pin]
     md: Mutex<Option<Metadata>>,
@@ -301,7 +302,8 @@ pub(crate) struct Parts {
 impl CloneCore {
     /// Builds the clone. The copied regions are loaded by the first preresume (see there).
     pub(crate) fn new(p: Parts) -> Result<Arc<Self>> {
-        let marks = Marks::new(p.cfg.geometry.nr_regions)?;
+        let nr_regions = p.cfg.geometry.nr_regions;
+        let marks = Marks::new(nr_regions)?;
         let region_bytes = p.cfg.geometry.region_size << 9;
         Arc::pin_init(
             try_pin_init!(Self {
@@ -309,6 +311,7 @@ impl CloneCore {
                 marks <- marks,
                 regions <- InProgress::new(),
                 hints: ReadHints::new(),
+                failures <- Failures::new(nr_regions),
                 md <- new_mutex!(Some(p.metadata), "clone_md"),
                 kcopyd <- new_mutex!(Some(p.kcopyd), "clone_kcopyd"),
                 deferred <- new_spinlock_irq!(Deferred { bios: BioList::new() }, "clone_deferred"),
@@ -620,11 +623,12 @@ impl CloneCore {
     fn copy_done(self: &Arc<Self>, job: &CopyJob, result: CopyResult) {
         let (first, count) = (job.first, job.count);
         let ok = result.is_ok();
+        let now = Ktime::ktime_get().to_ns();
         if ok {
-            let now = Ktime::ktime_get().to_ns();
             let bytes = self.region_span(first, count).1 << 9;
             self.ctl
                 .completed(now, bytes, now.saturating_sub(job.start_ns));
+            self.failures.succeeded();
         }
         if !ok && count > 1 {
             // One bad region must not keep its batch neighbours from being copied: the worker
@@ -665,7 +669,16 @@ impl CloneCore {
             while let Some(b) = waiting.pop() {
                 b.end(Status::IOERR);
             }
-            self.st.copy_failed.store(true, Ordering::Release);
+            // A single region (batches were split above): count its try, pause the copy.
+            if self.failures.record(first, now) == Recorded::GaveUp {
+                pr_err!(
+                    "{}: region {} given up after {} failed copies ({} given up in all; the `retry_failed' message tries them again)\n",
+                    self.name(),
+                    first,
+                    MAX_TRIES,
+                    self.failures.nr_given_up()
+                );
+            }
             self.st.event_owed.store(true, Ordering::Release);
         }
         // Kick before uncounting: once the count is zero, suspend may drain the queue.
@@ -709,10 +722,12 @@ impl CloneCore {
     fn background_copy(self: &Arc<Self>) {
         if self.mode() != MetadataMode::ReadWrite
             || self.marks.done()
-            || self.st.copy_failed.load(Ordering::Acquire)
+            || self.failures.paused(Ktime::ktime_get().to_ns())
         {
             return;
         }
+        // Regions given up are skipped (see `failures`).
+        let failed = self.failures.view();
         // Count ourselves while starting copies, before checking for suspension: postsuspend
         // sets `suspended` and then waits for the counts to reach zero.
         self.st.starting.fetch_add(1, Ordering::SeqCst);
@@ -763,7 +778,10 @@ impl CloneCore {
             // last pass stopped to the end, then from the start round to it.
             let (r, hinted) = match self.hints.take() {
                 Some(h) => (h, true),
-                None => match self.marks.next_uncopied(next) {
+                None => match self
+                    .marks
+                    .next_uncopied_skipping(next, |i| failed.given_up_word(i))
+                {
                     Some(r) if !wrapped || r < start => (r, false),
                     _ if !wrapped => {
                         (next, wrapped) = (0, true);
@@ -777,9 +795,9 @@ impl CloneCore {
                 .unwrap_or(u32::MAX)
                 .max(1);
             let room = job.min(fits).min(cap).min(MAX_STARTS_PER_PASS - started);
-            let n = self
-                .regions
-                .claim_run(r, room, nr, |r| self.marks.is_copied(r));
+            let n = self.regions.claim_run(r, room, nr, |r| {
+                self.marks.is_copied(r) || failed.given_up(r)
+            });
             started += n;
             if !hinted {
                 next = r.saturating_add(n.max(1));
@@ -937,7 +955,6 @@ impl CloneCore {
 
     fn tick(self: &Arc<Self>) {
         self.st.commit_due.store(true, Ordering::Release);
-        self.st.copy_failed.store(false, Ordering::Release);
         self.kick();
         if !self.st.suspended.load(Ordering::Acquire) && !self.st.dying.load(Ordering::Acquire) {
             let _ = workqueue::system()
@@ -1136,8 +1153,29 @@ impl CloneCore {
                 self.ctl.lock().rate_changed(Ktime::ktime_get().to_ns());
             }
             Message::CopyStats => self.copy_stats(out),
+            Message::CopyFailures => self.copy_failures(out),
+            Message::RetryFailed => {
+                let n = self.failures.retry_all();
+                if n > 0 {
+                    pr_info!("{}: trying the {} given-up regions again\n", self.name(), n);
+                }
+            }
         }
         self.kick();
+    }
+
+    /// The reply to `copy_failures`: `given_up=<n> first=<region>,...` (at most 16 listed;
+    /// `first=-` when none).
+    fn copy_failures(&self, out: &mut StatusWriter<'_>) {
+        let _ = write!(out, "given_up={} first=", self.failures.nr_given_up());
+        let mut any = false;
+        self.failures.for_each_given_up(16, |r| {
+            let _ = write!(out, "{}{}", if any { "," } else { "" }, r);
+            any = true;
+        });
+        if !any {
+            let _ = write!(out, "-");
+        }
     }
 
     /// The reply to `copy_stats`: `key=value` pairs (see the user guide).

@@ -117,17 +117,22 @@ pub(crate) enum Message {
     RateLimit(u32),
     /// Reply with what the copy controller chose and measured.
     CopyStats,
+    /// Reply with the regions given up after failed copies.
+    CopyFailures,
+    /// Try the given-up regions again.
+    RetryFailed,
 }
 
 /// The text logged (and the error returned) for a message we do not take.
 pub(crate) const MESSAGE_USAGE: &CStr = c_str!(
     "unsupported message; accepted: copy_threshold <n>|auto, copy_batch_size <n>|auto, \
-     copy_rate_limit <MiB/s>, copy_stats, enable_background_copy, disable_background_copy \
+     copy_rate_limit <MiB/s>, copy_stats, copy_failures, retry_failed, enable_background_copy, \
+     disable_background_copy \
      (or hydration_threshold <n>, hydration_batch_size <n>, enable_hydration, \
      disable_hydration)"
 );
 
-const MESSAGES: [&str; 10] = [
+const MESSAGES: [&str; 12] = [
     "copy_threshold",
     "hydration_threshold",
     "copy_batch_size",
@@ -138,6 +143,8 @@ const MESSAGES: [&str; 10] = [
     "disable_hydration",
     "copy_rate_limit",
     "copy_stats",
+    "copy_failures",
+    "retry_failed",
 ];
 
 impl Message {
@@ -159,7 +166,9 @@ impl Message {
             4 | 5 => Self::BackgroundCopy(true),
             6 | 7 => Self::BackgroundCopy(false),
             8 => Self::RateLimit(args.next_u32(0..=MAX_RATE_LIMIT, MESSAGE_USAGE)?),
-            _ => Self::CopyStats,
+            9 => Self::CopyStats,
+            10 => Self::CopyFailures,
+            _ => Self::RetryFailed,
         };
         args.finish(MESSAGE_USAGE)?;
         Ok(msg)

@@ -38,6 +38,7 @@ mod bitmap;
 mod clone;
 mod config;
 mod copy_control;
+mod failures;
 mod hints;
 mod marks;
 mod metadata;

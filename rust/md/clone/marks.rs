@@ -119,9 +119,14 @@ impl Marks {
         self.copied.all_set(first, count)
     }
 
-    /// The first region at or after `from` that is not copied.
-    pub(crate) fn next_uncopied(&self, from: u32) -> Option<u32> {
-        self.copied.next_clear(from)
+    /// The first region at or after `from` that is not copied and not set in
+    /// `skip(word index)` (a word of another region bitmap).
+    pub(crate) fn next_uncopied_skipping(
+        &self,
+        from: u32,
+        skip: impl Fn(u32) -> u64,
+    ) -> Option<u32> {
+        self.copied.next_clear_with(from, skip)
     }
 
     /// How many regions are copied.
