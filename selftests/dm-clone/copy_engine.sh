@@ -77,7 +77,7 @@ sleep 3
 c1=$(dmc_copied dmc-ce)
 echo "# copied under load: $c0 when enabled, 3 s later $c1 (of $total)"
 dm_test "under a steady load the copied count rises" [ "$c1" -gt "$c0" ]
-dm_test "and the copy finishes while the load runs" dmc_wait_copied dmc-ce 25
+dm_test "and the copy finishes while the load runs" dmc_wait_copied dmc-ce 34
 kill $fio 2>/dev/null
 wait $fio 2>/dev/null
 
