@@ -54,6 +54,31 @@ impl DirtySet {
         let words = AtomicBitmap::new(regions.nr_words())?;
         Ok(Self { regions, words })
     }
+
+    /// Calls `f` on every region in the set, in order, stopping at its first error; with
+    /// `take`, clears what it visits (else the set stays as it is).
+    fn walk(&self, take: bool, mut f: impl FnMut(u32) -> Result) -> Result {
+        let word = |map: &AtomicBitmap, i| {
+            if take {
+                map.take_word(i)
+            } else {
+                map.load_word(i)
+            }
+        };
+        for chunk in 0..self.words.nr_words() {
+            let mut words = word(&self.words, chunk);
+            while words != 0 {
+                let w = chunk * WORD_BITS + words.trailing_zeros();
+                words &= words - 1;
+                let mut bits = word(&self.regions, w);
+                while bits != 0 {
+                    f(w * WORD_BITS + bits.trailing_zeros())?;
+                    bits &= bits - 1;
+                }
+            }
+        }
+        Ok(())
+    }
 }
 
 /// Which set is open, and whether each holds marks.
@@ -213,20 +238,10 @@ impl Marks {
         let mut st = self.state.lock();
         let mut taken = 0u64;
         for set in &self.sets {
-            for chunk in 0..set.words.nr_words() {
-                let mut words = set.words.take_word(chunk);
-                while words != 0 {
-                    let w = chunk * WORD_BITS + words.trailing_zeros();
-                    words &= words - 1;
-                    let mut bits = set.regions.take_word(w);
-                    while bits != 0 {
-                        if self.copied.clear(w * WORD_BITS + bits.trailing_zeros()) {
-                            taken += 1;
-                        }
-                        bits &= bits - 1;
-                    }
-                }
-            }
+            let _ = set.walk(true, |r| {
+                taken += u64::from(self.copied.clear(r));
+                Ok(())
+            });
         }
         self.nr_copied.fetch_sub(taken, Ordering::AcqRel);
         st.changed = [false; 2];
@@ -259,35 +274,15 @@ impl Marks {
     /// Phase 3: calls `f` on every region of the closed set `closed`, which stays as it is
     /// until [`Marks::end_commit`]. Stops at the first error (the caller aborts the
     /// transaction; the set still holds all its marks, for [`Marks::freeze`]).
-    pub(crate) fn drain_closed(&self, closed: usize, mut f: impl FnMut(u32) -> Result) -> Result {
-        let set = self.sets.get(closed).ok_or(EINVAL)?;
-        for chunk in 0..set.words.nr_words() {
-            let mut words = set.words.load_word(chunk);
-            while words != 0 {
-                let w = chunk * WORD_BITS + words.trailing_zeros();
-                words &= words - 1;
-                let mut bits = set.regions.load_word(w);
-                while bits != 0 {
-                    f(w * WORD_BITS + bits.trailing_zeros())?;
-                    bits &= bits - 1;
-                }
-            }
-        }
-        Ok(())
+    pub(crate) fn drain_closed(&self, closed: usize, f: impl FnMut(u32) -> Result) -> Result {
+        self.sets.get(closed).ok_or(EINVAL)?.walk(false, f)
     }
 
     /// Records that the closed set `closed` was committed, and clears it. (Marks go to the
     /// open set meanwhile: nothing else writes the closed one.)
     pub(crate) fn end_commit(&self, closed: usize) {
         if let Some(set) = self.sets.get(closed) {
-            for chunk in 0..set.words.nr_words() {
-                let mut words = set.words.take_word(chunk);
-                while words != 0 {
-                    set.regions
-                        .take_word(chunk * WORD_BITS + words.trailing_zeros());
-                    words &= words - 1;
-                }
-            }
+            let _ = set.walk(true, |_| Ok(()));
         }
         let mut st = self.state.lock();
         if let Some(c) = st.changed.get_mut(closed) {
