@@ -19,10 +19,11 @@ dm_require_modules dm_clone
 rmmod dm_clone
 dm_brd_setup dmc- 3 "$DMC_DEV_MB"
 modprobe null_blk nr_devices=2 gb=1 memory_backed=1 cache_size=64 2>/dev/null ||
-	ktap_skip_all "no null_blk with memory_backed and cache_size"
+	dmc_skip "no null_blk with memory_backed and cache_size"
 nb_cleanup() {
 	dm_brd_cleanup
 	rmmod null_blk 2>/dev/null
+	dmc_unload_targets
 }
 trap nb_cleanup EXIT
 ktap_set_plan 5
@@ -39,9 +40,7 @@ flushes() { awk -v d="$1" '$3 == d { print $19 }' /proc/diskstats; }
 # run <module>: "<destination flushes> <metadata flushes>" for 50 write+fsync pairs,
 # on fresh metadata, the C names in the table (both modules take them).
 run() {
-	for m in dm_clone_rs dm_clone; do
-		grep -q "^$m " /proc/modules && rmmod "$m"
-	done
+	dmc_unload_targets
 	modprobe "$1" || return 1
 	dd if=/dev/zero of=/dev/nullb1 bs=4096 count=1 oflag=direct conv=fsync 2>/dev/null
 	dmsetup create dmc-f --table "0 $len clone /dev/nullb1 /dev/nullb0 $DMC_SRC 8 1 no_hydration" ||

@@ -155,3 +155,147 @@ dmc_same() {
 		dd if="$5" bs="$2" count="$3" skip="$6" 2>/dev/null >/tmp/dmc-b.bin &&
 		cmp -s /tmp/dmc-a.bin /tmp/dmc-b.bin
 }
+
+# --- the crash-consistency suites' checker ---
+
+# dmc_same_blocks <file a> <block a> <file b> <block b> <blocks>: equal 4 KiB blocks.
+dmc_same_blocks() {
+	dd if="$1" bs=4096 skip="$2" count="$5" 2>/dev/null >/tmp/dmc-x.bin
+	dd if="$3" bs=4096 skip="$4" count="$5" 2>/dev/null >/tmp/dmc-y.bin
+	cmp -s /tmp/dmc-x.bin /tmp/dmc-y.bin
+}
+
+# dmc_check_ops <label> <got> <base> <ops> <durable> <unit>: what a clone read back
+# after a crash (<got>, an image of the whole clone) against what was done to it.
+# <base> is the image before the operations; <ops> has one line per operation,
+# "<i> <w|d> <first 4 KiB block> <blocks> <a|i>" (a: acknowledged, i: issued,
+# never acknowledged), each on its own blocks; operation data is in /tmp/dmc-op<i>.
+#   - an acknowledged write with i < <durable> (an fsync completed after it) is
+#     there, whole;
+#   - any other write is there or not: as a whole with <unit> "whole", 4 KiB
+#     block by block with "block" (what a disk cache losing unflushed pages does);
+#   - a discarded block reads as before or as zeros;
+#   - every other byte equals <base>.
+# On success <base> becomes what was read (the next crash starts from there).
+dmc_check_ops() {
+	local label=$1 got=$2 base=$3 ops=$4 durable=$5 unit=$6 bad=0 i k b n s j
+	cp "$base" /tmp/dmc-exp.img
+	while read -r i k b n s; do
+		if [ "$k" = w ] && [ "$s" = a ] && [ "$i" -lt "$durable" ]; then
+			dmc_same_blocks "$got" "$b" /tmp/dmc-op"$i" 0 "$n" || {
+				echo "# $label: write $i (blocks $b+$n), fsynced, is not there whole"
+				bad=1
+			}
+		elif [ "$k" = w ] && [ "$unit" = whole ]; then
+			dmc_same_blocks "$got" "$b" /tmp/dmc-op"$i" 0 "$n" ||
+				dmc_same_blocks "$got" "$b" "$base" "$b" "$n" || {
+				echo "# $label: write $i (blocks $b+$n) is torn or wrong"
+				bad=1
+			}
+		else
+			j=0
+			while [ $j -lt "$n" ]; do
+				if [ "$k" = w ]; then
+					dmc_same_blocks "$got" $((b + j)) /tmp/dmc-op"$i" "$j" 1
+				else
+					dmc_same_blocks "$got" $((b + j)) /dev/zero 0 1
+				fi || dmc_same_blocks "$got" $((b + j)) "$base" $((b + j)) 1 || {
+					echo "# $label: block $((b + j)) of operation $i ($k) is neither old nor new"
+					bad=1
+				}
+				j=$((j + 1))
+			done
+		fi
+		dmc_put "$got" 4096 "$n" "$b" /tmp/dmc-exp.img "$b"
+	done <"$ops"
+	if ! cmp -s "$got" /tmp/dmc-exp.img; then
+		echo "# $label: outside the operations, not as before:" \
+			"$(cmp "$got" /tmp/dmc-exp.img 2>&1 | head -n1)"
+		bad=1
+	fi
+	[ $bad = 0 ] && cp "$got" "$base"
+	return $bad
+}
+
+# Unload whichever clone module is loaded (a test that loads C must not leave it:
+# the next test's modprobe of ours would fail).
+dmc_unload_targets() {
+	for m in dm_clone_rs dm_clone; do
+		grep -q "^$m " /proc/modules && rmmod "$m"
+	done
+	return 0
+}
+
+# Skip unless both the Rust and the C module load (one at a time: both register
+# `clone`); neither is left loaded.
+dmc_require_both() {
+	dmc_unload_targets
+	dm_require_modules crc32c_generic "$@" dm_clone_rs
+	rmmod dm_clone_rs
+	dm_require_modules dm_clone
+	rmmod dm_clone
+}
+
+# dmc_replay_points <log dev> <replay dev> <MiB> <mark prefix> <points> <check...>:
+# the log listed in /tmp/dmc-log.txt (dmc-replay-log list) is replayed onto the
+# first <MiB> of <replay dev>, zeroed first, up to FLUSH and FUA entries: <points>
+# of them evenly spread with the first and the last, or "all". At each it runs
+# <check...> <entry> <n>, n from the last mark "<prefix><n>" before the entry
+# (empty if none). Sets DMC_CHECKED, DMC_FAILED and DMC_FROM (the first entry
+# not replayed); fails if the replay does.
+dmc_replay_points() {
+	local log=$1 dev=$2 mib=$3 prefix=$4 points=$5 total line entry mark
+	shift 5
+	grep -n -E ' (flush|write,fua)' /tmp/dmc-log.txt | cut -d: -f1 >/tmp/dmc-lines
+	total=$(wc -l </tmp/dmc-lines)
+	if [ "$points" = all ] || [ "$total" -le "$points" ]; then
+		cp /tmp/dmc-lines /tmp/dmc-pick
+	else
+		awk -v n="$points" -v t="$total" 'NR == 1 || NR == t ||
+			int(NR * n / t) != int((NR - 1) * n / t)' /tmp/dmc-lines >/tmp/dmc-pick
+	fi
+	dd if=/dev/zero of="$dev" bs=1M count="$mib" oflag=direct 2>/dev/null
+	DMC_FROM=0 DMC_CHECKED=0 DMC_FAILED=0
+	for line in $(cat /tmp/dmc-pick); do
+		entry=$(sed -n "${line}p" /tmp/dmc-log.txt | cut -d' ' -f1)
+		dmc-replay-log replay "$log" "$dev" --from $DMC_FROM --to "$entry" >&2 || return 1
+		DMC_FROM=$((entry + 1))
+		mark=$(head -n "$line" /tmp/dmc-log.txt | awk -v p="$prefix" '
+			$2 == "mark" && $5 ~ ("^" p "[0-9]+$") { m = substr($5, length(p) + 1) }
+			END { print m }')
+		DMC_CHECKED=$((DMC_CHECKED + 1))
+		"$@" "$entry" "$mark" >&2 || DMC_FAILED=$((DMC_FAILED + 1))
+	done
+}
+
+# dmc_form <long> <debug> <fast>: a suite's size: the long form's (DMC_LONG=1),
+# the debug kernel's quick form's (it runs about 4 times slower), or the quick
+# form's on the fast kernel.
+dmc_form() {
+	if [ "${DMC_LONG:-0}" = 1 ]; then
+		echo "$1"
+	elif [ "${DMC_KERNEL:-fast}" = debug ]; then
+		echo "$2"
+	else
+		echo "$3"
+	fi
+}
+
+# dmc_c_result <description> <command...>: a result of the C target, reported
+# but not required (where C fails we say so in the user guide): pass if the
+# command succeeds, else skip, saying so.
+dmc_c_result() {
+	local desc=$1
+	shift
+	if "$@"; then
+		ktap_test_pass "C: $desc"
+	else
+		ktap_test_skip "C: $desc: C fails this (reported, not ours)"
+	fi
+}
+
+# dmc_skip <reason>: skip the whole test (ktap_skip_all only prints the plan).
+dmc_skip() {
+	ktap_skip_all "$1"
+	exit "$KSFT_SKIP"
+}

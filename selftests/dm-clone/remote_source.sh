@@ -15,9 +15,9 @@ ktap_print_header
 DMC_DEV_MB=16
 dmc_setup
 for tool in nbdkit nbd-client; do
-	command -v $tool >/dev/null || ktap_skip_all "no $tool in the guest"
+	command -v $tool >/dev/null || dmc_skip "no $tool in the guest"
 done
-modprobe nbd nbds_max=2 || ktap_skip_all "no nbd module"
+modprobe nbd nbds_max=2 || dmc_skip "no nbd module"
 ktap_set_plan 10
 
 SOCK=/tmp/dmc-nbd.sock

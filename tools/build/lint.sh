@@ -33,3 +33,6 @@ fi
 # Rebuild the kernel crate without clippy so the next build links what it tested.
 "${DMC_KMAKE[@]}" -C "$src" O="$obj" -s bzImage modules >>"$log" 2>&1
 dmc_log "lint: rustfmt, clippy and W=1 clean ($(echo $files | wc -w) files)"
+# The userspace tools: cargo fmt and clippy.
+"$DMC_TOP/tools/build/userspace.sh" lint || dmc_die "userspace tools: cargo fmt or clippy found problems"
+dmc_log "lint: userspace tools: cargo fmt and clippy clean"

@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # SPDX-License-Identifier: GPL-2.0
-# Build the base initramfs of the current flavour: busybox, dmsetup, fio, an NBD
+# Build the base initramfs of the current flavour: busybox, dmsetup, fio,
+# e2fsprogs (mke2fs, e2fsck), an NBD
 # server (nbdkit, its file plugin and delay filter) and client (nbd-client) and
 # their libraries, and the kernel's modules. It is rebuilt only when the
 # kernel's modules were reinstalled; what changes often (our modules, the
@@ -44,6 +45,12 @@ copy_with_libs /usr/sbin/dmsetup
 copy_with_libs /usr/bin/fio
 copy_with_libs /usr/bin/nbdkit
 copy_with_libs /usr/sbin/nbd-client
+# ext4 on the clone: mkfs, fsck (e2fsprogs); fstrim is busybox's.
+rm -f "$root/sbin/mke2fs" # busybox has a smaller one
+copy_with_libs /sbin/mke2fs
+copy_with_libs /sbin/e2fsck
+ln -sf mke2fs "$root/sbin/mkfs.ext4"
+install -D -m644 /etc/mke2fs.conf "$root/etc/mke2fs.conf"
 for so in plugins/nbdkit-file-plugin.so filters/nbdkit-delay-filter.so; do
 	copy_with_libs "/usr/lib/x86_64-linux-gnu/nbdkit/$so"
 done

@@ -6,7 +6,7 @@
 #   run.sh demo                  the demo (tools/vm/demo.sh)
 #   run.sh run <script>          any script, run in the VM from /dmc
 #   run.sh shell                 an interactive shell
-# Environment: VM_TIMEOUT (seconds, default 1200), VM_MEM (default 2G),
+# Environment: VM_TIMEOUT (seconds, default 2400), VM_MEM (default 2G),
 # DMC_KVM=1 to use KVM instead of TCG (broken on this project's machines).
 source "$(dirname "$0")/../build/env.sh"
 
@@ -22,7 +22,7 @@ rm -rf "$rundir"
 mkdir -p "$rundir/root/dmc" "$rundir/root/selftests/kselftest" \
 	"$rundir/root/lib/modules/$release/extra"
 
-# The per-run archive: /init, guest scripts, selftests, our modules.
+# The per-run archive: /init, guest scripts, selftests, our modules and tools.
 install -m755 "$DMC_TOP/tools/vm/init" "$rundir/root/init"
 install -m755 "$DMC_TOP"/tools/vm/{runner.sh,demo.sh} "$rundir/root/dmc/"
 cp "$src/tools/testing/selftests/kselftest/ktap_helpers.sh" "$rundir/root/selftests/kselftest/"
@@ -32,6 +32,15 @@ if [ -n "$(find "$DMC_TOP/rust" "$DMC_TOP/selftests" -name '*.ko' -print -quit)"
 	dmc_die "our modules were not built for the $KERNEL kernel: make modules KERNEL=$KERNEL"
 fi
 find "$DMC_TOP/rust" "$DMC_TOP/selftests" -name '*.ko' -exec cp {} "$rundir/root/lib/modules/$release/extra/" \;
+
+# The userspace tools (tools/Cargo.toml), with any library the base lacks.
+bindir=$("$DMC_TOP/tools/build/userspace.sh" build)
+for tool in dmc-replay-log dmc-meta-csum; do
+	install -D -m755 "$bindir/$tool" "$rundir/root/usr/bin/$tool"
+	for lib in $(ldd "$bindir/$tool" | awk '/=> \//{print $3}'); do
+		install -D -m755 "$(readlink -f "$lib")" "$rundir/root$lib"
+	done
+done
 
 # Selftests in run order: each directory's Makefile lists TEST_PROGS.
 all_tests() {
@@ -66,17 +75,21 @@ run)
 demo|shell) ;;
 *) dmc_die "unknown mode $mode" ;;
 esac
-printf 'DMC_MODE=%s\nDMC_TESTS="%s"\nDMC_SCRIPT=%s\n' "$mode" "$tests" "$script" \
-	>"$rundir/root/dmc/run.conf"
+printf 'DMC_MODE=%s\nDMC_TESTS="%s"\nDMC_SCRIPT=%s\nDMC_KERNEL=%s\n' "$mode" "$tests" "$script" \
+	"$KERNEL" >"$rundir/root/dmc/run.conf"
 (cd "$rundir/root" && find . -print0 | cpio --null -o -H newc --quiet) >"$rundir/run.cpio"
 cat "$base" "$rundir/run.cpio" >"$rundir/initramfs.cpio"
 
-# Check mode first tests the harness itself on the host (tools/vm/tests). The
+# Check mode first tests the harness itself on the host (tools/vm/tests) and
+# the userspace tools (cargo test). The
 # VM runs whatever its status (env.sh sets -e: hence the ||); a failure is
 # reported with the run's other problems by summary.sh.
 host_rc=0
 if [ "$mode" = check ]; then
 	"$DMC_TOP/tools/vm/tests/harness.sh" >"$rundir/host.ktap" 2>&1 || host_rc=$?
+	# The userspace tools' own tests (summary.sh counts them as "cargo: ...").
+	"$DMC_TOP/tools/build/userspace.sh" test >"$rundir/cargo.txt" 2>&1 ||
+		echo "cargo test exited with status $?" >>"$rundir/cargo.txt"
 fi
 
 accel=(-accel tcg -cpu max)
@@ -94,7 +107,7 @@ fi
 out=$rundir/out.log
 dmc_log "booting the VM ($KERNEL kernel, $mode); kernel log: $rundir/kernel.log"
 set +e
-timeout -k 10 "${VM_TIMEOUT:-1200}" "${qemu[@]}" \
+timeout -k 10 "${VM_TIMEOUT:-2400}" "${qemu[@]}" \
 	-serial "file:$rundir/kernel.log" -serial stdio -append "$cmdline" </dev/null |
 	tr -d '\r' | tee "$out" | if [ "$mode" = check ]; then sed -u 's/^/# /'; else cat; fi
 qemu_rc=${PIPESTATUS[0]}
@@ -107,7 +120,7 @@ if [ "$host_rc" != 0 ] && ! grep -q '^not ok ' "$rundir/host.ktap"; then
 	problems+=("host: the harness exited with status $host_rc")
 fi
 if [ "$qemu_rc" = 124 ] || [ "$qemu_rc" = 137 ]; then
-	problems+=("the VM did not finish within ${VM_TIMEOUT:-1200} s")
+	problems+=("the VM did not finish within ${VM_TIMEOUT:-2400} s")
 elif [ -z "$vm_status" ]; then
 	problems+=("the VM stopped before its program finished (crash or panic?)")
 fi

@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
 # SPDX-License-Identifier: GPL-2.0
 # Print the result of a check run as one KTAP document, one line per test:
-# each boot-time KUnit suite (from the kernel log), each selftest (from the
-# guest's KTAP), the kernel log check, then the plain line
+# each cargo test of the userspace tools, each boot-time KUnit suite (from
+# the kernel log), each selftest (from the guest's KTAP), the kernel log check, then the plain line
 # "N passed, N failed, N skipped". Tests that were planned but never reported
 # (host or VM) count as failed.
 # Usage: summary.sh <run dir> [problem...]   Exit: 0 if nothing failed.
@@ -24,6 +24,23 @@ if [ -e "$rundir/host.ktap" ]; then
 		echo "not ok|host: the harness printed no plan|did it crash? see host.ktap" >>"$results"
 	elif [ "$got" -lt "$planned" ]; then
 		echo "not ok|host: $((planned - got)) of $planned tests never reported|" >>"$results"
+	fi
+fi
+
+# The userspace tools' cargo tests: "test <name> ... ok|FAILED|ignored" lines,
+# named by crate (the "Running ... deps/<crate>-<hash>" line before them).
+if [ -e "$rundir/cargo.txt" ]; then
+	awk '
+	/^ *Running / { crate = $0; sub(/.*deps\//, "", crate); sub(/-[0-9a-f]+\)$/, "", crate) }
+	/^test .* \.\.\. (ok|FAILED|ignored)$/ {
+		name = $2; res = $NF
+		if (res == "ok") printf "ok|cargo: %s: %s|\n", crate, name
+		else if (res == "ignored") printf "ok|cargo: %s: %s # SKIP|\n", crate, name
+		else printf "not ok|cargo: %s: %s|\n", crate, name
+	}' "$rundir/cargo.txt" >>"$results"
+	if grep -q "^cargo test exited" "$rundir/cargo.txt" &&
+		! grep -q "^not ok|cargo: " "$results"; then
+		echo "not ok|cargo: the tools build and their tests run|$(grep -m1 -E '^error' "$rundir/cargo.txt" || true)" >>"$results"
 	fi
 fi
 

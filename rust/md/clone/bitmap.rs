@@ -60,6 +60,12 @@ impl AtomicBitmap {
         self.len
     }
 
+    /// Bytes of memory the words take.
+    pub(crate) fn bytes(&self) -> u64 {
+        // A `KVVec` of `nr_words()` words: at most 2^25 words of 8 bytes.
+        u64::from(self.nr_words()) * 8
+    }
+
     /// The number of words.
     pub(crate) fn nr_words(&self) -> u32 {
         // `len / 64` rounded up fits in `u32`.

@@ -70,6 +70,9 @@ const COMMIT_PERIOD_MS: u32 = 1000;
 const MAX_STARTS_PER_PASS: u32 = 4096;
 /// The queued copies are taken from the region table this many at a time.
 const QUEUED_CHUNK: usize = 256;
+/// How long the worker waits before trying again an allocation that failed (a write's
+/// region record, a list of queued regions): long enough not to spin on it.
+const ALLOC_RETRY_MS: u32 = 10;
 
 /// `ktime_get` in microseconds, truncated to 32 bits (for latencies of bios: wrapping
 /// differences).
@@ -114,6 +117,12 @@ impl MetadataMode {
 /// bios are not submitted).
 struct Deferred {
     bios: BioList<PerBio>,
+    /// Discards, handled by the worker: one may cover 2^31 regions, too many to mark in
+    /// `map` (the C target defers them too).
+    discards: BioList<PerBio>,
+    /// Writes to uncopied regions that found no memory for a region record: the worker
+    /// tries again ALLOC_RETRY_MS later (C waits on a mempool). Never failed for that.
+    no_memory: BioList<PerBio>,
 }
 
 /// Where postsuspend waits for the copies in flight to reach zero: the counts change under
@@ -314,7 +323,14 @@ impl CloneCore {
                 failures <- Failures::new(nr_regions),
                 md <- new_mutex!(Some(p.metadata), "clone_md"),
                 kcopyd <- new_mutex!(Some(p.kcopyd), "clone_kcopyd"),
-                deferred <- new_spinlock_irq!(Deferred { bios: BioList::new() }, "clone_deferred"),
+                deferred <- new_spinlock_irq!(
+                    Deferred {
+                        bios: BioList::new(),
+                        discards: BioList::new(),
+                        no_memory: BioList::new(),
+                    },
+                    "clone_deferred"
+                ),
                 ctl <- CopyControl::new(region_bytes, Ktime::ktime_get().to_ns()),
                 idle <- IdleWait::new(),
                 settings: Settings {
@@ -383,7 +399,8 @@ impl CloneCore {
         if bio.op() == Operation::Discard {
             self.cfg.dest.set_bio_device(&mut bio);
             bio.set_sector(offset);
-            self.discard(bio);
+            self.deferred.lock().discards.push(bio);
+            self.kick();
             return MapResult::Submitted;
         }
         let r = self.region_of(offset);
@@ -422,6 +439,13 @@ impl CloneCore {
             // It waits for a copy from the source (unless the region just got copied).
             self.time_for_controller(&mut bio);
         }
+        self.park(r, bio, whole)
+    }
+
+    /// A write to uncopied region `r` (pointed at the destination) waits for the region's
+    /// copy, or becomes its overwrite if `whole`. From `map`, or from the worker for a write
+    /// that found no memory before.
+    fn park(self: &Arc<Self>, r: u32, bio: Bio<PerBio>, whole: bool) -> MapResult<PerBio> {
         match self
             .regions
             .park_write(r, bio, whole, |r| self.marks.is_copied(r))
@@ -436,7 +460,41 @@ impl CloneCore {
                 self.kick();
                 MapResult::Submitted
             }
-            Parked::NoMemory(bio) => MapResult::Kill(bio),
+            Parked::NoMemory(bio) => {
+                self.deferred.lock().no_memory.push(bio);
+                self.retry_later();
+                MapResult::Submitted
+            }
+        }
+    }
+
+    /// The worker's second try for writes that found no memory in `park`.
+    fn park_again(self: &Arc<Self>) {
+        let mut bios = core::mem::take(&mut self.deferred.lock().no_memory);
+        while let Some(bio) = bios.pop() {
+            let DestWrite::Write(r) = bio.data().dest_write() else {
+                bio.end(Status::IOERR);
+                continue;
+            };
+            let (start, len) = self.region_span(r, 1);
+            let whole = bio.sector() == start
+                && u64::from(bio.sectors()) == len
+                && !bio.is_fua()
+                && !bio.is_preflush();
+            match self.park(r, bio, whole) {
+                MapResult::Remapped(bio) => bio.submit(),
+                MapResult::Kill(bio) | MapResult::Requeue(bio) => bio.end(Status::IOERR),
+                MapResult::Submitted => {}
+            }
+        }
+    }
+
+    /// Runs the worker again in ALLOC_RETRY_MS, after an allocation failed: waiting for
+    /// memory, never spinning on it.
+    fn retry_later(self: &Arc<Self>) {
+        if !self.st.dying.load(Ordering::Acquire) {
+            let _ = workqueue::system()
+                .enqueue_delayed::<Self, 2>(self.clone(), msecs_to_jiffies(ALLOC_RETRY_MS));
         }
     }
 
@@ -483,7 +541,8 @@ impl CloneCore {
     }
 
     /// A discard (already pointed at the destination, at its target-relative sector): marks
-    /// the regions it covers whole as copied, then passes it down trimmed to them.
+    /// the regions it covers whole as copied, then passes it down trimmed to them. The
+    /// worker's: the regions are marked 64 at a time, two short irq-off locks per 64.
     fn discard(self: &Arc<Self>, mut bio: Bio<PerBio>) {
         let start = bio.sector();
         let end = start.saturating_add(u64::from(bio.sectors()));
@@ -507,9 +566,10 @@ impl CloneCore {
                 bio.end(Status::OK);
                 return;
             }
-            self.regions.for_each_idle(first, count, |r| {
-                self.marks.mark(r);
-            });
+            self.regions
+                .for_each_idle_chunk(first, count, |base, mask| {
+                    self.marks.mark_mask(base, mask);
+                });
             if self.marks.done() {
                 self.kick();
             }
@@ -693,7 +753,7 @@ impl CloneCore {
             let mut regions = KVec::new();
             if regions.reserve(QUEUED_CHUNK, GFP_NOIO).is_err() {
                 // Try again soon: postsuspend may be waiting for these.
-                self.kick();
+                self.retry_later();
                 return;
             }
             self.regions.take_queued(&mut regions);
@@ -824,8 +884,8 @@ impl CloneCore {
 
     // ---- metadata ----
 
-    /// Commits the marks not on disk yet: closes the transaction's set, flushes the
-    /// destination, writes the set and commits (see `marks`). Returns whether it flushed the
+    /// Commits the marks not on disk yet: closes the transaction's set, writes its words,
+    /// flushes the destination and commits (see `marks`). Returns whether it flushed the
     /// destination (false: nothing to commit). Process context.
     pub(crate) fn commit(self: &Arc<Self>) -> Result<bool> {
         let mut md = self.md.lock();
@@ -838,17 +898,24 @@ impl CloneCore {
         let Some(closed) = self.marks.begin_commit() else {
             return Ok(false);
         };
+        // The marks first, then the flush: every bit read here was set after its region's
+        // data landed, so the flush issued next covers it (see `marks`).
+        let drained = match md.as_mut() {
+            Some(meta) => self.marks.drain_closed(closed, |r| meta.set_copied(r)),
+            None => return Err(EIO),
+        };
+        if let Err(e) = drained {
+            self.metadata_failed(&mut md, "record copied regions", e);
+            return Err(e);
+        }
         if let Err(e) = self.cfg.dest.issue_flush() {
             self.metadata_failed(&mut md, "flush destination device", e);
             return Err(e);
         }
-        let Some(meta) = md.as_mut() else {
-            return Err(EIO);
+        let written = match md.as_mut() {
+            Some(meta) => meta.commit(),
+            None => return Err(EIO),
         };
-        let written = self
-            .marks
-            .drain_closed(closed, |r| meta.set_copied(r))
-            .and_then(|()| meta.commit());
         match written {
             Ok(()) => {
                 self.marks.end_commit(closed);
@@ -887,7 +954,11 @@ impl CloneCore {
             }
         };
         self.set_mode(mode);
-        let taken = self.marks.freeze();
+        // What the metadata opened again (its last commit) does not record reads as not
+        // copied; without metadata (Fail mode: all I/O fails) nothing is on disk.
+        let taken = self
+            .marks
+            .freeze(|r| md.as_mut().is_some_and(|m| m.is_copied(r).unwrap_or(false)));
         if taken > 0 {
             pr_err!(
                 "{}: {} regions copied since the last commit read as not copied again (their copies cannot be recorded)\n",
@@ -916,7 +987,12 @@ impl CloneCore {
     // ---- the worker ----
 
     fn work(self: &Arc<Self>) {
+        self.park_again();
         self.start_queued();
+        let mut discards = core::mem::take(&mut self.deferred.lock().discards);
+        while let Some(b) = discards.pop() {
+            self.discard(b);
+        }
         let mut bios = core::mem::take(&mut self.deferred.lock().bios);
         let (mut commit_first, mut plain) = (BioList::new(), BioList::new());
         while let Some(b) = bios.pop() {
@@ -1154,6 +1230,15 @@ impl CloneCore {
             }
             Message::CopyStats => self.copy_stats(out),
             Message::CopyFailures => self.copy_failures(out),
+            Message::Memory => {
+                let _ = write!(
+                    out,
+                    "regions={} map_bytes={} failure_bytes={}",
+                    self.cfg.geometry.nr_regions,
+                    self.marks.bytes(),
+                    self.failures.bytes()
+                );
+            }
             Message::RetryFailed => {
                 let n = self.failures.retry_all();
                 if n > 0 {

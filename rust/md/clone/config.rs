@@ -121,18 +121,20 @@ pub(crate) enum Message {
     CopyFailures,
     /// Try the given-up regions again.
     RetryFailed,
+    /// Reply with the bytes of memory the in-core maps take.
+    Memory,
 }
 
 /// The text logged (and the error returned) for a message we do not take.
 pub(crate) const MESSAGE_USAGE: &CStr = c_str!(
     "unsupported message; accepted: copy_threshold <n>|auto, copy_batch_size <n>|auto, \
-     copy_rate_limit <MiB/s>, copy_stats, copy_failures, retry_failed, enable_background_copy, \
-     disable_background_copy \
+     copy_rate_limit <MiB/s>, copy_stats, copy_failures, retry_failed, memory, \
+     enable_background_copy, disable_background_copy \
      (or hydration_threshold <n>, hydration_batch_size <n>, enable_hydration, \
      disable_hydration)"
 );
 
-const MESSAGES: [&str; 12] = [
+const MESSAGES: [&str; 13] = [
     "copy_threshold",
     "hydration_threshold",
     "copy_batch_size",
@@ -145,6 +147,7 @@ const MESSAGES: [&str; 12] = [
     "copy_stats",
     "copy_failures",
     "retry_failed",
+    "memory",
 ];
 
 impl Message {
@@ -168,7 +171,8 @@ impl Message {
             8 => Self::RateLimit(args.next_u32(0..=MAX_RATE_LIMIT, MESSAGE_USAGE)?),
             9 => Self::CopyStats,
             10 => Self::CopyFailures,
-            _ => Self::RetryFailed,
+            11 => Self::RetryFailed,
+            _ => Self::Memory,
         };
         args.finish(MESSAGE_USAGE)?;
         Ok(msg)

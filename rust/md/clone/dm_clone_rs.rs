@@ -25,7 +25,7 @@
 //! - A discard marks the regions it covers whole copied and goes down trimmed to them.
 //!
 //! Files: `config` (table options, messages), `metadata` (on-disk format), `marks` (in-core
-//! map, two-phase commit), `regions` (regions being filled, waiting writes), `hints` (regions
+//! map, commit order), `regions` (regions being filled, waiting writes), `hints` (regions
 //! read while not copied, copied first), `copy_control` (how much the background copy keeps
 //! in flight, job sizes, rate limit), `clone` (the state, I/O paths, worker, copier),
 //! `bitmap`.

@@ -101,6 +101,14 @@ impl Failures {
         })
     }
 
+    /// Bytes of memory the counts take (none until a copy fails).
+    pub(crate) fn bytes(&self) -> u64 {
+        self.counts
+            .lock()
+            .as_ref()
+            .map_or(0, |c| c.lo.bytes() + c.hi.bytes())
+    }
+
     /// The counts as they are now, for a scan.
     pub(crate) fn view(&self) -> View {
         View(self.counts.lock().clone())

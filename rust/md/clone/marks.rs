@@ -2,28 +2,34 @@
 
 //! Which regions are copied, in core, and which of them the next commit must write.
 //!
-//! # Two-phase commit
+//! # Commit order
 //!
 //! A region is marked copied once its data is on the destination (a copy or a whole-region
 //! write completed). The mark must not reach the on-disk metadata before that data is stable,
 //! or a crash would leave a region marked copied whose data was lost in the destination's
-//! write cache. So each transaction has its own exact set of newly marked regions, and a
-//! commit goes:
+//! write cache. Each transaction keeps the set of *words* of the copied map it changed (one
+//! bit per 64 regions), and a commit goes:
 //!
 //! 1. [`Marks::begin_commit`] closes the set of the current transaction: marks made from now on
 //!    go to the other set, for the next commit;
-//! 2. the committer flushes the destination: every region in the closed set is now stable;
-//! 3. it writes the closed set to the on-disk bitset ([`Marks::drain_closed`]) and commits,
-//!    then [`Marks::end_commit`] records that the set is empty again.
+//! 2. the committer writes the closed set's words, as the copied map holds them now, to the
+//!    on-disk bitset ([`Marks::drain_closed`]);
+//! 3. it flushes the destination, then commits the metadata, and [`Marks::end_commit`]
+//!    records that the set is empty again.
 //!
-//! This is the scheme of the C target (two dirty maps swapped at pre-commit). A set is cleared
-//! only once its commit succeeded, so the two sets always hold every mark not on disk.
+//! Step 2 may write marks made after step 1 (they share a word with a mark of the closed
+//! set): that is safe because a bit is set only after its region's data landed, and the flush
+//! of step 3 is issued after the bit was read, so it covers that data too. Writing first and
+//! flushing second is what lets a set be a word map instead of a region map: the C target
+//! flushes first, so it must keep each transaction's exact regions (two more bits per
+//! region). Here the in-core map costs one bit per region plus 1/32 of a bit.
 //!
 //! # When nothing can be recorded any more
 //!
-//! Once a commit fails, no mark can ever reach the disk: [`Marks::freeze`] takes back every
-//! mark not on disk (the regions read as not copied again, as they will after a reload) and
-//! refuses new ones. A write to the destination that completes afterwards survives a reload
+//! Once a commit fails, no mark can ever reach the disk: [`Marks::freeze`] refuses new marks
+//! and takes back every mark not on disk (each dirty word is checked against the metadata
+//! opened again at its last commit): those regions read as not copied again, as they will
+//! after a reload. A write to the destination that completes afterwards survives a reload
 //! only if its region's mark is on disk ([`Marks::survives_reload`]); the caller fails the
 //! others, so nothing it acknowledges reads back differently after a reload. (C intends the
 //! same when it aborts: it reloads the in-core map from disk.)
@@ -31,54 +37,54 @@
 //! # Locking and contexts
 //!
 //! Marks are made from bio completion (hard or soft interrupt), kcopyd's thread and the
-//! worker. The copied bitmap is read without a lock (atomic words). Making a mark (copied bit,
-//! dirty bits, the changed flag) and switching sets happen under `state`, a spinlock taken with
-//! interrupts off, so a mark always lands wholly in one transaction's set. Only the committer
-//! (who holds the metadata mutex) reads and clears a closed set.
+//! worker. The copied bitmap and the dirty words are read without a lock (atomic words).
+//! Making a mark (copied bit, dirty word, the changed flag) and switching sets happen under
+//! `state`, a spinlock taken with interrupts off, so a mark always lands wholly in one
+//! transaction's set; it is held for a bounded time (a mark, at most 64 marks, or a switch).
+//! Only the committer (who holds the metadata mutex) reads and clears a closed set.
 
 use crate::bitmap::{AtomicBitmap, WORD_BITS};
 use core::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use kernel::{new_spinlock_irq, prelude::*, sync::SpinLockIrq};
 
-/// One transaction's set of newly copied regions.
-struct DirtySet {
-    /// One bit per region marked in this transaction.
-    regions: AtomicBitmap,
-    /// One bit per word of `regions` that has a bit set, so a commit skips clean words.
+/// One transaction's set: the words of the copied map it changed.
+struct DirtyWords {
+    /// One bit per word of the copied map that has a mark of this transaction.
     words: AtomicBitmap,
 }
 
-impl DirtySet {
+impl DirtyWords {
     fn new(nr_regions: u32) -> Result<Self> {
-        let regions = AtomicBitmap::new(nr_regions)?;
-        let words = AtomicBitmap::new(regions.nr_words())?;
-        Ok(Self { regions, words })
+        Ok(Self {
+            words: AtomicBitmap::new(nr_regions.div_ceil(WORD_BITS))?,
+        })
     }
 
-    /// Calls `f` on every region in the set, in order, stopping at its first error; with
+    /// Calls `f` on every word index in the set, in order, stopping at its first error; with
     /// `take`, clears what it visits (else the set stays as it is).
     fn walk(&self, take: bool, mut f: impl FnMut(u32) -> Result) -> Result {
-        let word = |map: &AtomicBitmap, i| {
-            if take {
-                map.take_word(i)
-            } else {
-                map.load_word(i)
-            }
-        };
         for chunk in 0..self.words.nr_words() {
-            let mut words = word(&self.words, chunk);
+            let mut words = if take {
+                self.words.take_word(chunk)
+            } else {
+                self.words.load_word(chunk)
+            };
             while words != 0 {
-                let w = chunk * WORD_BITS + words.trailing_zeros();
+                f(chunk * WORD_BITS + words.trailing_zeros())?;
                 words &= words - 1;
-                let mut bits = word(&self.regions, w);
-                while bits != 0 {
-                    f(w * WORD_BITS + bits.trailing_zeros())?;
-                    bits &= bits - 1;
-                }
             }
         }
         Ok(())
     }
+}
+
+/// Calls `f` on every region whose bit is set in word `w` of a region map.
+fn for_each_bit(w: u32, mut bits: u64, mut f: impl FnMut(u32) -> Result) -> Result {
+    while bits != 0 {
+        f(w * WORD_BITS + bits.trailing_zeros())?;
+        bits &= bits - 1;
+    }
+    Ok(())
 }
 
 /// Which set is open, and whether each holds marks.
@@ -105,8 +111,9 @@ pub(crate) enum Mark {
 pub(crate) struct Marks {
     copied: AtomicBitmap,
     nr_copied: AtomicU64,
-    sets: [DirtySet; 2],
-    /// `state.frozen`, readable without the lock (set after the marks were taken back).
+    sets: [DirtyWords; 2],
+    /// `state.frozen`, readable without the lock (set with it, before the marks not on disk
+    /// are taken back: [`Marks::survives_reload`] reads it with the dirty words).
     frozen: AtomicBool,
     #[pin]
     state: SpinLockIrq<State>,
@@ -116,7 +123,7 @@ impl Marks {
     /// Marks for `nr_regions` regions, none copied.
     pub(crate) fn new(nr_regions: u32) -> Result<impl PinInit<Self, Error>> {
         let copied = AtomicBitmap::new(nr_regions)?;
-        let sets = [DirtySet::new(nr_regions)?, DirtySet::new(nr_regions)?];
+        let sets = [DirtyWords::new(nr_regions)?, DirtyWords::new(nr_regions)?];
         Ok(try_pin_init!(Self {
             copied,
             nr_copied: AtomicU64::new(0),
@@ -164,18 +171,29 @@ impl Marks {
         self.nr_copied() >= u64::from(self.nr_regions())
     }
 
-    /// Forgets everything, to load the metadata again (before the first resume: no I/O yet).
+    /// Forgets everything, to load the metadata again (before the first resume, or for the
+    /// status of a table never resumed: no bio has been mapped, so nothing marks meanwhile).
+    /// The maps (up to 2^31 bits) are cleared outside the lock, so the time with interrupts
+    /// off stays that of resetting the flags.
     pub(crate) fn reset(&self) {
-        let mut st = self.state.lock();
+        {
+            let mut st = self.state.lock();
+            st.changed = [false; 2];
+            st.frozen = false;
+        }
+        self.frozen.store(false, Ordering::Release);
         self.copied.clear_all();
         self.nr_copied.store(0, Ordering::Release);
         for set in &self.sets {
-            set.regions.clear_all();
             set.words.clear_all();
         }
-        st.changed = [false; 2];
-        st.frozen = false;
-        self.frozen.store(false, Ordering::Release);
+    }
+
+    /// Bytes of memory the in-core maps take (the copied map and the two sets).
+    pub(crate) fn bytes(&self) -> u64 {
+        self.sets
+            .iter()
+            .fold(self.copied.bytes(), |n, set| n + set.words.bytes())
     }
 
     /// Records that region `r` was copied by an earlier transaction (loading the metadata).
@@ -204,6 +222,22 @@ impl Marks {
         true
     }
 
+    /// Marks the regions `base + i` for each bit `i` of `mask` copied (a discard's, 64
+    /// regions at a time), under one lock. Returns false, marking nothing, once frozen.
+    pub(crate) fn mark_mask(&self, base: u32, mask: u64) -> bool {
+        let mut st = self.state.lock();
+        if st.frozen {
+            return false;
+        }
+        let _ = for_each_bit(0, mask, |i| {
+            if let Some(r) = base.checked_add(i) {
+                self.mark_locked(&mut st, r);
+            }
+            Ok(())
+        });
+        true
+    }
+
     fn mark_locked(&self, st: &mut State, r: u32) -> Mark {
         if st.frozen {
             return Mark::Frozen;
@@ -214,7 +248,6 @@ impl Marks {
         self.nr_copied.fetch_add(1, Ordering::AcqRel);
         let i = st.current;
         if let Some(set) = self.sets.get(i) {
-            set.regions.set(r);
             set.words.set(r / WORD_BITS);
         }
         if let Some(c) = st.changed.get_mut(i) {
@@ -225,28 +258,46 @@ impl Marks {
 
     /// Whether a write to region `r` completing now survives a reload: always, until frozen
     /// (its region's mark will be committed before any flush completes); after, only if the
-    /// mark is on disk (every mark left is). Any context.
+    /// mark is on disk: set, and not in a word [`Marks::freeze`] has yet to check (it clears
+    /// a word's dirty bits only after taking back its marks not on disk). Any context.
     pub(crate) fn survives_reload(&self, r: u32) -> bool {
-        !self.frozen.load(Ordering::Acquire) || self.copied.test(r)
+        if !self.frozen.load(Ordering::Acquire) {
+            return true;
+        }
+        let w = r / WORD_BITS;
+        !self.sets.iter().any(|set| set.words.test(w)) && self.copied.test(r)
     }
 
-    /// Nothing can be committed any more: takes back every mark not on disk (both sets) and
-    /// refuses marks from now on. Returns how many regions read as not copied again. Only the
-    /// committer's side calls it (holding the metadata mutex, so no commit runs). The time
-    /// with interrupts off is one pass over the two sets' dirty words.
-    pub(crate) fn freeze(&self) -> u64 {
-        let mut st = self.state.lock();
+    /// Nothing can be committed any more: refuses marks from now on, then takes back every
+    /// mark not on disk, `on_disk(r)` telling whether the metadata (opened again at its last
+    /// commit) has region `r`. Returns how many regions read as not copied again. Only the
+    /// committer's side calls it (holding the metadata mutex, so no commit runs), in process
+    /// context (`on_disk` may read the metadata). Interrupts are off only to set the flag.
+    pub(crate) fn freeze(&self, mut on_disk: impl FnMut(u32) -> bool) -> u64 {
+        {
+            let mut st = self.state.lock();
+            st.changed = [false; 2];
+            st.frozen = true;
+            self.frozen.store(true, Ordering::Release);
+        }
+        // No mark lands from here on: only this loop changes the copied map.
         let mut taken = 0u64;
         for set in &self.sets {
-            let _ = set.walk(true, |r| {
-                taken += u64::from(self.copied.clear(r));
+            let _ = set.walk(false, |w| {
+                let _ = for_each_bit(w, self.copied.load_word(w), |r| {
+                    if !on_disk(r) && self.copied.clear(r) {
+                        taken += 1;
+                    }
+                    Ok(())
+                });
                 Ok(())
             });
         }
+        // Now the dirty bits can go: what each word holds is on disk.
+        for set in &self.sets {
+            let _ = set.walk(true, |_| Ok(()));
+        }
         self.nr_copied.fetch_sub(taken, Ordering::AcqRel);
-        st.changed = [false; 2];
-        st.frozen = true;
-        self.frozen.store(true, Ordering::Release);
         taken
     }
 
@@ -271,11 +322,16 @@ impl Marks {
         Some(closed)
     }
 
-    /// Phase 3: calls `f` on every region of the closed set `closed`, which stays as it is
-    /// until [`Marks::end_commit`]. Stops at the first error (the caller aborts the
-    /// transaction; the set still holds all its marks, for [`Marks::freeze`]).
-    pub(crate) fn drain_closed(&self, closed: usize, f: impl FnMut(u32) -> Result) -> Result {
-        self.sets.get(closed).ok_or(EINVAL)?.walk(false, f)
+    /// Step 2: calls `f` on every region copied in the words of the closed set `closed`, as
+    /// the copied map holds them now (marks of the open set included: see the module's
+    /// opening). The set stays as it is until [`Marks::end_commit`]. Stops at the first error
+    /// (the caller aborts the transaction; the set still names every word, for
+    /// [`Marks::freeze`]).
+    pub(crate) fn drain_closed(&self, closed: usize, mut f: impl FnMut(u32) -> Result) -> Result {
+        self.sets
+            .get(closed)
+            .ok_or(EINVAL)?
+            .walk(false, |w| for_each_bit(w, self.copied.load_word(w), &mut f))
     }
 
     /// Records that the closed set `closed` was committed, and clears it. (Marks go to the

@@ -242,6 +242,11 @@ impl Metadata {
         })
     }
 
+    /// Whether the metadata records region `r` as copied (in the current transaction).
+    pub(crate) fn is_copied(&mut self, r: u32) -> Result<bool> {
+        self.bitset.test(&mut self.tm, r)
+    }
+
     /// Records region `r` as copied in the current transaction.
     pub(crate) fn set_copied(&mut self, r: u32) -> Result {
         self.bitset.set(&mut self.tm, r)

@@ -170,22 +170,26 @@ impl InProgress {
         claimed
     }
 
-    /// Calls `f` on each region of `first..first + count` that nothing is filling, under the
-    /// lock (so no copy can be claimed for it meanwhile); the lock is dropped every 64 regions.
+    /// Calls `f(base, mask)` for each chunk of up to 64 regions of `first..first + count`,
+    /// bit `i` of `mask` set if nothing is filling region `base + i`, under the lock (so no
+    /// copy can be claimed for them meanwhile); the lock is taken once per chunk.
     /// For discards: a region being copied must not be marked before its copy lands, or a
     /// write made after the discard would go to the destination and be overwritten by it.
-    pub(crate) fn for_each_idle(&self, first: u32, count: u32, mut f: impl FnMut(u32)) {
+    pub(crate) fn for_each_idle_chunk(&self, first: u32, count: u32, mut f: impl FnMut(u32, u64)) {
         let end = first.saturating_add(count);
-        let mut r = first;
-        while r < end {
-            let chunk_end = r.saturating_add(64).min(end);
+        let mut base = first;
+        while base < end {
+            let chunk_end = base.saturating_add(64).min(end);
             let t = self.table.lock();
-            while r < chunk_end {
+            let mut mask = 0u64;
+            for r in base..chunk_end {
                 if t.records.get(&r).is_none() {
-                    f(r);
+                    mask |= 1u64 << (r - base);
                 }
-                r += 1;
             }
+            f(base, mask);
+            drop(t);
+            base = chunk_end;
         }
     }
 

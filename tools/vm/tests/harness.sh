@@ -13,7 +13,7 @@ tmp=$(mktemp -d)
 trap 'rm -rf "$tmp"' EXIT
 
 # The number of tests below: change it with them (checked at the end).
-plan=24
+plan=26
 echo "KTAP version 1"
 echo "1..$plan"
 n=0
@@ -110,6 +110,26 @@ result $? "summary fails an empty host.ktap"
 	"5 passed, 1 failed, 0 skipped" ] && [ "$(cat "$tmp/rc")" = 1 ] &&
 	[ "$(failed_list)" = "host: the harness exited with status 2" ]
 result $? "summary reports run.sh's host problem as failed, under its own name"
+
+# The userspace tools' cargo tests (cargo.txt in a run): one result per test,
+# named by crate; a failed test fails; a build error with no test run fails.
+mkdir -p "$tmp/cargo"
+cp "$here"/runs/clean/* "$tmp/cargo/"
+cat >"$tmp/cargo/cargo.txt" <<'C'
+     Running unittests src/lib.rs (/c/target/debug/deps/clone_metadata-3e186f3bd19d9857)
+test checksum::tests::names ... ok
+test checksum::tests::seal ... FAILED
+     Running unittests src/lib.rs (/c/target/debug/deps/dmc_replay_log-c5b3e3bc3dca2e35)
+test tests::lists ... ok
+test tests::slow ... ignored
+cargo test exited with status 101
+C
+summary_is "$tmp/cargo" "7 passed, 1 failed, 1 skipped" 1 "cargo: clone_metadata: checksum::tests::seal" &&
+	grep -qx "ok 3 cargo: dmc_replay_log: tests::lists" "$tmp/sum"
+result $? "summary counts cargo tests by crate: a failed one fails, an ignored one skips"
+printf 'error[E0425]: cannot find value `x`\ncargo test exited with status 101\n' >"$tmp/cargo/cargo.txt"
+summary_is "$tmp/cargo" "5 passed, 1 failed, 0 skipped" 1 "cargo: the tools build and their tests run"
+result $? "summary fails a cargo run that built nothing"
 
 # The in-guest runner, on fake selftests: pass, skip (4), fail (1), and one
 # killed by the timeout of its directory's settings (137). DMC_KMSG keeps the

@@ -1,0 +1,150 @@
+#!/bin/sh
+# SPDX-License-Identifier: GPL-2.0
+# Power cuts with volatile disk caches. Metadata and destination are null_blk
+# devices with memory backing and a write-back cache: powering one off
+# (configfs `power` 0) drops what was not flushed, as a power cut does to a
+# disk's cache. A workload of direct writes (some with fsync), discards and the
+# background copy runs; at a random moment both devices lose power; the clone
+# is removed, power comes back, the clone is loaded with the copy off and read
+# whole: every write acknowledged before a completed fsync is there, every other
+# one is there or not 4 KiB block by block (an unflushed cache loses pages, not
+# bios), nothing else changed. Then it goes on from there with the copy on.
+# DMC_CUTS cuts (default 4, 2 on the debug kernel; 100 with DMC_LONG=1); then the copy finishes and the
+# destination itself must equal the expected image. The C dm-clone gets the same
+# run; its result is reported, not required.
+. "$(dirname "$0")/lib.sh"
+
+ktap_print_header
+DMC_DEV_MB=16
+dmc_require_both dm_delay
+dm_brd_setup dmc- 1 "$DMC_DEV_MB"
+DMC_SRC=/dev/ram0
+rmmod null_blk 2>/dev/null
+modprobe null_blk nr_devices=0 2>/dev/null || dmc_skip "no null_blk"
+CFS=/sys/kernel/config/nullb
+[ -d $CFS ] || mount -t configfs none /sys/kernel/config 2>/dev/null
+[ -d $CFS ] || dmc_skip "no null_blk configfs"
+pc_cleanup() {
+	dm_brd_cleanup
+	for d in dmcmeta dmcdest; do
+		[ -d $CFS/$d ] && { echo 0 >$CFS/$d/power; rmdir $CFS/$d; }
+	done
+	rmmod null_blk 2>/dev/null
+	dmc_unload_targets
+}
+trap pc_cleanup EXIT
+# Quick form: 4 cuts (2 on the debug kernel); long: 100.
+CUTS=${DMC_CUTS:-$(dmc_form 100 2 4)}
+SECTORS=32768 REGION=16 # 16 MiB, 8 KiB regions: 2048
+ktap_set_plan 9
+
+# nb_make <name> <MiB>: a memory-backed null_blk with a 1 MiB write-back cache.
+nb_make() {
+	mkdir $CFS/"$1" &&
+		echo "$2" >$CFS/"$1"/size && echo 1 >$CFS/"$1"/memory_backed &&
+		echo 1 >$CFS/"$1"/cache_size && echo 1 >$CFS/"$1"/discard &&
+		echo 1 >$CFS/"$1"/power && [ -b /dev/"$1" ]
+}
+power() { echo "$1" >$CFS/dmcmeta/power && echo "$1" >$CFS/dmcdest/power; }
+nb_make dmcmeta 4 && nb_make dmcdest 16 || ktap_exit_fail_msg "cannot make null_blk devices"
+wc_mode() { cat /sys/block/"$1"/queue/write_cache; }
+dm_test "null_blk metadata and destination have a write-back cache" \
+	[ "$(wc_mode dmcmeta) $(wc_mode dmcdest)" = "write back write back" ]
+dmc_fill_source || ktap_exit_fail_msg "cannot fill the source"
+dmsetup create dmc-src --table "0 $SECTORS delay $DMC_SRC 0 1" ||
+	ktap_exit_fail_msg "cannot make the source"
+TABLE="0 $SECTORS clone /dev/dmcmeta /dev/dmcdest /dev/mapper/dmc-src $REGION"
+
+# workload <first op> <clone>: operations from <first op> on, until an error
+# (the power cut); by i % 5: whole-region write + fsync, 4 KiB write, discard,
+# 4 KiB write + fsync, whole-region write. Each is in /tmp/dmc-ops as issued
+# ("i"), then acknowledged ("a"); after an fsync, /tmp/dmc-durable holds the
+# count of operations made durable.
+workload() {
+	i=$1
+	while :; do
+		r=$(((i * 37 + 5) % 2048))
+		sync=""
+		case $((i % 5)) in
+		0) k=w b=$((r * 2)) n=2 sync=conv=fsync ;;
+		1) k=w b=$((r * 2 + 1)) n=1 ;;
+		2) k=d b=$((r * 2)) n=2 ;;
+		3) k=w b=$((r * 2)) n=1 sync=conv=fsync ;;
+		4) k=w b=$((r * 2)) n=2 ;;
+		esac
+		[ $k = w ] && dd if=/dev/urandom of=/tmp/dmc-op$i bs=4096 count=$n 2>/dev/null
+		echo "$i $k $b $n i" >>/tmp/dmc-ops
+		if [ $k = w ]; then
+			dd if=/tmp/dmc-op$i of="/dev/mapper/$2" bs=$((n * 4096)) seek=$((b / n)) count=1 \
+				oflag=direct $sync 2>/dev/null || return 0
+		else
+			blkdiscard -o $((b * 4096)) -l $((n * 4096)) "/dev/mapper/$2" 2>/dev/null ||
+				return 0
+		fi
+		sed -i "\$s/ i\$/ a/" /tmp/dmc-ops
+		i=$((i + 1))
+		[ -n "$sync" ] && echo $i >/tmp/dmc-durable
+	done
+}
+
+# cuts <module> <copy args>: prints "<cuts> <failed> <ops>" and leaves the
+# expected image in /tmp/dmc-base.img.
+cuts() {
+	dmc_unload_targets
+	modprobe "$1" || return 1
+	dd if=/dev/zero of=/dev/dmcmeta bs=1M count=4 oflag=direct conv=fsync 2>/dev/null
+	dd if=/dev/zero of=/dev/dmcdest bs=1M count=16 oflag=direct conv=fsync 2>/dev/null
+	cp /tmp/dmc-src.img /tmp/dmc-base.img
+	c=0 failed=0 op=0
+	while [ $c -lt "$CUTS" ]; do
+		c=$((c + 1))
+		: >/tmp/dmc-ops
+		echo "$op" >/tmp/dmc-durable
+		dmsetup create dmc-c --table "$TABLE $2" || { echo "# $1, cut $c: no load"; return 1; }
+		workload "$op" dmc-c &
+		wl=$!
+		# 0.3 to 2.2 s.
+		sleep "$(awk -v r="$(od -An -N1 -tu1 /dev/urandom)" 'BEGIN { printf "%.2f", 0.3 + r / 134 }')"
+		power 0
+		wait $wl
+		timeout 30 dmsetup remove dmc-c >&2 || { echo "# $1, cut $c: remove hangs or fails"; return 1; }
+		power 1 || return 1
+		dmsetup create dmc-k --table "$TABLE 1 no_hydration" ||
+			{ echo "# $1, cut $c: the clone does not load after the cut" >&2; return 1; }
+		dd if=/dev/mapper/dmc-k of=/tmp/dmc-got.img bs=1M iflag=direct 2>/dev/null
+		echo "# $1, cut $c: $(wc -l </tmp/dmc-ops) operations, $(($(cat /tmp/dmc-durable) - op))" \
+			"durable, $(dmc_copied dmc-k) regions copied" >&2
+		dmsetup remove dmc-k || return 1
+		dmc_check_ops "$1, cut $c" /tmp/dmc-got.img /tmp/dmc-base.img /tmp/dmc-ops \
+			"$(cat /tmp/dmc-durable)" block >&2 || failed=$((failed + 1))
+		op=$((op + $(wc -l </tmp/dmc-ops)))
+		# A failed check leaves the base as it was: go on from what was read.
+		cp /tmp/dmc-got.img /tmp/dmc-base.img
+	done
+	echo "$c $failed $op"
+}
+
+# finish <module>: the copy completes after the cuts; the destination itself
+# (not read through the clone) equals the expected image.
+finish() {
+	dmsetup create dmc-c --table "$TABLE" || return 1
+	dmc_wait_copied dmc-c 300 >&2 || { dmsetup remove dmc-c; return 1; }
+	dmsetup remove dmc-c || return 1
+	dd if=/dev/dmcdest bs=1M iflag=direct 2>/dev/null | cmp - /tmp/dmc-base.img >&2
+}
+
+set -- $(cuts dm_clone_rs "0 4 hydration_threshold 4 copy_rate_limit 4")
+echo "# ours: $1 power cuts over $3 operations, $2 failed"
+dm_test "ours: $CUTS power cuts made and checked" [ "${1:-0}" = "$CUTS" ]
+dm_test "ours: every cut loses no acknowledged write and changes nothing else" [ "${2:-1}" = 0 ]
+dm_test "ours: the workload ran between the cuts" dmc_between "${3:-0}" "$CUTS" 100000
+dm_test "ours: after the cuts the copy finishes; the destination is the expected image" finish
+
+set -- $(cuts dm_clone "0 2 hydration_threshold 4")
+echo "# C: $1 power cuts over $3 operations, $2 failed"
+dm_test "C: $CUTS power cuts made and checked" [ "${1:-0}" = "$CUTS" ]
+dmc_c_result "every cut loses no acknowledged write and changes nothing else ($2 failed)" \
+	[ "${2:-1}" = 0 ]
+dm_test "C: the workload ran between the cuts" dmc_between "${3:-0}" "$CUTS" 100000
+dmc_c_result "after the cuts the copy finishes; the destination is the expected image" finish
+ktap_finished
