@@ -428,18 +428,24 @@ impl CloneCore {
         self.cfg.dest.set_bio_device(&mut bio);
         bio.set_sector(offset);
         bio.data_mut().set_write(r);
-        let (start, len) = self.region_span(r, 1);
-        // A FUA or PREFLUSH write takes the copy path: it must not complete before the commit
-        // that records its region, which a whole-region write's completion cannot wait for.
-        let whole = offset == start
-            && u64::from(bio.sectors()) == len
-            && !bio.is_fua()
-            && !bio.is_preflush();
+        let whole = self.overwrites(r, &bio);
         if !whole {
             // It waits for a copy from the source (unless the region just got copied).
             self.time_for_controller(&mut bio);
         }
         self.park(r, bio, whole)
+    }
+
+    /// Whether write `bio` (pointed at the destination) covers region `r` whole, so it can
+    /// fill the region itself. A FUA or PREFLUSH write takes the copy path: it must not
+    /// complete before the commit that records its region, which a whole-region write's
+    /// completion cannot wait for.
+    fn overwrites(&self, r: u32, bio: &Bio<PerBio>) -> bool {
+        let (start, len) = self.region_span(r, 1);
+        bio.sector() == start
+            && u64::from(bio.sectors()) == len
+            && !bio.is_fua()
+            && !bio.is_preflush()
     }
 
     /// A write to uncopied region `r` (pointed at the destination) waits for the region's
@@ -476,11 +482,7 @@ impl CloneCore {
                 bio.end(Status::IOERR);
                 continue;
             };
-            let (start, len) = self.region_span(r, 1);
-            let whole = bio.sector() == start
-                && u64::from(bio.sectors()) == len
-                && !bio.is_fua()
-                && !bio.is_preflush();
+            let whole = self.overwrites(r, &bio);
             match self.park(r, bio, whole) {
                 MapResult::Remapped(bio) => bio.submit(),
                 MapResult::Kill(bio) | MapResult::Requeue(bio) => bio.end(Status::IOERR),
@@ -566,13 +568,11 @@ impl CloneCore {
                 bio.end(Status::OK);
                 return;
             }
+            // (The worker reports a copy that this completes, at the end of its pass.)
             self.regions
                 .for_each_idle_chunk(first, count, |base, mask| {
                     self.marks.mark_mask(base, mask);
                 });
-            if self.marks.done() {
-                self.kick();
-            }
         }
         if !self.settings.discard_passdown.load(Ordering::Relaxed) {
             bio.end(Status::OK);
