@@ -3,7 +3,10 @@
 # Copy errors (behaviour 8): with a source block that cannot be read, a write
 # waiting for its region's copy fails with an I/O error, the failure is logged
 # and raises a dm event; everything else keeps working (other writes, the
-# background copy of every other region, metadata stays rw); the region is tried
+# background copy of every other region, metadata stays rw); a FUA write that
+# covers a region holding a bad block reads nothing from the source, so it
+# succeeds (as in C: it goes straight down, completing after the commit that
+# records its region; it took the copy path and failed before); the region is tried
 # 3 times in all, then given up (listed by copy_failures, logged, not tried
 # again), and once the source reads again, retry_failed copies it.
 . "$(dirname "$0")/lib.sh"
@@ -12,7 +15,7 @@ ktap_print_header
 DMC_DEV_MB=16
 dmc_setup
 dm_require_modules dm_dust
-ktap_set_plan 15
+ktap_set_plan 18
 
 dmc_fill_source || ktap_exit_fail_msg "cannot fill the source"
 len=$(dm_sectors "$DMC_SRC")
@@ -46,6 +49,26 @@ other_write() {
 }
 dm_test "a write to another region succeeds and reads back" other_write
 dm_test "metadata stays rw" [ "$(dmc_mode dmc-ce)" = rw ]
+
+# A FUA write (fio: O_DIRECT + O_DSYNC) of region 50 whole, whose block 101 is bad.
+dmsetup message dmc-zdust 0 addbadblock 101 >/dev/null 2>&1
+S=$(command dmsetup info -c --noheadings -o blkdevname dmc-zdust)
+before=$(dmc_sectors_read "$S")
+copied=$(dmc_copied dmc-ce)
+fua_write() {
+	(cd /tmp && fio --name=fua --filename=$C --rw=write --bs=8k --size=8k \
+		--offset=$((50 * 8192)) --direct=1 --sync=dsync --ioengine=libaio --iodepth=1 \
+		--verify=crc32c --do_verify=1 >/tmp/dmc-fio.txt 2>&1) ||
+		{ sed 's/^/# /' /tmp/dmc-fio.txt | tail -n 5; return 1; }
+}
+dm_test "a FUA whole-region write over a bad source block succeeds and reads back" fua_write
+after=$(dmc_sectors_read "$S")
+echo "# source sectors read by the FUA write: $before -> $after"
+read_nothing() { [ -n "$before" ] && [ "$before" = "$after" ]; }
+dm_test "it read nothing from the source" read_nothing
+dm_test "and marked its region copied" [ "$(dmc_copied dmc-ce)" = $((copied + 1)) ]
+dd if=$C of=/tmp/dmc-f.bin bs=8192 skip=50 count=1 iflag=direct 2>/dev/null
+dmc_put /tmp/dmc-f.bin 8192 1 0 /tmp/dmc-exp.img 50
 
 dmsetup message dmc-ce 0 copy_threshold 32
 dmsetup message dmc-ce 0 copy_batch_size 4

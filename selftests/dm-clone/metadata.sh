@@ -13,7 +13,7 @@ ktap_print_header
 DMC_DEV_MB=16
 dmc_setup
 dm_require_modules dm_delay
-ktap_set_plan 27
+ktap_set_plan 31
 
 dmc_fill_source || ktap_exit_fail_msg "cannot fill the source"
 len=$(dm_sectors "$DMC_SRC")
@@ -98,11 +98,13 @@ write_then_crash() {
 		dd if=/tmp/dmc-w.bin of=$C bs=4096 seek="$at" oflag=direct "$@" 2>/dev/null &&
 		/tmp/dmc-crash.sh
 }
-# fua_then_crash <region to dirty> <4 KiB block>: the same with a write of zeroes
-# with O_DSYNC (busybox dd has no oflag=dsync: fio writes it).
+# fua_then_crash <region to dirty> <4 KiB block>: the same with a FUA write of
+# zeroes: fio, O_DIRECT + O_DSYNC through libaio (busybox dd has no
+# oflag=dsync; a synchronous O_DSYNC write to a block device is also followed by
+# a flush, which would commit by itself: an asynchronous one is only FUA).
 fua_then_crash() {
 	(cd /tmp && fio --name=fua --filename=$C --rw=write --bs=4k --size=4k \
-		--offset=$(($2 * 4096)) --direct=1 --sync=dsync --ioengine=psync --zero_buffers \
+		--offset=$(($2 * 4096)) --direct=1 --sync=dsync --ioengine=libaio --iodepth=1 --zero_buffers \
 		--exec_prerun="/tmp/dmc-tick.sh $1" --exec_postrun=/tmp/dmc-crash.sh >/dev/null 2>&1)
 }
 dd if=/dev/urandom of=/tmp/dmc-w.bin bs=4096 count=1 2>/dev/null
@@ -119,13 +121,33 @@ dm_test "reload" crash_finish_and_reload
 dm_test "the fsync'd region is recorded (3 regions copied)" [ "$(dmc_copied dmc-md)" = 3 ]
 dm_test "and reads back as written" dmc_same $C 4096 1 100 /tmp/dmc-w.bin 0
 
-# A write with O_DSYNC (a FUA write; whole region, which then takes the copy
-# path), then at once the crash.
-dm_test "crash right after a FUA write (fio, O_DIRECT + O_DSYNC), in the window" \
+# A write with O_DSYNC (a FUA write of a whole region: it goes straight to the
+# destination and completes after the commit that records its region), then at
+# once the crash.
+dm_test "crash right after a FUA write (fio, libaio, O_DIRECT + O_DSYNC), in the window" \
 	in_window fua_then_crash 140 150
 dm_test "reload" crash_finish_and_reload
 dm_test "the FUA write's region is recorded (5 regions copied)" [ "$(dmc_copied dmc-md)" = 5 ]
 dm_test "and reads back as written" dmc_same $C 4096 1 150 /tmp/dmc-z.bin 0
+
+# A FUA write completes only after the commit that records its region: with the
+# metadata device stalled (suspended) it waits; when that commit fails it fails,
+# and its region reads as the source after a reload (had it succeeded, the
+# acknowledged write would be lost).
+crash_begin
+(cd /tmp && fio --name=fua --filename=$C --rw=write --bs=4k --size=4k \
+	--offset=$((160 * 4096)) --direct=1 --sync=dsync --ioengine=libaio --iodepth=1 \
+	>/dev/null 2>&1) &
+fua=$!
+sleep 1.5
+dm_test "a FUA write to an uncopied region waits for the commit that records it" kill -0 $fua
+dmsetup load dmc-zmeta --table "0 $msect error" && dmsetup resume dmc-zmeta
+wait $fua
+dm_test "and fails when that commit fails" [ $? != 0 ]
+dmsetup remove dmc-md
+dmc_swap dmc-zmeta "0 $msect linear $DMC_META 0" && dmsetup create dmc-md --table "$table"
+dm_test "after a reload its region reads as the source" dmc_same $C 4096 1 160 /tmp/dmc-src.img 160
+dm_test "and 5 regions are copied, as before it" [ "$(dmc_copied dmc-md)" = 5 ]
 
 # A write without fsync: recorded by the periodic commit within about a second.
 dd if=/tmp/dmc-w.bin of=$C bs=4096 seek=200 oflag=direct 2>/dev/null

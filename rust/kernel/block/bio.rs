@@ -143,19 +143,6 @@ impl<P> Bio<P> {
         ManuallyDrop::new(self).ptr
     }
 
-    /// A short-lived view of a bio that someone else is responsible for.
-    ///
-    /// # Safety
-    ///
-    /// As for [`Bio::from_raw`], except that responsibility is not handed over: the caller must
-    /// keep the bio alive, and not end or submit it, while the view exists. The view must not be
-    /// used to end or submit it either: only pass out `&Bio`.
-    pub(crate) unsafe fn borrowed(ptr: NonNull<bindings::bio>) -> ManuallyDrop<Self> {
-        // SAFETY: Guaranteed by the safety requirements; `ManuallyDrop` keeps the drop (which
-        // would end the bio) from running.
-        ManuallyDrop::new(unsafe { Self::from_raw(ptr) })
-    }
-
     fn raw(&self) -> &bindings::bio {
         // SAFETY: By the type invariants, `ptr` points to a valid bio, which only this value
         // changes while it exists.

@@ -90,13 +90,22 @@ pub enum MapResult<P = ()> {
     Kill(Bio<P>),
 }
 
-/// What `end_io` decided about a completed bio.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum EndIoResult {
+/// What `end_io` decided about a completed bio it was handed.
+///
+/// `end_io` owns the completed bio while it runs: it gives it back to device-mapper, or keeps
+/// it ([`EndIoResult::Kept`]) to complete it later. A kept bio is completed with [`Bio::end`]
+/// (device-mapper's completion then runs again, and calls `end_io` again with the same bio),
+/// or sent again with [`Bio::submit`]; dropping it ends it with an I/O error. This is
+/// `DM_ENDIO_INCOMPLETE`, as dm-writecache uses it for FUA writes that complete after a
+/// commit. Ownership makes the misuses impossible: a target cannot both keep a bio and give it
+/// back, nor give back one it did not get without the trampoline noticing.
+pub enum EndIoResult<P = ()> {
     /// Complete the bio to its submitter with the (possibly changed) status (`DM_ENDIO_DONE`).
-    Done,
+    Done(Bio<P>),
     /// Retry the bio (`DM_ENDIO_REQUEUE`).
-    Requeue,
+    Requeue(Bio<P>),
+    /// The target kept the bio and will end or resubmit it (`DM_ENDIO_INCOMPLETE`).
+    Kept,
 }
 
 /// A target instance: one line of a device-mapper table (`struct dm_target`).
@@ -330,14 +339,14 @@ pub trait TargetOperations: Sized + 'static {
         bio: Bio<Self::PerBio>,
     ) -> MapResult<Self::PerBio>;
 
-    /// Sees a bio the target mapped complete, with its status, which it may change. Runs in
-    /// interrupt context: must not sleep.
+    /// Sees a bio the target mapped complete, with its status, which it may change, and gives
+    /// it back or keeps it (see [`EndIoResult`]). Runs in interrupt context: must not sleep.
     fn end_io(
         _this: <Self::Data as ForeignOwnable>::Borrowed<'_>,
         _target: &Target,
-        _bio: &Bio<Self::PerBio>,
+        _bio: Bio<Self::PerBio>,
         _status: &mut Status,
-    ) -> EndIoResult {
+    ) -> EndIoResult<Self::PerBio> {
         build_error!(VTABLE_DEFAULT_ERROR)
     }
 
@@ -535,20 +544,36 @@ impl<T: TargetOperations> Callbacks<T> {
         let Some(bio) = NonNull::new(bio) else {
             return bindings::DM_ENDIO_DONE as c_int;
         };
-        // SAFETY: The bio was mapped by this target, so its per-bio data holds a `T::PerBio`;
-        // device-mapper keeps it alive and does not end it during this call.
-        let bio = unsafe { Bio::<T::PerBio>::borrowed(bio) };
+        let original = bio;
+        // SAFETY: The bio was mapped by this target, so its per-bio data holds a `T::PerBio`.
+        // During this call device-mapper hands it over: it acts on it again only if we return
+        // `DM_ENDIO_DONE` or `DM_ENDIO_REQUEUE`, and a bio kept (`DM_ENDIO_INCOMPLETE`) is
+        // the target's to end or submit (dm.c: "The target will handle the io").
+        let bio = unsafe { Bio::<T::PerBio>::from_raw(bio) };
         // SAFETY: `error` is valid for reads and writes during this call.
         let mut status = Status::from_raw(unsafe { *error });
         // SAFETY: `ti` is as described on `Callbacks`.
         let (target, this) = unsafe { (Target::from_raw(ti), Self::data(ti)) };
-        let result = T::end_io(this, target, &bio, &mut status);
+        let (result, bio) = match T::end_io(this, target, bio, &mut status) {
+            EndIoResult::Done(bio) => (bindings::DM_ENDIO_DONE, bio),
+            EndIoResult::Requeue(bio) => (bindings::DM_ENDIO_REQUEUE, bio),
+            EndIoResult::Kept => return bindings::DM_ENDIO_INCOMPLETE as c_int,
+        };
+        if bio.as_ptr() != original {
+            // The target kept the bio it was given and returned one kept earlier: complete
+            // that one here (device-mapper only acts on the one it passed in).
+            pr_warn!(
+                "{}: end_io returned a bio it was not given\n",
+                target.device_name()
+            );
+            bio.end(status);
+            return bindings::DM_ENDIO_INCOMPLETE as c_int;
+        }
         // SAFETY: As above.
         unsafe { *error = status.as_raw() };
-        match result {
-            EndIoResult::Done => bindings::DM_ENDIO_DONE as c_int,
-            EndIoResult::Requeue => bindings::DM_ENDIO_REQUEUE as c_int,
-        }
+        // Device-mapper takes the bio back: responsibility returns to it.
+        bio.into_raw();
+        result as c_int
     }
 
     /// # Safety

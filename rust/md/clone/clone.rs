@@ -53,7 +53,7 @@ use kernel::{
     },
     device_mapper::{
         kcopyd::{Client, CopyDone, CopyResult, Region},
-        Device, EventHandle, MapResult, StatusWriter, Target,
+        Device, EndIoResult, EventHandle, MapResult, StatusWriter, Target,
     },
     impl_has_delayed_work, impl_has_work, new_condvar, new_delayed_work, new_mutex,
     new_spinlock_irq, new_work,
@@ -117,6 +117,10 @@ impl MetadataMode {
 /// bios are not submitted).
 struct Deferred {
     bios: BioList<PerBio>,
+    /// FUA writes that filled an uncopied region whole: landed (FUA: durable) and their region
+    /// marked, kept by `end_io` until the commit that records the mark; the worker commits,
+    /// then completes them (C's `deferred_flush_completions`).
+    after_commit: BioList<PerBio>,
     /// Discards, handled by the worker: one may cover 2^31 regions, too many to mark in
     /// `map` (the C target defers them too).
     discards: BioList<PerBio>,
@@ -326,6 +330,7 @@ impl CloneCore {
                 deferred <- new_spinlock_irq!(
                     Deferred {
                         bios: BioList::new(),
+                        after_commit: BioList::new(),
                         discards: BioList::new(),
                         no_memory: BioList::new(),
                     },
@@ -437,15 +442,12 @@ impl CloneCore {
     }
 
     /// Whether write `bio` (pointed at the destination) covers region `r` whole, so it can
-    /// fill the region itself. A FUA or PREFLUSH write takes the copy path: it must not
-    /// complete before the commit that records its region, which a whole-region write's
-    /// completion cannot wait for.
+    /// fill the region itself. A FUA one does too: its completion waits for the commit that
+    /// records its region (`end_io` keeps it). (Device-mapper never sends a PREFLUSH with data
+    /// to a target; one would take the copy path.)
     fn overwrites(&self, r: u32, bio: &Bio<PerBio>) -> bool {
         let (start, len) = self.region_span(r, 1);
-        bio.sector() == start
-            && u64::from(bio.sectors()) == len
-            && !bio.is_fua()
-            && !bio.is_preflush()
+        bio.sector() == start && u64::from(bio.sectors()) == len && !bio.is_preflush()
     }
 
     /// A write to uncopied region `r` (pointed at the destination) waits for the region's
@@ -459,7 +461,8 @@ impl CloneCore {
             Parked::Copied(bio) => self.issue_or_remap(bio),
             Parked::Waiting => MapResult::Submitted,
             Parked::Overwrite(mut bio) => {
-                bio.data_mut().set_overwrite(r);
+                let fua = bio.is_fua();
+                bio.data_mut().set_overwrite(r, fua);
                 MapResult::Remapped(bio)
             }
             Parked::Queued => {
@@ -590,39 +593,62 @@ impl CloneCore {
     /// Once nothing can be recorded (the metadata failed: `Marks::freeze`), a write to the
     /// destination completes successfully only if its region's mark is on disk: any other
     /// would read back differently after a reload (its region reads as the source's then), so
-    /// it fails.
-    pub(crate) fn end_io(self: &Arc<Self>, bio: &Bio<PerBio>, status: &mut Status) {
+    /// it fails. A FUA write that filled its region is kept until the commit that records
+    /// the region (then completed by the worker, and seen here again as a plain write).
+    pub(crate) fn end_io(
+        self: &Arc<Self>,
+        mut bio: Bio<PerBio>,
+        status: &mut Status,
+    ) -> EndIoResult<PerBio> {
         if let Some(us) = bio.data().elapsed_us(now_us()) {
             self.ctl.user.record(i64::from(us).saturating_mul(1000));
         }
-        let r = match bio.data().dest_write() {
-            DestWrite::None => return,
+        let (r, fua) = match bio.data().dest_write() {
+            DestWrite::None => return EndIoResult::Done(bio),
             DestWrite::Write(r) => {
                 if status.is_ok() && !self.marks.survives_reload(r) {
                     *status = Status::IOERR;
                 }
-                return;
+                return EndIoResult::Done(bio);
             }
-            DestWrite::Overwrite(r) => r,
+            DestWrite::Overwrite { region, fua } => (region, fua),
         };
         if status.is_ok() && self.marks.mark(r) == Mark::Frozen {
             *status = Status::IOERR;
         }
         let ok = status.is_ok();
+        let keep = ok && fua;
+        if keep {
+            // Its second completion, after the commit, sees a write to a copied region.
+            bio.data_mut().set_write(r);
+        }
         let mut waiting = BioList::new();
         self.regions.finish(r, &mut waiting);
         if !ok {
             while let Some(b) = waiting.pop() {
                 b.end(*status);
             }
-        } else if !waiting.is_empty() {
+            return EndIoResult::Done(bio);
+        }
+        if keep || !waiting.is_empty() {
             // Issued by the worker: submitting may sleep.
-            self.deferred.lock().bios.append(&mut waiting);
+            let mut deferred = self.deferred.lock();
+            deferred.bios.append(&mut waiting);
+            let given_back = if keep {
+                deferred.after_commit.push(bio);
+                None
+            } else {
+                Some(bio)
+            };
+            drop(deferred);
             self.kick();
-        } else if self.marks.done() {
+            return given_back.map_or(EndIoResult::Kept, EndIoResult::Done);
+        }
+        if self.marks.done() {
             // The worker raises the event.
             self.kick();
         }
+        EndIoResult::Done(bio)
     }
 
     // ---- copying ----
@@ -993,7 +1019,13 @@ impl CloneCore {
         while let Some(b) = discards.pop() {
             self.discard(b);
         }
-        let mut bios = core::mem::take(&mut self.deferred.lock().bios);
+        let (mut bios, mut after_commit) = {
+            let mut deferred = self.deferred.lock();
+            (
+                core::mem::take(&mut deferred.bios),
+                core::mem::take(&mut deferred.after_commit),
+            )
+        };
         let (mut commit_first, mut plain) = (BioList::new(), BioList::new());
         while let Some(b) = bios.pop() {
             if b.is_preflush() || b.is_fua() {
@@ -1006,8 +1038,17 @@ impl CloneCore {
             b.submit();
         }
         let due = self.st.commit_due.swap(false, Ordering::AcqRel);
-        if !commit_first.is_empty() || due {
+        if !commit_first.is_empty() || !after_commit.is_empty() || due {
+            // Every mark of a bio taken above was made before it was queued: this commit
+            // records it.
             let committed = self.commit();
+            while let Some(b) = after_commit.pop() {
+                b.end(if committed.is_ok() {
+                    Status::OK
+                } else {
+                    Status::IOERR
+                });
+            }
             while let Some(b) = commit_first.pop() {
                 match committed {
                     // The commit flushed the destination after these bios arrived: an empty

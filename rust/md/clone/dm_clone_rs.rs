@@ -20,7 +20,8 @@
 //!   for the worker to commit.
 //! - A read of a region not copied goes to the source.
 //! - A write to a region not copied: if it covers the region whole and nothing fills it yet,
-//!   it goes to the destination and its completion marks the region copied; otherwise it
+//!   it goes to the destination and its completion marks the region copied (a FUA one then
+//!   completes after the commit that records the mark); otherwise it
 //!   waits while kcopyd copies the region, then goes to the destination.
 //! - A discard marks the regions it covers whole copied and goes down trimmed to them.
 //!
@@ -226,11 +227,10 @@ impl TargetOperations for CloneTarget {
     fn end_io(
         this: &CloneTarget,
         _target: &Target,
-        bio: &Bio<PerBio>,
+        bio: Bio<PerBio>,
         status: &mut Status,
-    ) -> EndIoResult {
-        this.core.end_io(bio, status);
-        EndIoResult::Done
+    ) -> EndIoResult<PerBio> {
+        this.core.end_io(bio, status)
     }
 
     fn status(

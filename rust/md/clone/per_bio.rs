@@ -13,6 +13,10 @@ const KIND_WRITE: u32 = 1 << 30;
 /// Kind: a write that fills its region whole, sent to the destination before the region is
 /// marked copied (its completion marks it).
 const KIND_OVERWRITE: u32 = 2 << 30;
+/// Kind: the same, for a FUA write, which completes only after the commit that records its
+/// region. (Kept here: the block layer clears REQ_FUA on the way to a device without a
+/// volatile cache, so the completed bio may no longer say.)
+const KIND_OVERWRITE_FUA: u32 = 3 << 30;
 const KIND_MASK: u32 = 3 << 30;
 
 /// What a write sent to the destination is, for its completion.
@@ -22,16 +26,16 @@ pub(crate) enum DestWrite {
     None,
     /// A write to region `r` (copied, or waiting for the copy that makes it so).
     Write(u32),
-    /// A write filling region `r` whole, which marks it when it completes.
-    Overwrite(u32),
+    /// A write filling region `r` whole, which marks it when it completes; `fua`: it was a FUA
+    /// write, which must not complete before the mark is committed.
+    Overwrite { region: u32, fua: bool },
 }
 
 /// The per-bio data.
 ///
 /// # Invariants
 ///
-/// `tag`'s kind bits are 0, [`KIND_WRITE`] or [`KIND_OVERWRITE`]; with either of the last two,
-/// `region` is the region written.
+/// With `tag`'s kind bits other than 0, `region` is the region written.
 #[derive(Clone, Copy, Default)]
 pub(crate) struct PerBio {
     region: u32,
@@ -47,17 +51,30 @@ impl PerBio {
         self.tag = (self.tag & TIME_MASK) | KIND_WRITE;
     }
 
-    /// The bio fills region `r` whole, and marks it copied when it completes.
-    pub(crate) fn set_overwrite(&mut self, r: u32) {
+    /// The bio fills region `r` whole, and marks it copied when it completes; `fua`: it is a
+    /// FUA write.
+    pub(crate) fn set_overwrite(&mut self, r: u32, fua: bool) {
         self.region = r;
-        self.tag = (self.tag & TIME_MASK) | KIND_OVERWRITE;
+        let kind = if fua {
+            KIND_OVERWRITE_FUA
+        } else {
+            KIND_OVERWRITE
+        };
+        self.tag = (self.tag & TIME_MASK) | kind;
     }
 
     /// What kind of destination write it is.
     pub(crate) fn dest_write(&self) -> DestWrite {
         match self.tag & KIND_MASK {
             KIND_WRITE => DestWrite::Write(self.region),
-            KIND_OVERWRITE => DestWrite::Overwrite(self.region),
+            KIND_OVERWRITE => DestWrite::Overwrite {
+                region: self.region,
+                fua: false,
+            },
+            KIND_OVERWRITE_FUA => DestWrite::Overwrite {
+                region: self.region,
+                fua: true,
+            },
             _ => DestWrite::None,
         }
     }
