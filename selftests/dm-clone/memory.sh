@@ -15,7 +15,7 @@ dmc_require_both
 dm_brd_setup dmc- 1 32
 trap 'dm_brd_cleanup; dmc_unload_targets' EXIT
 REGIONS=16777216 LEN=$((16777216 * 8))
-ktap_set_plan 6
+ktap_set_plan 8
 
 dmsetup create dmc-esrc --table "0 $LEN error" && dmsetup create dmc-edst --table "0 $LEN error" ||
 	ktap_exit_fail_msg "cannot make the error devices"
@@ -53,26 +53,57 @@ echo "# 2^24 regions: ours takes $rust KiB, C $c KiB; our reply: $reply"
 map=$(echo "$reply" | sed -n 's/.*map_bytes=\([0-9]*\).*/\1/p')
 # The copied map (2^24 bits) and two maps of dirty words (2^18 bits each).
 dm_test "the memory reply gives the regions and the map's bytes (2162688)" \
-	[ "$reply" = "regions=$REGIONS map_bytes=2162688 failure_bytes=0" ]
+	[ "$reply" = "regions=$REGIONS map_bytes=2162688 failure_bytes=0 alloc_waits=0" ]
 dm_test "C takes at least its three bitmaps (6144 KiB)" dmc_between "${c:-0}" 6144 100000
 dm_test "ours takes at least its maps (2112 KiB), measured" dmc_between "${rust:-0}" 2112 100000
-dm_test "ours takes at most 0.4 of C's memory" dmc_between "$((${rust:-999999} * 10))" 0 $((${c:-0} * 4))
-dm_test "ours takes its maps and at most 1 MiB more" dmc_between "${rust:-0}" 0 $((map / 1024 + 1024))
+# The debug kernel's own allocations in the same window (kmemleak's objects,
+# KASAN, lockdep) add up to 2.5 MiB of noise to either side: its bounds are
+# looser (0.5 of C, 3 MiB).
+tenths=$(dmc_form 4 5 4)
+slack=$(dmc_form 1024 3072 1024)
+dm_test "ours takes at most 0.$tenths of C's memory" \
+	dmc_between "$((${rust:-999999} * 10))" 0 $((${c:-0} * tenths))
+dm_test "ours takes its maps and at most $slack KiB more" \
+	dmc_between "${rust:-0}" 0 $((map / 1024 + slack))
 
 # A discard of the whole device marks every region copied: 2^24 regions in the
 # worker, 64 at a time (it was all done in `map`). Not passed down: dm-error fails
-# discards.
+# discards. Then, once the marks are committed (within a second), the maps are
+# freed (C keeps its bitmaps for the life of the table: its known issue 2): the
+# memory reply says map_bytes=0, the kernel's memory falls back by at least 90%
+# of the maps' 2112 KiB (other kernel memory moves a little meanwhile: -44 KiB
+# seen; not on the debug kernel, whose KASAN quarantine keeps freed memory), and
+# the clone still reads every region as copied.
+mem_field() { dmsetup message dmc-m 0 memory | sed -n "s/.*$1=\([0-9]*\).*/\1/p"; }
 discard_all() {
 	dmc_unload_targets
 	modprobe dm_clone_rs || return 1
 	dd if=/dev/zero of=/dev/ram0 bs=1M count=1 oflag=direct 2>/dev/null
 	dmsetup create dmc-m --table "0 $LEN clone /dev/ram0 /dev/mapper/dmc-edst /dev/mapper/dmc-esrc 8 \
 		2 no_background_copy no_discard_passdown" || return 1
+	with_maps=$(kernel_kib)
 	timeout 120 blkdiscard /dev/mapper/dmc-m
 	c=$(dmc_copied dmc-m)
-	dmsetup remove dmc-m
 	echo "# after the discard: $c of $REGIONS regions copied"
 	[ "$c" = $REGIONS ]
 }
+freed() {
+	dmc_wait_for 10 '[ "$(mem_field map_bytes)" = 0 ]' ||
+		{ echo "# memory reply: $(dmsetup message dmc-m 0 memory)"; return 1; }
+	without=$(kernel_kib)
+	echo "# kernel memory with the maps $with_maps KiB, after they were freed $without KiB"
+	# The debug kernel's KASAN holds freed memory in its quarantine: only the reply counts.
+	[ "${DMC_KERNEL:-fast}" = debug ] || dmc_between $((with_maps - without)) 1900 100000
+}
+still_copied() {
+	dmsetup remove dmc-m || return 1
+	dmsetup create dmc-m --table "0 $LEN clone /dev/ram0 /dev/mapper/dmc-edst /dev/mapper/dmc-esrc 8 \
+		1 no_background_copy" || return 1
+	c=$(dmc_copied dmc-m)
+	dmsetup remove dmc-m
+	[ "$c" = $REGIONS ]
+}
 dm_test "a discard of all 2^24 regions marks them copied" discard_all
+dm_test "once committed, the maps are freed: map_bytes=0, kernel memory down by >= 1900 KiB" freed
+dm_test "every region is recorded as copied (remove, reload)" still_copied
 ktap_finished

@@ -55,11 +55,6 @@ impl AtomicBitmap {
         None
     }
 
-    /// The number of bits.
-    pub(crate) fn len(&self) -> u32 {
-        self.len
-    }
-
     /// Bytes of memory the words take.
     pub(crate) fn bytes(&self) -> u64 {
         // A `KVVec` of `nr_words()` words: at most 2^25 words of 8 bytes.

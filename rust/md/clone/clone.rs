@@ -223,6 +223,9 @@ struct State {
     /// Set by the waker: commit even if no bio asks for it.
     commit_due: AtomicBool,
     copy_errors: AtomicU64,
+    /// Writes that found no memory for a region record in `map` and went to the worker to
+    /// wait for it (the `memory` message's `alloc_waits`); any context, statistics only.
+    alloc_waits: AtomicU64,
     /// An event is owed to user space (raised by the worker, in process context).
     event_owed: AtomicBool,
     done_reported: AtomicBool,
@@ -241,6 +244,7 @@ impl State {
             next_region: AtomicU32::new(0),
             commit_due: AtomicBool::new(false),
             copy_errors: AtomicU64::new(0),
+            alloc_waits: AtomicU64::new(0),
             event_owed: AtomicBool::new(false),
             done_reported: AtomicBool::new(false),
             loaded: AtomicBool::new(false),
@@ -470,6 +474,7 @@ impl CloneCore {
                 MapResult::Submitted
             }
             Parked::NoMemory(bio) => {
+                self.st.alloc_waits.fetch_add(1, Ordering::Relaxed);
                 self.deferred.lock().no_memory.push(bio);
                 self.retry_later();
                 MapResult::Submitted
@@ -1064,9 +1069,20 @@ impl CloneCore {
         if self.st.event_owed.swap(false, Ordering::AcqRel) {
             self.events.raise();
         }
-        if self.marks.done() && !self.st.done_reported.swap(true, Ordering::AcqRel) {
-            pr_info!("{}: all regions copied\n", self.name());
-            self.events.raise();
+        if self.marks.done() {
+            if !self.st.done_reported.swap(true, Ordering::AcqRel) {
+                pr_info!("{}: all regions copied\n", self.name());
+                self.events.raise();
+            }
+            // Once the last marks are committed (the next periodic commit at the latest).
+            let freed = self.marks.release_if_done();
+            if freed > 0 {
+                pr_info!(
+                    "{}: all regions copied and recorded: in-core maps freed ({} bytes)\n",
+                    self.name(),
+                    freed
+                );
+            }
         }
     }
 
@@ -1274,10 +1290,11 @@ impl CloneCore {
             Message::Memory => {
                 let _ = write!(
                     out,
-                    "regions={} map_bytes={} failure_bytes={}",
+                    "regions={} map_bytes={} failure_bytes={} alloc_waits={}",
                     self.cfg.geometry.nr_regions,
                     self.marks.bytes(),
-                    self.failures.bytes()
+                    self.failures.bytes(),
+                    self.st.alloc_waits.load(Ordering::Relaxed)
                 );
             }
             Message::RetryFailed => {

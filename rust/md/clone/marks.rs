@@ -34,10 +34,20 @@
 //! others, so nothing it acknowledges reads back differently after a reload. (C intends the
 //! same when it aborts: it reloads the in-core map from disk.)
 //!
+//! # Once every region is copied
+//!
+//! When every region is copied and every mark is on disk, nothing can change any more: the
+//! committer releases the maps ([`Marks::release_if_done`]) and every region reads as copied
+//! from then on, for as long as the table lives (C keeps its bitmaps, its known issue 2). The
+//! maps sit in an [`RcuBox`]: readers in `map` and bio completion may still be reading them,
+//! so they are freed after an RCU grace period.
+//!
 //! # Locking and contexts
 //!
 //! Marks are made from bio completion (hard or soft interrupt), kcopyd's thread and the
-//! worker. The copied bitmap and the dirty words are read without a lock (atomic words).
+//! worker. The copied bitmap and the dirty words are read without a lock (atomic words),
+//! under an RCU read-side guard (they may be released); the committer's side, which may sleep
+//! while it walks them (it writes the metadata), holds the box's owner mutex instead.
 //! Making a mark (copied bit, dirty word, the changed flag) and switching sets happen under
 //! `state`, a spinlock taken with interrupts off, so a mark always lands wholly in one
 //! transaction's set; it is held for a bounded time (a mark, at most 64 marks, or a switch).
@@ -45,7 +55,14 @@
 
 use crate::bitmap::{AtomicBitmap, WORD_BITS};
 use core::sync::atomic::{AtomicBool, AtomicU64, Ordering};
-use kernel::{new_spinlock_irq, prelude::*, sync::SpinLockIrq};
+use kernel::{
+    new_spinlock_irq,
+    prelude::*,
+    sync::{
+        rcu::{self, RcuBox},
+        SpinLockIrq,
+    },
+};
 
 /// One transaction's set: the words of the copied map it changed.
 struct DirtyWords {
@@ -106,12 +123,19 @@ pub(crate) enum Mark {
     Frozen,
 }
 
+/// The maps, released together once every region is copied and on disk.
+struct Maps {
+    copied: AtomicBitmap,
+    sets: [DirtyWords; 2],
+}
+
 /// The in-core region map and its per-transaction dirty sets.
 #[pin_data]
 pub(crate) struct Marks {
-    copied: AtomicBitmap,
+    #[pin]
+    maps: RcuBox<Maps>,
+    nr_regions: u32,
     nr_copied: AtomicU64,
-    sets: [DirtyWords; 2],
     /// `state.frozen`, readable without the lock (set with it, before the marks not on disk
     /// are taken back: [`Marks::survives_reload`] reads it with the dirty words).
     frozen: AtomicBool,
@@ -122,12 +146,17 @@ pub(crate) struct Marks {
 impl Marks {
     /// Marks for `nr_regions` regions, none copied.
     pub(crate) fn new(nr_regions: u32) -> Result<impl PinInit<Self, Error>> {
-        let copied = AtomicBitmap::new(nr_regions)?;
-        let sets = [DirtyWords::new(nr_regions)?, DirtyWords::new(nr_regions)?];
+        let maps = KBox::new(
+            Maps {
+                copied: AtomicBitmap::new(nr_regions)?,
+                sets: [DirtyWords::new(nr_regions)?, DirtyWords::new(nr_regions)?],
+            },
+            GFP_KERNEL,
+        )?;
         Ok(try_pin_init!(Self {
-            copied,
+            maps <- RcuBox::new(maps),
+            nr_regions,
             nr_copied: AtomicU64::new(0),
-            sets,
             frozen: AtomicBool::new(false),
             state <- new_spinlock_irq!(
                 State { current: 0, changed: [false; 2], frozen: false },
@@ -138,17 +167,21 @@ impl Marks {
 
     /// The number of regions.
     pub(crate) fn nr_regions(&self) -> u32 {
-        self.copied.len()
+        self.nr_regions
     }
 
     /// Whether region `r` is copied.
     pub(crate) fn is_copied(&self, r: u32) -> bool {
-        self.copied.test(r)
+        let g = rcu::read_lock();
+        self.maps.get(&g).map_or(true, |m| m.copied.test(r))
     }
 
     /// Whether regions `first..first + count` are all copied.
     pub(crate) fn all_copied(&self, first: u32, count: u32) -> bool {
-        self.copied.all_set(first, count)
+        let g = rcu::read_lock();
+        self.maps
+            .get(&g)
+            .map_or(true, |m| m.copied.all_set(first, count))
     }
 
     /// The first region at or after `from` that is not copied and not set in
@@ -158,7 +191,8 @@ impl Marks {
         from: u32,
         skip: impl Fn(u32) -> u64,
     ) -> Option<u32> {
-        self.copied.next_clear_with(from, skip)
+        let g = rcu::read_lock();
+        self.maps.get(&g)?.copied.next_clear_with(from, skip)
     }
 
     /// How many regions are copied.
@@ -174,33 +208,64 @@ impl Marks {
     /// Forgets everything, to load the metadata again (before the first resume, or for the
     /// status of a table never resumed: no bio has been mapped, so nothing marks meanwhile).
     /// The maps (up to 2^31 bits) are cleared outside the lock, so the time with interrupts
-    /// off stays that of resetting the flags.
+    /// off stays that of resetting the flags. Released maps stay released: every region was
+    /// copied and on disk, and the metadata about to be loaded says so.
     pub(crate) fn reset(&self) {
+        let owner = self.maps.owner();
+        let Some(m) = owner.get() else {
+            return;
+        };
         {
             let mut st = self.state.lock();
             st.changed = [false; 2];
             st.frozen = false;
         }
         self.frozen.store(false, Ordering::Release);
-        self.copied.clear_all();
+        m.copied.clear_all();
         self.nr_copied.store(0, Ordering::Release);
-        for set in &self.sets {
+        for set in &m.sets {
             set.words.clear_all();
         }
     }
 
-    /// Bytes of memory the in-core maps take (the copied map and the two sets).
+    /// Bytes of memory the in-core maps take (the copied map and the two sets; 0 once
+    /// released).
     pub(crate) fn bytes(&self) -> u64 {
-        self.sets
-            .iter()
-            .fold(self.copied.bytes(), |n, set| n + set.words.bytes())
+        let g = rcu::read_lock();
+        self.maps.get(&g).map_or(0, |m| {
+            m.sets
+                .iter()
+                .fold(m.copied.bytes(), |n, set| n + set.words.bytes())
+        })
     }
 
     /// Records that region `r` was copied by an earlier transaction (loading the metadata).
     pub(crate) fn load(&self, r: u32) {
-        if self.copied.set(r) {
+        let g = rcu::read_lock();
+        if self.maps.get(&g).is_some_and(|m| m.copied.set(r)) {
             self.nr_copied.fetch_add(1, Ordering::AcqRel);
         }
+    }
+
+    /// Releases the maps if every region is copied and every mark is on disk (nothing can
+    /// change any more: see the module's opening). Returns the bytes freed. The committer's,
+    /// after a commit: process context, sleeps (an RCU grace period).
+    pub(crate) fn release_if_done(&self) -> u64 {
+        let owner = self.maps.owner();
+        {
+            let st = self.state.lock();
+            if st.frozen || st.changed.iter().any(|&c| c) || !self.done() {
+                return 0;
+            }
+        }
+        // Every bit is set: a mark from now on finds its bit set and changes nothing.
+        let freed = owner.get().map_or(0, |m| {
+            m.sets
+                .iter()
+                .fold(m.copied.bytes(), |n, set| n + set.words.bytes())
+        });
+        drop(owner.retire());
+        freed
     }
 
     /// Marks region `r` copied in the open transaction. Any context.
@@ -242,12 +307,17 @@ impl Marks {
         if st.frozen {
             return Mark::Frozen;
         }
-        if !self.copied.set(r) {
+        let g = rcu::read_lock();
+        let Some(m) = self.maps.get(&g) else {
+            // Released: every region is copied.
+            return Mark::Already;
+        };
+        if !m.copied.set(r) {
             return Mark::Already;
         }
         self.nr_copied.fetch_add(1, Ordering::AcqRel);
         let i = st.current;
-        if let Some(set) = self.sets.get(i) {
+        if let Some(set) = m.sets.get(i) {
             set.words.set(r / WORD_BITS);
         }
         if let Some(c) = st.changed.get_mut(i) {
@@ -265,7 +335,10 @@ impl Marks {
             return true;
         }
         let w = r / WORD_BITS;
-        !self.sets.iter().any(|set| set.words.test(w)) && self.copied.test(r)
+        let g = rcu::read_lock();
+        self.maps.get(&g).map_or(true, |m| {
+            !m.sets.iter().any(|set| set.words.test(w)) && m.copied.test(r)
+        })
     }
 
     /// Nothing can be committed any more: refuses marks from now on, then takes back every
@@ -274,18 +347,23 @@ impl Marks {
     /// committer's side calls it (holding the metadata mutex, so no commit runs), in process
     /// context (`on_disk` may read the metadata). Interrupts are off only to set the flag.
     pub(crate) fn freeze(&self, mut on_disk: impl FnMut(u32) -> bool) -> u64 {
+        let owner = self.maps.owner();
         {
             let mut st = self.state.lock();
             st.changed = [false; 2];
             st.frozen = true;
             self.frozen.store(true, Ordering::Release);
         }
+        // Released maps were all on disk: nothing to take back.
+        let Some(m) = owner.get() else {
+            return 0;
+        };
         // No mark lands from here on: only this loop changes the copied map.
         let mut taken = 0u64;
-        for set in &self.sets {
+        for set in &m.sets {
             let _ = set.walk(false, |w| {
-                let _ = for_each_bit(w, self.copied.load_word(w), |r| {
-                    if !on_disk(r) && self.copied.clear(r) {
+                let _ = for_each_bit(w, m.copied.load_word(w), |r| {
+                    if !on_disk(r) && m.copied.clear(r) {
                         taken += 1;
                     }
                     Ok(())
@@ -294,7 +372,7 @@ impl Marks {
             });
         }
         // Now the dirty bits can go: what each word holds is on disk.
-        for set in &self.sets {
+        for set in &m.sets {
             let _ = set.walk(true, |_| Ok(()));
         }
         self.nr_copied.fetch_sub(taken, Ordering::AcqRel);
@@ -328,17 +406,25 @@ impl Marks {
     /// (the caller aborts the transaction; the set still names every word, for
     /// [`Marks::freeze`]).
     pub(crate) fn drain_closed(&self, closed: usize, mut f: impl FnMut(u32) -> Result) -> Result {
-        self.sets
+        let owner = self.maps.owner();
+        // Released maps have no marks left to write (released only with both sets empty).
+        let Some(m) = owner.get() else {
+            return Ok(());
+        };
+        m.sets
             .get(closed)
             .ok_or(EINVAL)?
-            .walk(false, |w| for_each_bit(w, self.copied.load_word(w), &mut f))
+            .walk(false, |w| for_each_bit(w, m.copied.load_word(w), &mut f))
     }
 
     /// Records that the closed set `closed` was committed, and clears it. (Marks go to the
     /// open set meanwhile: nothing else writes the closed one.)
     pub(crate) fn end_commit(&self, closed: usize) {
-        if let Some(set) = self.sets.get(closed) {
-            let _ = set.walk(true, |_| Ok(()));
+        {
+            let owner = self.maps.owner();
+            if let Some(set) = owner.get().and_then(|m| m.sets.get(closed)) {
+                let _ = set.walk(true, |_| Ok(()));
+            }
         }
         let mut st = self.state.lock();
         if let Some(c) = st.changed.get_mut(closed) {
