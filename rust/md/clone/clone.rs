@@ -624,7 +624,10 @@ impl CloneCore {
         let ok = status.is_ok();
         let keep = ok && fua;
         if keep {
-            // Its second completion, after the commit, sees a write to a copied region.
+            // Its second completion, after the commit, sees a write to a copied region: so if
+            // a failed commit took the mark back meanwhile (`Marks::freeze`), that completion
+            // fails it (`survives_reload`), even when the worker's own commit had nothing
+            // left to write.
             bio.data_mut().set_write(r);
         }
         let mut waiting = BioList::new();
