@@ -63,15 +63,7 @@ TABLE="0 $SECTORS clone /dev/dmcmeta /dev/dmcdest /dev/mapper/dmc-src $REGION"
 workload() {
 	i=$1
 	while :; do
-		r=$(((i * 37 + 5) % 2048))
-		sync=""
-		case $((i % 5)) in
-		0) k=w b=$((r * 2)) n=2 sync=conv=fsync ;;
-		1) k=w b=$((r * 2 + 1)) n=1 ;;
-		2) k=d b=$((r * 2)) n=2 ;;
-		3) k=w b=$((r * 2)) n=1 sync=conv=fsync ;;
-		4) k=w b=$((r * 2)) n=2 ;;
-		esac
+		dmc_pick_op $i $(((i * 37 + 5) % 2048)) 5
 		[ $k = w ] && dd if=/dev/urandom of=/tmp/dmc-op$i bs=4096 count=$n 2>/dev/null
 		echo "$i $k $b $n i" >>/tmp/dmc-ops
 		if [ $k = w ]; then

@@ -57,16 +57,7 @@ workload() {
 	: >/tmp/dmc-ops
 	i=0
 	while [ $i -lt "$NOPS" ]; do
-		r=$(op_region $i)
-		sync=""
-		case $((i % 6)) in
-		0) k=w b=$((r * 2)) n=2 sync=conv=fsync ;;
-		1) k=w b=$((r * 2 + 1)) n=1 ;;
-		2) k=d b=$((r * 2)) n=2 ;;
-		3) k=w b=$((r * 2)) n=1 sync=conv=fsync ;;
-		4) k=w b=$((r * 2)) n=2 ;;
-		5) k=w b=$((r * 2 + 1)) n=1 sync=conv=fsync ;;
-		esac
+		dmc_pick_op $i "$(op_region $i)" 6
 		if [ $k = w ]; then
 			dd if=/dev/urandom of=/tmp/dmc-op$i bs=4096 count=$n 2>/dev/null
 			# One bio per operation: a whole-region write is one 8 KiB write.

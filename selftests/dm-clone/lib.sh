@@ -271,6 +271,23 @@ dmc_replay_points() {
 # dmc_form <long> <debug> <fast>: a suite's size: the long form's (DMC_LONG=1),
 # the debug kernel's quick form's (it runs about 4 times slower), or the quick
 # form's on the fast kernel.
+# dmc_pick_op <i> <region> <kinds>: operation i of a crash workload (8 KiB
+# regions, 4 KiB blocks), the (i mod kinds)-th of: whole-region write + fsync,
+# second-half write, whole-region discard, first-half write + fsync,
+# whole-region write, second-half write + fsync. Sets k (w or d), b (first
+# block), n (blocks) and sync (dd's conv=fsync, or empty).
+dmc_pick_op() {
+	sync=""
+	case $(($1 % $3)) in
+	0) k=w b=$(($2 * 2)) n=2 sync=conv=fsync ;;
+	1) k=w b=$(($2 * 2 + 1)) n=1 ;;
+	2) k=d b=$(($2 * 2)) n=2 ;;
+	3) k=w b=$(($2 * 2)) n=1 sync=conv=fsync ;;
+	4) k=w b=$(($2 * 2)) n=2 ;;
+	5) k=w b=$(($2 * 2 + 1)) n=1 sync=conv=fsync ;;
+	esac
+}
+
 dmc_form() {
 	if [ "${DMC_LONG:-0}" = 1 ]; then
 		echo "$1"

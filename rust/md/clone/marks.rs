@@ -129,6 +129,15 @@ struct Maps {
     sets: [DirtyWords; 2],
 }
 
+impl Maps {
+    /// Bytes of memory they take.
+    fn bytes(&self) -> u64 {
+        self.sets
+            .iter()
+            .fold(self.copied.bytes(), |n, set| n + set.words.bytes())
+    }
+}
+
 /// The in-core region map and its per-transaction dirty sets.
 #[pin_data]
 pub(crate) struct Marks {
@@ -232,11 +241,7 @@ impl Marks {
     /// released).
     pub(crate) fn bytes(&self) -> u64 {
         let g = rcu::read_lock();
-        self.maps.get(&g).map_or(0, |m| {
-            m.sets
-                .iter()
-                .fold(m.copied.bytes(), |n, set| n + set.words.bytes())
-        })
+        self.maps.get(&g).map_or(0, Maps::bytes)
     }
 
     /// Records that region `r` was copied by an earlier transaction (loading the metadata).
@@ -259,11 +264,7 @@ impl Marks {
             }
         }
         // Every bit is set: a mark from now on finds its bit set and changes nothing.
-        let freed = owner.get().map_or(0, |m| {
-            m.sets
-                .iter()
-                .fold(m.copied.bytes(), |n, set| n + set.words.bytes())
-        });
+        let freed = owner.get().map_or(0, Maps::bytes);
         drop(owner.retire());
         freed
     }
