@@ -53,5 +53,6 @@ pub use args::Args;
 pub use device::{Device, DeviceVisitor, Mode, Visited};
 pub use status::{StatusFlags, StatusType, StatusWriter};
 pub use target::{
-    EndIoResult, EventHandle, MapResult, Registration, Target, TargetError, TargetOperations,
+    EndIoResult, EventHandle, ForeignBorrowed, MapResult, Registration, ResultExt, Target,
+    TargetError, TargetOperations,
 };

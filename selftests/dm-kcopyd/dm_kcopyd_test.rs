@@ -178,20 +178,20 @@ impl TargetOperations for KcopydTest {
         mut args: Args<'_>,
         _out: &mut StatusWriter<'_>,
     ) -> Result<(), TargetError> {
-        let op = args.next_keyword(&["copy", "zero"]);
+        let op = args.next_keyword(&[("copy", Op::Copy), ("zero", Op::Zero)]);
         let sector = args.next_u64(0..=u64::MAX, USAGE)?;
         let count = args.next_u64(1..=u64::MAX, USAGE)?;
         match op {
-            Some(0) => {
+            Some(Op::Copy) => {
                 let jobs = args.next_u64(1..=1024, USAGE)?;
                 args.finish(USAGE)?;
                 this.copy(sector, count, jobs)
             }
-            Some(1) => {
+            Some(Op::Zero) => {
                 args.finish(USAGE)?;
                 this.zero(sector, count)
             }
-            _ => Err(TargetError::invalid(USAGE)),
+            None => Err(TargetError::invalid(USAGE)),
         }
     }
 
@@ -202,4 +202,11 @@ impl TargetOperations for KcopydTest {
     ) -> Visited {
         visitor.visit(&this.dst, 0, target.len())
     }
+}
+
+/// The test target's messages.
+#[derive(Clone, Copy)]
+enum Op {
+    Copy,
+    Zero,
 }

@@ -216,8 +216,14 @@ impl TargetOperations for PdataTest {
         let nr_bits = md.bitset.len();
         let md = &mut *md;
         let failed = |e| TargetError::new(e, c_str!("metadata operation failed"));
-        match args.next_keyword(&["set", "clear", "precommit", "commit", "list"]) {
-            Some(4) => {
+        match args.next_keyword(&[
+            ("set", Op::Set),
+            ("clear", Op::Clear),
+            ("precommit", Op::Commit { pre: true }),
+            ("commit", Op::Commit { pre: false }),
+            ("list", Op::List),
+        ]) {
+            Some(Op::List) => {
                 // The reply: the set bits in order, space-separated (the first LIST_MAX).
                 args.finish(USAGE)?;
                 let mut n = 0usize;
@@ -230,21 +236,30 @@ impl TargetOperations for PdataTest {
                     })
                     .map_err(failed)
             }
-            Some(op @ (0 | 1)) => {
+            Some(op @ (Op::Set | Op::Clear)) => {
                 let bit = args.next_u32(0..=nr_bits - 1, USAGE)?;
                 args.finish(USAGE)?;
-                if op == 0 {
+                if op == Op::Set {
                     md.bitset.set(&mut md.tm, bit)
                 } else {
                     md.bitset.clear(&mut md.tm, bit)
                 }
                 .map_err(failed)
             }
-            Some(op) => {
+            Some(Op::Commit { pre }) => {
                 args.finish(USAGE)?;
-                md.commit(op == 3).map_err(failed)
+                md.commit(!pre).map_err(failed)
             }
             None => Err(TargetError::invalid(USAGE)),
         }
     }
+}
+
+/// The test target's messages.
+#[derive(Clone, Copy, PartialEq)]
+enum Op {
+    Set,
+    Clear,
+    Commit { pre: bool },
+    List,
 }

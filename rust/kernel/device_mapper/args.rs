@@ -24,7 +24,7 @@ use core::ops::RangeInclusive;
 /// let mut features = args.group(0..=1, c_str!("Invalid number of feature arguments"))?;
 /// assert_eq!(dev.as_bytes(), b"/dev/sdb");
 /// assert_eq!(start, 2048);
-/// assert!(features.next_keyword(&["no_discard_passdown"]).is_some());
+/// assert_eq!(features.next_keyword(&[("no_discard_passdown", 1)]), Some(1));
 /// features.finish(c_str!("Too many features"))?;
 /// args.finish(c_str!("Too many arguments"))?;
 ///
@@ -107,13 +107,37 @@ impl<'a> Args<'a> {
             .and_then(|v| u32::try_from(v).map_err(|_| TargetError::new(EINVAL, error)))
     }
 
-    /// Takes the next argument if it is one of `keywords` (compared ignoring ASCII case, as
-    /// device-mapper targets do), returning the index of the keyword. Takes nothing otherwise.
-    pub fn next_keyword(&mut self, keywords: &[&str]) -> Option<usize> {
+    /// Takes the next argument if it is one of the keywords of `table` (compared ignoring
+    /// ASCII case, as device-mapper targets do), returning the value the table gives it.
+    /// Takes nothing otherwise.
+    ///
+    /// One table per kind of argument, with the caller's own values (an enum, say), so no
+    /// caller matches on positions:
+    ///
+    /// ```
+    /// use kernel::{c_str, device_mapper::Args};
+    ///
+    /// #[derive(Clone, Copy, PartialEq, Debug)]
+    /// enum Feature { NoCopy, NoPassdown }
+    /// const FEATURES: &[(&str, Feature)] = &[
+    ///     ("no_background_copy", Feature::NoCopy),
+    ///     ("no_hydration", Feature::NoCopy),
+    ///     ("no_discard_passdown", Feature::NoPassdown),
+    /// ];
+    /// let argv = [c_str!("No_Hydration"), c_str!("other")];
+    /// let mut args = Args::new(&argv);
+    /// assert_eq!(args.next_keyword(FEATURES), Some(Feature::NoCopy));
+    /// assert_eq!(args.next_keyword(FEATURES), None);
+    /// assert_eq!(args.len(), 1);
+    /// ```
+    pub fn next_keyword<T: Copy>(&mut self, table: &[(&str, T)]) -> Option<T> {
         let arg = self.args.first()?.to_str().ok()?;
-        let index = keywords.iter().position(|k| k.eq_ignore_ascii_case(arg))?;
+        let value = table
+            .iter()
+            .find(|(k, _)| k.eq_ignore_ascii_case(arg))
+            .map(|&(_, v)| v)?;
         self.args = self.args.get(1..).unwrap_or_default();
-        Some(index)
+        Some(value)
     }
 
     /// Takes a counted group, `<#args> <arg>...`, whose count is within `count`; returns the

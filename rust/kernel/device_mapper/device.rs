@@ -9,7 +9,7 @@ use crate::{
     error::{to_result, Result},
     str::CStr,
 };
-use core::{ptr::NonNull, sync::atomic::Ordering};
+use core::ptr::NonNull;
 
 /// How a target opens a device.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -70,9 +70,7 @@ impl Device {
         })?;
         let dev = NonNull::new(dev).ok_or(crate::error::code::ENODEV)?;
         // SAFETY: The state lives until the destructor has seen the count drop to zero.
-        unsafe { state.as_ref() }
-            .devices
-            .fetch_add(1, Ordering::Relaxed);
+        unsafe { state.as_ref() }.get();
         // INVARIANT: `dm_get_device` succeeded, so `dev` is a device of the table of `ti`, and
         // the state counts it.
         Ok(Device {
@@ -151,11 +149,9 @@ impl Drop for Device {
         // SAFETY: By the type invariants `dev` was got for `ti`, whose table is still live (the
         // count below holds the destructor back), and has not been put.
         unsafe { bindings::dm_put_device(self.ti.as_ptr(), self.dev.as_ptr()) };
-        // SAFETY: By the type invariants the state is alive while it counts this device; after
-        // this release-decrement the destructor may free it.
-        unsafe { self.state.as_ref() }
-            .devices
-            .fetch_sub(1, Ordering::Release);
+        // SAFETY: By the type invariants the state is alive while it counts this device, which
+        // is going away.
+        unsafe { TargetState::put(self.state) };
     }
 }
 

@@ -14,17 +14,11 @@ use crate::{
     error::{code::*, to_result, Error, Result, VTABLE_DEFAULT_ERROR},
     pr_err, pr_warn,
     str::CStr,
+    sync::WaitCount,
     types::{ForeignOwnable, Opaque},
     ThisModule,
 };
-use core::{
-    ffi::c_int,
-    marker::PhantomData,
-    mem::size_of,
-    pin::Pin,
-    ptr::NonNull,
-    sync::atomic::{AtomicUsize, Ordering},
-};
+use core::{ffi::c_int, marker::PhantomData, mem::size_of, pin::Pin, ptr::NonNull};
 
 /// An error of a constructor or a message: an errno and the text the user sees.
 ///
@@ -73,6 +67,27 @@ impl From<Error> for TargetError {
 impl From<crate::alloc::AllocError> for TargetError {
     fn from(_: crate::alloc::AllocError) -> Self {
         ENOMEM.into()
+    }
+}
+
+/// Gives an errno result the text the user sees, for a constructor or a message:
+///
+/// ```
+/// use kernel::{c_str, device_mapper::{ResultExt, TargetError}, error::code::ENODEV, prelude::*};
+///
+/// fn open() -> Result<u32> { Err(ENODEV) }
+/// let e: TargetError = open().ti_error(c_str!("Error opening source device")).unwrap_err();
+/// assert_eq!(e.code(), ENODEV);
+/// assert_eq!(e.message().as_bytes(), b"Error opening source device");
+/// ```
+pub trait ResultExt<T> {
+    /// The error, if any, with text `msg`.
+    fn ti_error(self, msg: &'static CStr) -> Result<T, TargetError>;
+}
+
+impl<T, E: Into<Error>> ResultExt<T> for core::result::Result<T, E> {
+    fn ti_error(self, msg: &'static CStr) -> Result<T, TargetError> {
+        self.map_err(|e| TargetError::new(e.into(), msg))
     }
 }
 
@@ -196,9 +211,7 @@ impl Target {
         let state =
             NonNull::new(unsafe { (*ti.as_ptr()).private.cast::<TargetState>() }).ok_or(EINVAL)?;
         // SAFETY: The state lives until the destructor has seen the count drop to zero.
-        unsafe { state.as_ref() }
-            .devices
-            .fetch_add(1, Ordering::Relaxed);
+        unsafe { state.as_ref() }.get();
         // INVARIANT: The state counts the new handle (nothing can fail after the count).
         Ok(EventHandle { ti, state })
     }
@@ -296,13 +309,16 @@ impl EventHandle {
 
 impl Drop for EventHandle {
     fn drop(&mut self) {
-        // SAFETY: By the type invariants the state is alive while it counts this handle; after
-        // this release-decrement the destructor may free it.
-        unsafe { self.state.as_ref() }
-            .devices
-            .fetch_sub(1, Ordering::Release);
+        // SAFETY: By the type invariants the state is alive while it counts this handle, which
+        // is going away.
+        unsafe { TargetState::put(self.state) };
     }
 }
+
+/// What a target's callbacks get of its data: a borrow of the [`TargetOperations::Data`]
+/// made by `ctr` (`&T` for a `KBox<T>` or an `Arc<T>`). The alias upstream's blk-mq
+/// abstractions use.
+pub type ForeignBorrowed<'a, T> = <T as ForeignOwnable>::Borrowed<'a>;
 
 /// The callbacks of a target type (`struct target_type`).
 ///
@@ -334,7 +350,7 @@ pub trait TargetOperations: Sized + 'static {
 
     /// Maps a bio: remaps it, takes care of it, or fails it.
     fn map(
-        this: <Self::Data as ForeignOwnable>::Borrowed<'_>,
+        this: ForeignBorrowed<'_, Self::Data>,
         target: &Target,
         bio: Bio<Self::PerBio>,
     ) -> MapResult<Self::PerBio>;
@@ -342,7 +358,7 @@ pub trait TargetOperations: Sized + 'static {
     /// Sees a bio the target mapped complete, with its status, which it may change, and gives
     /// it back or keeps it (see [`EndIoResult`]). Runs in interrupt context: must not sleep.
     fn end_io(
-        _this: <Self::Data as ForeignOwnable>::Borrowed<'_>,
+        _this: ForeignBorrowed<'_, Self::Data>,
         _target: &Target,
         _bio: Bio<Self::PerBio>,
         _status: &mut Status,
@@ -352,7 +368,7 @@ pub trait TargetOperations: Sized + 'static {
 
     /// Reports the target's state or table line.
     fn status(
-        _this: <Self::Data as ForeignOwnable>::Borrowed<'_>,
+        _this: ForeignBorrowed<'_, Self::Data>,
         _target: &Target,
         _kind: StatusType,
         _flags: StatusFlags,
@@ -363,7 +379,7 @@ pub trait TargetOperations: Sized + 'static {
 
     /// Handles `dmsetup message`; may write a reply to `out`.
     fn message(
-        _this: <Self::Data as ForeignOwnable>::Borrowed<'_>,
+        _this: ForeignBorrowed<'_, Self::Data>,
         _target: &Target,
         _args: Args<'_>,
         _out: &mut StatusWriter<'_>,
@@ -372,28 +388,28 @@ pub trait TargetOperations: Sized + 'static {
     }
 
     /// Called before the device is suspended, while I/O still flows.
-    fn presuspend(_this: <Self::Data as ForeignOwnable>::Borrowed<'_>, _target: &Target) {
+    fn presuspend(_this: ForeignBorrowed<'_, Self::Data>, _target: &Target) {
         build_error!(VTABLE_DEFAULT_ERROR)
     }
 
     /// Called once the device is suspended: no new bios reach `map`.
-    fn postsuspend(_this: <Self::Data as ForeignOwnable>::Borrowed<'_>, _target: &Target) {
+    fn postsuspend(_this: ForeignBorrowed<'_, Self::Data>, _target: &Target) {
         build_error!(VTABLE_DEFAULT_ERROR)
     }
 
     /// Called before the device resumes; an error keeps it suspended.
-    fn preresume(_this: <Self::Data as ForeignOwnable>::Borrowed<'_>, _target: &Target) -> Result {
+    fn preresume(_this: ForeignBorrowed<'_, Self::Data>, _target: &Target) -> Result {
         build_error!(VTABLE_DEFAULT_ERROR)
     }
 
     /// Called when the device resumes.
-    fn resume(_this: <Self::Data as ForeignOwnable>::Borrowed<'_>, _target: &Target) {
+    fn resume(_this: ForeignBorrowed<'_, Self::Data>, _target: &Target) {
         build_error!(VTABLE_DEFAULT_ERROR)
     }
 
     /// Shows device-mapper each device the target sends I/O to.
     fn iterate_devices(
-        _this: <Self::Data as ForeignOwnable>::Borrowed<'_>,
+        _this: ForeignBorrowed<'_, Self::Data>,
         _target: &Target,
         _visitor: &mut DeviceVisitor<'_>,
     ) -> Visited {
@@ -402,7 +418,7 @@ pub trait TargetOperations: Sized + 'static {
 
     /// Adjusts the queue limits stacked from the target's devices.
     fn io_hints(
-        _this: <Self::Data as ForeignOwnable>::Borrowed<'_>,
+        _this: ForeignBorrowed<'_, Self::Data>,
         _target: &Target,
         _limits: &mut QueueLimits,
     ) {
@@ -421,7 +437,7 @@ impl<T: TargetOperations> Callbacks<T> {
     /// # Safety
     ///
     /// `ti` must be a target as described on [`Callbacks`].
-    unsafe fn data<'a>(ti: *mut bindings::dm_target) -> <T::Data as ForeignOwnable>::Borrowed<'a> {
+    unsafe fn data<'a>(ti: *mut bindings::dm_target) -> ForeignBorrowed<'a, T::Data> {
         // SAFETY: `private` is the `TargetState` set up in `ctr`, whose `data` came from
         // `into_foreign` and is only given back to `from_foreign` in `dtr`, which device-mapper
         // does not run concurrently with other callbacks.
@@ -788,16 +804,34 @@ impl<T: TargetOperations> Callbacks<T> {
 /// that are not yet dropped (both need the table); `data` is null
 /// until the constructor succeeds, then what `Data::into_foreign` returned, until `dtr`.
 pub(crate) struct TargetState {
-    pub(crate) devices: AtomicUsize,
+    devices: WaitCount,
     data: *const crate::ffi::c_void,
 }
 
 impl TargetState {
     fn new() -> Self {
         Self {
-            devices: AtomicUsize::new(0),
+            devices: WaitCount::new(0),
             data: core::ptr::null(),
         }
+    }
+
+    /// Counts one more `Device` or `EventHandle` of the target.
+    pub(crate) fn get(&self) {
+        self.devices.add(1);
+    }
+
+    /// Drops the count of a `Device` or `EventHandle`, waking the destructor if it waits for
+    /// the last one.
+    ///
+    /// # Safety
+    ///
+    /// `state` must be alive and count a `Device` or `EventHandle` that is going away; after
+    /// this call it may be freed (by [`TargetState::release`]).
+    pub(crate) unsafe fn put(state: NonNull<TargetState>) {
+        // SAFETY: Alive, by the safety requirements; `sub_raw` uses it only as an address
+        // once the count is down (`release` may free it then).
+        unsafe { WaitCount::sub_raw(core::ptr::addr_of!((*state.as_ptr()).devices), 1) };
     }
 
     /// Waits until every `Device` and `EventHandle` of the target has been dropped, then frees
@@ -806,7 +840,8 @@ impl TargetState {
     /// A `Device` calls `dm_put_device`, which needs the target's table: the table must not go
     /// away before the last `Device` (device-mapper destroys it right after `dtr`). Devices
     /// normally live in the target's data, dropped just before this; one that safe code kept
-    /// elsewhere makes this wait, reported in the log, rather than use a freed table.
+    /// elsewhere makes this wait (`wait_var_event`, woken by the last [`TargetState::put`]),
+    /// reported in the log, rather than use a freed table.
     ///
     /// # Safety
     ///
@@ -814,16 +849,13 @@ impl TargetState {
     unsafe fn release(state: *mut TargetState, target: &Target) {
         // SAFETY: `state` is valid until freed below.
         let devices = unsafe { &(*state).devices };
-        if devices.load(Ordering::Acquire) != 0 {
+        if devices.get() != 0 {
             pr_err!(
                 "{}: destructor waits for devices the target still holds\n",
                 target.device_name()
             );
-            while devices.load(Ordering::Acquire) != 0 {
-                // SAFETY: `msleep` may be called from process context, which `dtr` and `ctr`
-                // run in.
-                unsafe { bindings::msleep(100) };
-            }
+            // `dtr` and `ctr` run in process context, holding no spinlock.
+            devices.wait_zero();
         }
         // SAFETY: By the safety requirements, `state` came from `KBox::into_raw` and nobody
         // else uses it now that no `Device` refers to it.

@@ -99,11 +99,12 @@ unsafe impl<T: ?Sized, const ID: u64> Send for DelayedWork<T, ID> {}
 // SAFETY: As above.
 unsafe impl<T: ?Sized, const ID: u64> Sync for DelayedWork<T, ID> {}
 
-// The `work_struct` is the first field of `struct delayed_work`: a pointer to a `DelayedWork`
-// is also one to its `Work` (see `raw_as_work`).
-const _: () = assert!(core::mem::offset_of!(bindings::delayed_work, work) == 0);
-
 impl<T: ?Sized, const ID: u64> DelayedWork<T, ID> {
+    /// Where the `work_struct` is inside a `DelayedWork` (inside `struct delayed_work`): what
+    /// [`impl_has_delayed_work!`](crate::impl_has_delayed_work) adds to the field's offset, so
+    /// that [`HasWork::OFFSET`] leads from the outer type to its `work_struct`.
+    pub const WORK_OFFSET: usize = core::mem::offset_of!(bindings::delayed_work, work);
+
     /// Creates a new instance of [`DelayedWork`].
     #[inline]
     pub fn new(
@@ -140,7 +141,8 @@ impl<T: ?Sized, const ID: u64> DelayedWork<T, ID> {
         })
     }
 
-    /// The [`Work`] at the start of a delayed work item.
+    /// The [`Work`] inside a delayed work item (its `work_struct`, at
+    /// [`Self::WORK_OFFSET`]).
     ///
     /// # Safety
     ///
@@ -148,9 +150,31 @@ impl<T: ?Sized, const ID: u64> DelayedWork<T, ID> {
     /// initialised).
     #[inline]
     pub unsafe fn raw_as_work(ptr: *mut Self) -> *mut Work<T, ID> {
-        // `DelayedWork` and `Work` are transparent over `delayed_work` and `work_struct`, and
-        // the `work_struct` is at offset 0 of `delayed_work` (asserted above).
-        ptr.cast()
+        let dwork = Opaque::raw_get(ptr.cast_const().cast::<Opaque<bindings::delayed_work>>());
+        // SAFETY: `DelayedWork` is transparent over `Opaque<delayed_work>`, so `dwork` points
+        // into the same allocation as `ptr` (not dangling, aligned, by the safety
+        // requirements); projecting to a field reads nothing. `Work` is transparent over
+        // `Opaque<work_struct>`.
+        unsafe { core::ptr::addr_of_mut!((*dwork).work) }.cast()
+    }
+
+    /// The `delayed_work` whose `work_struct` `work` is: the inverse of
+    /// [`Self::raw_as_work`].
+    ///
+    /// # Safety
+    ///
+    /// `work` must point at the `work_struct` of a `delayed_work`.
+    #[inline]
+    unsafe fn raw_of_work(work: *mut Work<T, ID>) -> *mut bindings::delayed_work {
+        // SAFETY: By the safety requirements `work` is the `work` field of a `delayed_work`.
+        unsafe {
+            crate::container_of!(
+                work.cast::<bindings::work_struct>(),
+                bindings::delayed_work,
+                work
+            )
+        }
+        .cast_mut()
     }
 
     /// Cancels `item`'s delayed work if it is pending, and waits for it if it is running
@@ -164,8 +188,8 @@ impl<T: ?Sized, const ID: u64> DelayedWork<T, ID> {
     {
         let ptr: *const T = &**item;
         // SAFETY: `ptr` points to a live `T`, whose `DelayedWork` field holds an initialised
-        // `delayed_work` (the `HasDelayedWork` contract).
-        let dwork = unsafe { T::raw_get_work(ptr.cast_mut()) }.cast::<bindings::delayed_work>();
+        // `delayed_work` (the `HasDelayedWork` contract): `raw_get_work` gives its `work`.
+        let dwork = unsafe { Self::raw_of_work(T::raw_get_work(ptr.cast_mut())) };
         // SAFETY: `dwork` is a valid, initialised delayed work.
         let was_pending = unsafe { bindings::cancel_delayed_work_sync(dwork) };
         if was_pending {
@@ -187,7 +211,7 @@ impl<T: ?Sized, const ID: u64> DelayedWork<T, ID> {
     {
         let ptr: *const T = &**item;
         // SAFETY: As in `cancel_sync`: `dwork` is `item`'s valid, initialised delayed work.
-        let dwork = unsafe { T::raw_get_work(ptr.cast_mut()) }.cast::<bindings::delayed_work>();
+        let dwork = unsafe { Self::raw_of_work(T::raw_get_work(ptr.cast_mut())) };
         // SAFETY: `dwork` is valid; flushing leaves the reference accounting to `run`.
         unsafe { bindings::flush_delayed_work(dwork) }
     }
@@ -198,8 +222,8 @@ impl<T: ?Sized, const ID: u64> DelayedWork<T, ID> {
 ///
 /// # Safety
 ///
-/// The [`HasWork`] implementation must point at the start of a field of type
-/// [`DelayedWork<T, ID>`].
+/// The [`HasWork`] implementation must point at the `work_struct` of a field of type
+/// [`DelayedWork<T, ID>`] ([`DelayedWork::raw_as_work`], at [`DelayedWork::WORK_OFFSET`] in it).
 pub unsafe trait HasDelayedWork<T, const ID: u64 = 0>: HasWork<T, ID> {}
 
 /// Implements [`HasWork`] and [`HasDelayedWork`] for a type with a [`DelayedWork`] field.
@@ -211,9 +235,10 @@ macro_rules! impl_has_delayed_work {
        { self.$field:ident }
     )*) => {$(
         // SAFETY: `raw_get_work` only compiles if the field is a `DelayedWork` of this type and
-        // ID, and points at its start, which is its `Work`.
+        // ID; it and `OFFSET` both lead to the field's `work_struct`.
         unsafe impl$(<$($generics)+>)? $crate::workqueue::HasWork<$work_type $(, $id)?> for $self {
-            const OFFSET: usize = ::core::mem::offset_of!(Self, $field) as usize;
+            const OFFSET: usize = ::core::mem::offset_of!(Self, $field) as usize
+                + $crate::workqueue::DelayedWork::<$work_type $(, $id)?>::WORK_OFFSET;
 
             #[inline]
             unsafe fn raw_get_work(
@@ -228,7 +253,7 @@ macro_rules! impl_has_delayed_work {
             }
         }
 
-        // SAFETY: The `HasWork` implementation above points at the `DelayedWork` field.
+        // SAFETY: The `HasWork` implementation above points at the `DelayedWork` field's work.
         unsafe impl$(<$($generics)+>)? $crate::workqueue::HasDelayedWork<$work_type $(, $id)?>
             for $self {}
     )*};

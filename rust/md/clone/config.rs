@@ -6,12 +6,9 @@
 //! the C target's (`copy_*` and `*_background_copy` / `hydration_*` and `*_hydration`), so
 //! tables and scripts written for the C target keep working.
 
+use crate::geometry::{MAX_REGION_SECTORS, MIN_REGION_SECTORS};
 use kernel::{c_str, device_mapper::Args, device_mapper::TargetError, prelude::*};
 
-/// Smallest region: 4 KiB.
-pub(crate) const MIN_REGION_SIZE: u64 = 8;
-/// Largest region: 1 GiB.
-pub(crate) const MAX_REGION_SIZE: u64 = 2_097_152;
 /// The largest `copy_rate_limit`, in MiB/s.
 pub(crate) const MAX_RATE_LIMIT: u32 = 1 << 20;
 
@@ -31,27 +28,55 @@ pub(crate) struct Options {
     pub(crate) rate_limit: u32,
 }
 
-const FEATURES: [&str; 3] = ["no_background_copy", "no_hydration", "no_discard_passdown"];
-const CORE_ARGS: [&str; 5] = [
-    "copy_threshold",
-    "hydration_threshold",
-    "copy_batch_size",
-    "hydration_batch_size",
-    "copy_rate_limit",
+/// A feature argument.
+#[derive(Clone, Copy)]
+enum Feature {
+    NoBackgroundCopy,
+    NoDiscardPassdown,
+}
+
+const FEATURES: &[(&str, Feature)] = &[
+    ("no_background_copy", Feature::NoBackgroundCopy),
+    ("no_hydration", Feature::NoBackgroundCopy),
+    ("no_discard_passdown", Feature::NoDiscardPassdown),
 ];
-const CORE_ARG_ERRORS: [&CStr; 5] = [
-    c_str!("Invalid value for argument `copy_threshold'"),
-    c_str!("Invalid value for argument `hydration_threshold'"),
-    c_str!("Invalid value for argument `copy_batch_size'"),
-    c_str!("Invalid value for argument `hydration_batch_size'"),
-    c_str!("Invalid value for argument `copy_rate_limit' (MiB/s, 0 to 1048576)"),
+
+/// A core argument, with the error text for a bad value (which names the argument as given).
+#[derive(Clone, Copy)]
+enum CoreArg {
+    Threshold(&'static CStr),
+    BatchSize(&'static CStr),
+    RateLimit,
+}
+
+const CORE_ARGS: &[(&str, CoreArg)] = &[
+    (
+        "copy_threshold",
+        CoreArg::Threshold(c_str!("Invalid value for argument `copy_threshold'")),
+    ),
+    (
+        "hydration_threshold",
+        CoreArg::Threshold(c_str!("Invalid value for argument `hydration_threshold'")),
+    ),
+    (
+        "copy_batch_size",
+        CoreArg::BatchSize(c_str!("Invalid value for argument `copy_batch_size'")),
+    ),
+    (
+        "hydration_batch_size",
+        CoreArg::BatchSize(c_str!("Invalid value for argument `hydration_batch_size'")),
+    ),
+    ("copy_rate_limit", CoreArg::RateLimit),
 ];
+
+const BAD_RATE_LIMIT: &CStr =
+    c_str!("Invalid value for argument `copy_rate_limit' (MiB/s, 0 to 1048576)");
 
 impl Options {
     /// Parses `<region size> [<#features> <feature>* [<#core args> <core arg>*]]`.
     pub(crate) fn parse(args: &mut Args<'_>) -> Result<Self, TargetError> {
         const BAD_SIZE: &CStr = c_str!("Invalid region size: must be 8 to 2097152 sectors");
-        let region_size = args.next_u64(MIN_REGION_SIZE..=MAX_REGION_SIZE, BAD_SIZE)?;
+        let region_size = args.next_u64(MIN_REGION_SECTORS..=MAX_REGION_SECTORS, BAD_SIZE)?;
         if !region_size.is_power_of_two() {
             return Err(TargetError::invalid(c_str!(
                 "Region size is not a power of 2"
@@ -67,9 +92,9 @@ impl Options {
         };
         let mut features = args.group(0..=2, c_str!("Invalid number of feature arguments"))?;
         while !features.is_empty() {
-            match features.next_keyword(&FEATURES) {
-                Some(0 | 1) => opts.background_copy = false,
-                Some(_) => opts.discard_passdown = false,
+            match features.next_keyword(FEATURES) {
+                Some(Feature::NoBackgroundCopy) => opts.background_copy = false,
+                Some(Feature::NoDiscardPassdown) => opts.discard_passdown = false,
                 None => return Err(TargetError::invalid(c_str!("Invalid feature argument"))),
             }
         }
@@ -80,22 +105,17 @@ impl Options {
             )));
         }
         while !core.is_empty() {
-            let Some(i) = core.next_keyword(&CORE_ARGS) else {
-                return Err(TargetError::invalid(c_str!("Invalid core argument")));
-            };
-            let error = CORE_ARG_ERRORS
-                .get(i)
-                .copied()
-                .unwrap_or(c_str!("Invalid core argument"));
-            if i == 4 {
-                opts.rate_limit = core.next_u32(0..=MAX_RATE_LIMIT, error)?;
-                continue;
-            }
-            let value = core.next_u32(0..=u32::MAX, error)?;
-            if i < 2 {
-                opts.threshold = Some(value);
-            } else {
-                opts.batch_size = Some(value);
+            match core.next_keyword(CORE_ARGS) {
+                Some(CoreArg::Threshold(error)) => {
+                    opts.threshold = Some(core.next_u32(0..=u32::MAX, error)?);
+                }
+                Some(CoreArg::BatchSize(error)) => {
+                    opts.batch_size = Some(core.next_u32(0..=u32::MAX, error)?);
+                }
+                Some(CoreArg::RateLimit) => {
+                    opts.rate_limit = core.next_u32(0..=MAX_RATE_LIMIT, BAD_RATE_LIMIT)?;
+                }
+                None => return Err(TargetError::invalid(c_str!("Invalid core argument"))),
             }
         }
         if !args.is_empty() {
@@ -134,45 +154,52 @@ pub(crate) const MESSAGE_USAGE: &CStr = c_str!(
      disable_hydration)"
 );
 
-const MESSAGES: [&str; 13] = [
-    "copy_threshold",
-    "hydration_threshold",
-    "copy_batch_size",
-    "hydration_batch_size",
-    "enable_background_copy",
-    "enable_hydration",
-    "disable_background_copy",
-    "disable_hydration",
-    "copy_rate_limit",
-    "copy_stats",
-    "copy_failures",
-    "retry_failed",
-    "memory",
+/// A message's first word.
+#[derive(Clone, Copy)]
+enum Verb {
+    Threshold,
+    BatchSize,
+    BackgroundCopy(bool),
+    RateLimit,
+    CopyStats,
+    CopyFailures,
+    RetryFailed,
+    Memory,
+}
+
+const MESSAGES: &[(&str, Verb)] = &[
+    ("copy_threshold", Verb::Threshold),
+    ("hydration_threshold", Verb::Threshold),
+    ("copy_batch_size", Verb::BatchSize),
+    ("hydration_batch_size", Verb::BatchSize),
+    ("enable_background_copy", Verb::BackgroundCopy(true)),
+    ("enable_hydration", Verb::BackgroundCopy(true)),
+    ("disable_background_copy", Verb::BackgroundCopy(false)),
+    ("disable_hydration", Verb::BackgroundCopy(false)),
+    ("copy_rate_limit", Verb::RateLimit),
+    ("copy_stats", Verb::CopyStats),
+    ("copy_failures", Verb::CopyFailures),
+    ("retry_failed", Verb::RetryFailed),
+    ("memory", Verb::Memory),
 ];
 
 impl Message {
     /// Parses a message's words.
     pub(crate) fn parse(mut args: Args<'_>) -> Result<Self, TargetError> {
         let usage = TargetError::invalid(MESSAGE_USAGE);
-        let msg = match args.next_keyword(&MESSAGES).ok_or(usage)? {
-            i @ 0..=3 => {
-                let value = match args.next_keyword(&["auto"]) {
-                    Some(_) => None,
-                    None => Some(args.next_u32(0..=u32::MAX, MESSAGE_USAGE)?),
-                };
-                if i < 2 {
-                    Self::Threshold(value)
-                } else {
-                    Self::BatchSize(value)
-                }
-            }
-            4 | 5 => Self::BackgroundCopy(true),
-            6 | 7 => Self::BackgroundCopy(false),
-            8 => Self::RateLimit(args.next_u32(0..=MAX_RATE_LIMIT, MESSAGE_USAGE)?),
-            9 => Self::CopyStats,
-            10 => Self::CopyFailures,
-            11 => Self::RetryFailed,
-            _ => Self::Memory,
+        let cap = |args: &mut Args<'_>| match args.next_keyword(&[("auto", ())]) {
+            Some(()) => Ok(None),
+            None => args.next_u32(0..=u32::MAX, MESSAGE_USAGE).map(Some),
+        };
+        let msg = match args.next_keyword(MESSAGES).ok_or(usage)? {
+            Verb::Threshold => Self::Threshold(cap(&mut args)?),
+            Verb::BatchSize => Self::BatchSize(cap(&mut args)?),
+            Verb::BackgroundCopy(on) => Self::BackgroundCopy(on),
+            Verb::RateLimit => Self::RateLimit(args.next_u32(0..=MAX_RATE_LIMIT, MESSAGE_USAGE)?),
+            Verb::CopyStats => Self::CopyStats,
+            Verb::CopyFailures => Self::CopyFailures,
+            Verb::RetryFailed => Self::RetryFailed,
+            Verb::Memory => Self::Memory,
         };
         args.finish(MESSAGE_USAGE)?;
         Ok(msg)

@@ -25,23 +25,37 @@
 //!   waits while kcopyd copies the region, then goes to the destination.
 //! - A discard marks the regions it covers whole copied and goes down trimmed to them.
 //!
-//! Files: `config` (table options, messages), `metadata` (on-disk format), `marks` (in-core
-//! map, commit order), `regions` (regions being filled, waiting writes), `hints` (regions
-//! read while not copied, copied first), `copy_control` (how much the background copy keeps
-//! in flight, job sizes, rate limit), `clone` (the state, I/O paths, worker, copier),
-//! `bitmap`.
+//! Files, one concept each:
+//!
+//! | module         | concept                                                           |
+//! |----------------|-------------------------------------------------------------------|
+//! | `config`       | the table's options and the messages (typed keyword tables)       |
+//! | `geometry`     | length and region size, all sector/region arithmetic              |
+//! | `metadata`     | the on-disk format (superblock, bitset)                           |
+//! | `regions`      | each region's state, and the invariant between copied map and     |
+//! |                | regions being filled; `regions::marks`: the copied map and the    |
+//! |                | commit order                                                      |
+//! | `failures`     | regions whose copies keep failing                                 |
+//! | `hints`        | regions read while not copied, copied first                       |
+//! | `copy_control` | the copy controller (window, job size, rate limit)                |
+//! | `per_bio`      | what each bio carries from `map` to `end_io`                      |
+//! | `clone`        | one clone's shared state; its children: the I/O paths, the        |
+//! |                | copier, commits and the metadata mode, the worker, suspend and    |
+//! |                | resume, status and messages, queue limits, settings               |
+//!
+//! The pure logic (`geometry`, `copy_control::controller`) is also unit-tested on the host
+//! (tools/clone-logic).
 
 // `pin_init!` on the clone's state (`CloneCore`: one macro step per field) needs more than the
 // default recursion limit of 128.
 #![recursion_limit = "256"]
 
-mod bitmap;
 mod clone;
 mod config;
 mod copy_control;
 mod failures;
+mod geometry;
 mod hints;
-mod marks;
 mod metadata;
 mod per_bio;
 mod regions;
@@ -50,14 +64,15 @@ pub(crate) use crate::per_bio::PerBio;
 use crate::{
     clone::{CloneCore, Config, Parts},
     config::{Message, Options},
-    metadata::{Geometry, Metadata, MAX_SECTORS},
+    geometry::{Geometry, GeometryError},
+    metadata::{Metadata, MAX_SECTORS},
 };
 use kernel::{
     block::bio::{Bio, Status},
     c_str,
     device_mapper::{
-        kcopyd::Client, Args, DeviceVisitor, EndIoResult, MapResult, Mode, StatusFlags, StatusType,
-        StatusWriter, Target, TargetError, TargetOperations, Visited,
+        kcopyd::Client, Args, DeviceVisitor, EndIoResult, MapResult, Mode, ResultExt, StatusFlags,
+        StatusType, StatusWriter, Target, TargetError, TargetOperations, Visited,
     },
     module_dm_target,
     prelude::*,
@@ -96,14 +111,6 @@ impl Drop for CloneTarget {
     }
 }
 
-/// At most 2^31 regions (as in C: the on-disk bitset and the bitmaps count in 32 bits).
-const MAX_REGIONS: u64 = 1 << 31;
-
-/// Turns an errno into a constructor error with text `msg`.
-fn fail(msg: &'static CStr) -> impl FnOnce(Error) -> TargetError {
-    move |e| TargetError::new(e, msg)
-}
-
 #[vtable]
 impl TargetOperations for CloneTarget {
     type Data = KBox<CloneTarget>;
@@ -121,7 +128,7 @@ impl TargetOperations for CloneTarget {
 
         let meta_dev = target
             .get_device(meta_path, Mode::ReadWrite)
-            .map_err(fail(c_str!("Error opening metadata device")))?;
+            .ti_error(c_str!("Error opening metadata device"))?;
         if meta_dev.sectors() > MAX_SECTORS {
             pr_warn!(
                 "metadata device {} is larger than {} sectors: excess space will not be used\n",
@@ -131,7 +138,7 @@ impl TargetOperations for CloneTarget {
         }
         let dest = target
             .get_device(dest_path, Mode::ReadWrite)
-            .map_err(fail(c_str!("Error opening destination device")))?;
+            .ti_error(c_str!("Error opening destination device"))?;
         if dest.sectors() < len {
             return Err(TargetError::invalid(c_str!(
                 "Device size larger than destination device"
@@ -139,7 +146,7 @@ impl TargetOperations for CloneTarget {
         }
         let source = target
             .get_device(source_path, Mode::ReadOnly)
-            .map_err(fail(c_str!("Error opening source device")))?;
+            .ti_error(c_str!("Error opening source device"))?;
         if source.sectors() < len {
             return Err(TargetError::invalid(c_str!(
                 "Device size larger than source device"
@@ -161,34 +168,27 @@ impl TargetOperations for CloneTarget {
                 "Region size is not a multiple of device logical block size"
             )));
         }
-        let nr_regions = len.div_ceil(rs);
-        if nr_regions > MAX_REGIONS {
-            return Err(TargetError::invalid(c_str!(
-                "Too many regions. Consider increasing the region size"
-            )));
-        }
-        if nr_regions == 0 {
-            return Err(TargetError::invalid(c_str!("Target length is zero")));
-        }
-        let geometry = Geometry {
-            region_size: rs,
-            target_size: len,
-            // At most 2^31 (checked above).
-            nr_regions: u32::try_from(nr_regions).unwrap_or(u32::MAX),
-        };
-        // `rs` is at most 2^21.
+        let geometry = Geometry::new(len, rs).map_err(|e| {
+            TargetError::invalid(match e {
+                GeometryError::RegionSize => c_str!("Invalid region size"),
+                GeometryError::Empty => c_str!("Target length is zero"),
+                GeometryError::TooManyRegions => {
+                    c_str!("Too many regions. Consider increasing the region size")
+                }
+            })
+        })?;
         target
-            .set_max_io_len(u32::try_from(rs).unwrap_or(u32::MAX))
-            .map_err(fail(c_str!("Failed to set max io len")))?;
+            .set_max_io_len(geometry.region_sectors())
+            .ti_error(c_str!("Failed to set max io len"))?;
 
         let meta_dev = Arc::new(meta_dev, GFP_KERNEL)?;
         let dest = Arc::new(dest, GFP_KERNEL)?;
         let source = Arc::new(source, GFP_KERNEL)?;
         let metadata = Metadata::open(&meta_dev, geometry, true)?;
         let kcopyd = Client::new(Some(&COPY_THROTTLE), &[source.clone(), dest.clone()])
-            .map_err(fail(c_str!("Error creating the kcopyd client")))?;
+            .ti_error(c_str!("Error creating the kcopyd client"))?;
         let wq = OwnedQueue::new(c_str!("dm_clone_rs"), QueueFlags::MEM_RECLAIM, 0)
-            .map_err(fail(c_str!("Failed to allocate workqueue")))?;
+            .ti_error(c_str!("Failed to allocate workqueue"))?;
         let events = target.event_handle()?;
         let mut name = KVec::new();
         name.extend_from_slice(target.device_name().as_bytes(), GFP_KERNEL)?;
@@ -208,7 +208,7 @@ impl TargetOperations for CloneTarget {
             events,
             wq,
         })
-        .map_err(fail(c_str!("Failed to allocate the clone's state")))?;
+        .ti_error(c_str!("Failed to allocate the clone's state"))?;
 
         target.set_num_flush_bios(1);
         // Flushes and FUA must reach the target even if no device has a volatile write cache:

@@ -16,8 +16,8 @@
 //! touches it) guarding the allocation and each 2-bit increment; the bitmaps themselves are
 //! atomic, so a scan tests them lock-free through a [`View`] cloned out under the lock.
 
-use crate::bitmap::{AtomicBitmap, WORD_BITS};
 use core::sync::atomic::{AtomicI64, AtomicU32, Ordering};
+use kernel::bitmap::{AtomicBitmap, WORD_BITS};
 use kernel::{
     alloc::flags::GFP_NOIO,
     new_spinlock,
@@ -39,7 +39,7 @@ struct Counts {
 
 impl Counts {
     fn get(&self, r: u32) -> u32 {
-        u32::from(self.lo.test(r)) | (u32::from(self.hi.test(r)) << 1)
+        u32::from(self.lo.test_bit(r)) | (u32::from(self.hi.test_bit(r)) << 1)
     }
 
     /// Word `index` of the given-up map (both bits set).
@@ -148,12 +148,12 @@ impl Failures {
         }
         let n = n + 1;
         if n & 1 != 0 {
-            c.lo.set(r);
+            c.lo.set_bit_atomic(r);
         } else {
-            c.lo.clear(r);
+            c.lo.clear_bit_atomic(r);
         }
         if n & 2 != 0 {
-            c.hi.set(r);
+            c.hi.set_bit_atomic(r);
         }
         if n >= MAX_TRIES {
             self.given_up.fetch_add(1, Ordering::AcqRel);

@@ -26,6 +26,7 @@
 //! [`Metadata`] is not shared: the target keeps it behind its metadata mutex, in process
 //! context only (persistent-data does I/O and sleeps).
 
+use crate::geometry::Geometry;
 use kernel::{
     c_str,
     device_mapper::{
@@ -35,7 +36,7 @@ use kernel::{
             le,
             transaction_manager::{TransactionManager, METADATA_MAX_BLOCKS, SPACE_MAP_ROOT_SIZE},
         },
-        Device, TargetError,
+        Device, ResultExt, TargetError,
     },
     prelude::*,
     sync::Arc,
@@ -114,34 +115,11 @@ impl Validator for Superblock {
 static SUPERBLOCK_VALIDATOR: BlockValidator =
     BlockValidator::new::<Superblock>(c_str!("clone superblock"));
 
-/// What a clone's metadata describes; it must match the table.
-#[derive(Clone, Copy, PartialEq, Eq)]
-pub(crate) struct Geometry {
-    /// Region size in sectors.
-    pub(crate) region_size: u64,
-    /// Target length in sectors.
-    pub(crate) target_size: u64,
-    /// Number of regions (`target_size / region_size`, rounded up; at most 2^31).
-    pub(crate) nr_regions: u32,
-}
-
-impl Geometry {
-    /// `log2(region_size)`: the region size is a power of two.
-    pub(crate) fn region_shift(&self) -> u32 {
-        self.region_size.trailing_zeros()
-    }
-}
-
 /// The open metadata: the transaction manager and the bitset of copied regions.
 pub(crate) struct Metadata {
     tm: TransactionManager,
     bitset: DiskBitset,
     geometry: Geometry,
-}
-
-/// A ctr error with its own text.
-fn err(e: Error, msg: &'static CStr) -> TargetError {
-    TargetError::new(e, msg)
 }
 
 impl Metadata {
@@ -153,26 +131,23 @@ impl Metadata {
         may_format: bool,
     ) -> Result<Self, TargetError> {
         if dev.sectors() < MIN_BLOCKS * u64::from(BLOCK_SECTORS) {
-            return Err(err(EINVAL, c_str!("Metadata device too small")));
+            return Err(TargetError::invalid(c_str!("Metadata device too small")));
         }
         let bm = BlockManager::new(dev, BLOCK_SIZE, MAX_CONCURRENT_LOCKS)
-            .map_err(|e| err(e, c_str!("Error creating the metadata block manager")))?;
+            .ti_error(c_str!("Error creating the metadata block manager"))?;
         let blank = {
             let sb = bm
                 .read_lock_unchecked(SUPERBLOCK)
-                .map_err(|e| err(e, c_str!("Error reading the metadata superblock")))?;
+                .ti_error(c_str!("Error reading the metadata superblock"))?;
             sb.data().iter().all(|&b| b == 0)
         };
         if blank && may_format {
             return Self::format(bm, geometry);
         }
         let (version, sm_root, region_size, target_size, root) = {
-            let sb = bm.read_lock(SUPERBLOCK, &SUPERBLOCK_VALIDATOR).map_err(|e| {
-                err(
-                    e,
-                    c_str!("Metadata superblock is not a clone's or is damaged (bad location, magic or checksum)"),
-                )
-            })?;
+            let sb = bm.read_lock(SUPERBLOCK, &SUPERBLOCK_VALIDATOR).ti_error(c_str!(
+                "Metadata superblock is not a clone's or is damaged (bad location, magic or checksum)"
+            ))?;
             let d = sb.data();
             let sm_root: [u8; SPACE_MAP_ROOT_SIZE] = le::bytes_at(d, AT_SM_ROOT);
             (
@@ -189,24 +164,23 @@ impl Metadata {
                 version,
                 VERSION
             );
-            return Err(err(EINVAL, c_str!("Unsupported metadata version")));
+            return Err(TargetError::invalid(c_str!("Unsupported metadata version")));
         }
-        if region_size != geometry.region_size || target_size != geometry.target_size {
+        if region_size != geometry.region_size() || target_size != geometry.target_size() {
             pr_err!(
                 "metadata has region size {} and target size {}; the table says {} and {}\n",
                 region_size,
                 target_size,
-                geometry.region_size,
-                geometry.target_size
+                geometry.region_size(),
+                geometry.target_size()
             );
-            return Err(err(
-                EINVAL,
-                c_str!("Region and/or target size don't match the ones in metadata"),
-            ));
+            return Err(TargetError::invalid(c_str!(
+                "Region and/or target size don't match the ones in metadata"
+            )));
         }
         let tm = TransactionManager::open(bm, SUPERBLOCK, &sm_root)
-            .map_err(|e| err(e, c_str!("Error opening the metadata space map")))?;
-        let bitset = DiskBitset::open(&tm, root, geometry.nr_regions)?;
+            .ti_error(c_str!("Error opening the metadata space map"))?;
+        let bitset = DiskBitset::open(&tm, root, geometry.nr_regions())?;
         Ok(Self {
             tm,
             bitset,
@@ -216,14 +190,17 @@ impl Metadata {
 
     fn format(bm: BlockManager, geometry: Geometry) -> Result<Self, TargetError> {
         let too_small = |e: Error| {
-            if e == ENOSPC {
-                err(e, c_str!("Metadata device too small for this many regions"))
-            } else {
-                err(e, c_str!("Error formatting the metadata"))
-            }
+            TargetError::new(
+                e,
+                if e == ENOSPC {
+                    c_str!("Metadata device too small for this many regions")
+                } else {
+                    c_str!("Error formatting the metadata")
+                },
+            )
         };
         let mut tm = TransactionManager::create(bm, SUPERBLOCK).map_err(too_small)?;
-        let bitset = DiskBitset::create(&mut tm, geometry.nr_regions).map_err(too_small)?;
+        let bitset = DiskBitset::create(&mut tm, geometry.nr_regions()).map_err(too_small)?;
         let mut md = Self {
             tm,
             bitset,
@@ -263,8 +240,8 @@ impl Metadata {
                 le::put(d, AT_MAGIC, &MAGIC.to_le_bytes());
                 le::put(d, AT_VERSION, &VERSION.to_le_bytes());
                 le::put(d, AT_SM_ROOT, sm_root);
-                le::put(d, AT_REGION_SIZE, &g.region_size.to_le_bytes());
-                le::put(d, AT_TARGET_SIZE, &g.target_size.to_le_bytes());
+                le::put(d, AT_REGION_SIZE, &g.region_size().to_le_bytes());
+                le::put(d, AT_TARGET_SIZE, &g.target_size().to_le_bytes());
                 le::put(d, AT_BITSET_ROOT, &root.to_le_bytes());
             })
     }

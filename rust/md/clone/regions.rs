@@ -1,22 +1,36 @@
 // SPDX-License-Identifier: GPL-2.0
 
-//! Regions being copied or overwritten, and the writes waiting for them.
+//! The state of every region: copied or not ([`Marks`], in `marks`), and the regions being
+//! filled on the destination with the writes waiting for them (the table here). [`Regions`]
+//! owns both, and with them the invariant the I/O path rests on:
 //!
-//! A region has a record here from the moment something starts to fill it on the destination
-//! (a copy, or a write covering it whole) until that completes and the region is marked
-//! copied. Writes that arrive meanwhile wait on the record, so each region is filled once and
-//! no write lands on the destination before the copy that would overwrite it.
+//! **A write never waits on a region that is copied, and never lands before a copy that
+//! would overwrite it.** So: a region is tested for copied under the table's lock before a
+//! record is made for it; a region is marked copied *before* its record is removed (so a
+//! write that finds no record finds the region copied); a discard marks only regions with no
+//! record, under the table's lock (a copy in flight would land after it and overwrite writes
+//! made after the discard). Every method that changes both does it in that order, inside;
+//! nothing outside this module can mark a region or remove a record.
+//!
+//! A region has a record from the moment something starts to fill it on the destination (a
+//! copy, or a write covering it whole) until that completes and the region is marked copied.
+//! Writes that arrive meanwhile wait on the record, so each region is filled once.
 //!
 //! # Locking and contexts
 //!
 //! `map` (process context) adds records and waiting bios; a whole-region write's completion
 //! (interrupt context) and kcopyd's completion (its thread) remove them; the worker starts the
-//! queued copies. All under one spinlock taken with interrupts off. Nodes are allocated before
-//! the lock is taken, so nothing under it allocates or sleeps. A region is looked up in the
-//! copied bitmap under the same lock before a record is made, and records are removed only
-//! after the region is marked, so a write never waits on a region that is already copied.
+//! queued copies. The table is under one spinlock taken with interrupts off; nodes are
+//! allocated before it is taken, so nothing under it allocates or sleeps.
+//!
+//! Lock order: the table's lock, then the marks' (`Marks::state`, also interrupts off); they
+//! nest only in [`Regions::mark_idle`]. Reading the copied map takes no lock (RCU).
 
-use crate::PerBio;
+mod marks;
+
+pub(crate) use marks::Marks;
+
+use crate::{failures::View, PerBio};
 use kernel::{
     alloc::flags::GFP_NOIO,
     block::bio::{Bio, BioList},
@@ -66,38 +80,59 @@ pub(crate) enum Parked {
     NoMemory(Bio<PerBio>),
 }
 
-/// The table of regions being filled.
+/// A copy that waits to be started (a write waits for it, or it is a region of a failed
+/// batch, to copy again alone).
+#[derive(Clone, Copy)]
+pub(crate) enum QueuedCopy {
+    /// A write waits for region `.0`; not counted among the copies in flight yet.
+    First(u32),
+    /// Region `.0` of a failed batch: still counted among the copies in flight.
+    Retry(u32),
+}
+
+impl QueuedCopy {
+    pub(crate) fn region(self) -> u32 {
+        match self {
+            Self::First(r) | Self::Retry(r) => r,
+        }
+    }
+}
+
+/// The regions' state (see the module documentation).
 #[pin_data]
-pub(crate) struct InProgress {
+pub(crate) struct Regions {
+    #[pin]
+    marks: Marks,
     #[pin]
     table: SpinLockIrq<Table>,
 }
 
-impl InProgress {
-    pub(crate) fn new() -> impl PinInit<Self> {
-        pin_init!(Self {
+impl Regions {
+    /// `nr_regions` regions, none copied, none being filled.
+    pub(crate) fn new(nr_regions: u32) -> Result<impl PinInit<Self, Error>> {
+        let marks = Marks::new(nr_regions)?;
+        Ok(try_pin_init!(Self {
+            marks <- marks,
             table <- new_spinlock_irq!(
                 Table { records: RBTree::new(), queued: 0 },
                 "clone_regions"
             ),
-        })
+        }? Error))
+    }
+
+    /// The copied map: what is copied, and its commits.
+    pub(crate) fn marks(&self) -> &Marks {
+        &self.marks
     }
 
     /// Parks a write to region `r`, which `map` found not copied. `whole` says whether the write
-    /// may fill the region by itself; `copied` tells whether the region is copied by now.
-    /// Process context (allocates).
-    pub(crate) fn park_write(
-        &self,
-        r: u32,
-        bio: Bio<PerBio>,
-        whole: bool,
-        copied: impl Fn(u32) -> bool,
-    ) -> Parked {
+    /// may fill the region by itself. Process context (allocates).
+    pub(crate) fn park_write(&self, r: u32, bio: Bio<PerBio>, whole: bool) -> Parked {
         let Ok(node) = RBTreeNodeReservation::new(GFP_NOIO) else {
             return Parked::NoMemory(bio);
         };
         let mut t = self.table.lock();
-        if copied(r) {
+        if self.marks.is_copied(r) {
             return Parked::Copied(bio);
         }
         if let Some(rec) = t.records.get_mut(&r) {
@@ -126,15 +161,9 @@ impl InProgress {
     }
 
     /// Claims up to `max` regions from `first` on, below `end`, for a background copy: stops
-    /// at the first region that is copied or has a record. Returns how many were claimed
-    /// (0..=max). Process context (allocates).
-    pub(crate) fn claim_run(
-        &self,
-        first: u32,
-        max: u32,
-        end: u32,
-        copied: impl Fn(u32) -> bool,
-    ) -> u32 {
+    /// at the first region that is copied, given up (`failed`) or has a record. Returns how
+    /// many were claimed (0..=max). Process context (allocates).
+    pub(crate) fn claim_run(&self, first: u32, max: u32, end: u32, failed: &View) -> u32 {
         let max = max.min(end.saturating_sub(first));
         // The nodes first, outside the lock; then one pass under it.
         let mut nodes = KVec::new();
@@ -154,7 +183,11 @@ impl InProgress {
         let mut nodes = nodes.into_iter();
         let mut t = self.table.lock();
         while let Some(r) = first.checked_add(claimed) {
-            if claimed >= max || copied(r) || t.records.get(&r).is_some() {
+            if claimed >= max
+                || self.marks.is_copied(r)
+                || failed.given_up(r)
+                || t.records.get(&r).is_some()
+            {
                 break;
             }
             let Some(node) = nodes.next() else {
@@ -170,14 +203,16 @@ impl InProgress {
         claimed
     }
 
-    /// Calls `f(base, mask)` for each chunk of up to 64 regions of `first..first + count`,
-    /// bit `i` of `mask` set if nothing is filling region `base + i`, under the lock (so no
-    /// copy can be claimed for them meanwhile); the lock is taken once per chunk.
-    /// For discards: a region being copied must not be marked before its copy lands, or a
-    /// write made after the discard would go to the destination and be overwritten by it.
-    pub(crate) fn for_each_idle_chunk(&self, first: u32, count: u32, mut f: impl FnMut(u32, u64)) {
+    /// Marks copied the regions of `first..first + count` that nothing is filling (a
+    /// discard's), 64 at a time: each chunk's regions are looked up and marked under the
+    /// table's lock, so no copy can be claimed for them meanwhile. A region being copied is
+    /// left alone: marked before its copy lands, a write made after the discard would go to
+    /// the destination and be overwritten by that copy. Returns false if the marks are frozen
+    /// (nothing can be recorded): regions may be left unmarked.
+    pub(crate) fn mark_idle(&self, first: u32, count: u32) -> bool {
         let end = first.saturating_add(count);
         let mut base = first;
+        let mut all = true;
         while base < end {
             let chunk_end = base.saturating_add(64).min(end);
             let t = self.table.lock();
@@ -187,28 +222,61 @@ impl InProgress {
                     mask |= 1u64 << (r - base);
                 }
             }
-            f(base, mask);
+            // Lock order: the table, then the marks.
+            all &= self.marks.mark_mask(base, mask);
             drop(t);
             base = chunk_end;
         }
+        all
     }
 
-    /// Takes the regions whose copy waits to be started, marking them as copying; at most
-    /// `out`'s spare capacity. Each comes with whether it is already counted as being copied
-    /// (a retry).
-    pub(crate) fn take_queued(&self, out: &mut KVec<(u32, bool)>) {
+    /// The write that was filling region `r` whole completed, `landed` if it succeeded: the
+    /// region is marked copied (if it landed), then its record removed, and the writes that
+    /// waited for it move to `to`. Returns whether the region is recorded as copied (false if
+    /// it did not land, or once nothing can be recorded). Any context.
+    pub(crate) fn overwrite_done(&self, r: u32, landed: bool, to: &mut BioList<PerBio>) -> bool {
+        let recorded = landed && self.marks.mark(r) != marks::Mark::Frozen;
+        self.remove_run(r, 1, to);
+        recorded
+    }
+
+    /// The copy of regions `first..first + count` completed, `ok` if it succeeded: the regions
+    /// are marked copied (if it did), then their records removed, and the writes that waited
+    /// for them move to `to`. Returns whether they are recorded as copied (false if the copy
+    /// failed, or once nothing can be recorded). kcopyd's thread.
+    pub(crate) fn copy_done(
+        &self,
+        first: u32,
+        count: u32,
+        ok: bool,
+        to: &mut BioList<PerBio>,
+    ) -> bool {
+        let recorded = ok && self.marks.mark_run(first, count);
+        self.remove_run(first, count, to);
+        recorded
+    }
+
+    /// The copy claimed for regions `first..first + count` could not start: their records go,
+    /// unmarked, and the writes that waited for them move to `to` (to be failed).
+    pub(crate) fn abandon(&self, first: u32, count: u32, to: &mut BioList<PerBio>) {
+        self.remove_run(first, count, to);
+    }
+
+    /// Takes the regions whose copy waits to be started, recording them as copying; at most
+    /// `out`'s spare capacity.
+    pub(crate) fn take_queued(&self, out: &mut KVec<QueuedCopy>) {
         let mut t = self.table.lock();
         let mut taken = 0;
         for (r, rec) in t.records.iter_mut() {
             if out.len() == out.capacity() {
                 break;
             }
-            let retry = match rec.phase {
-                Phase::Queued => false,
-                Phase::Retry => true,
+            let copy = match rec.phase {
+                Phase::Queued => QueuedCopy::First(*r),
+                Phase::Retry => QueuedCopy::Retry(*r),
                 _ => continue,
             };
-            if out.push((*r, retry), GFP_NOIO).is_ok() {
+            if out.push(copy, GFP_NOIO).is_ok() {
                 rec.phase = Phase::Copying;
                 taken += 1;
             }
@@ -235,14 +303,9 @@ impl InProgress {
         self.table.lock().queued
     }
 
-    /// Removes region `r`'s record (its copy or overwrite is over) and moves the writes that
-    /// waited for it to `to`. Any context.
-    pub(crate) fn finish(&self, r: u32, to: &mut BioList<PerBio>) {
-        self.finish_run(r, 1, to);
-    }
-
-    /// [`InProgress::finish`] for regions `first..first + count`, under one lock.
-    pub(crate) fn finish_run(&self, first: u32, count: u32, to: &mut BioList<PerBio>) {
+    /// Removes the records of regions `first..first + count` and moves the writes that waited
+    /// for them to `to`. Only after they are marked (or when their filling failed).
+    fn remove_run(&self, first: u32, count: u32, to: &mut BioList<PerBio>) {
         let mut t = self.table.lock();
         for r in first..first.saturating_add(count) {
             if let Some(mut rec) = t.records.remove(&r) {

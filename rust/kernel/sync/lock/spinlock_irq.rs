@@ -19,17 +19,26 @@ macro_rules! new_spinlock_irq {
 }
 pub use new_spinlock_irq;
 
-/// A spinlock for data shared with interrupt context (`spin_lock_irqsave`).
+/// A spinlock for data shared with interrupt context.
 ///
 /// A plain [`SpinLock`](super::spinlock::SpinLock) must not be taken in an interrupt handler or
 /// a bio completion if process context also takes it: the interrupt could arrive while the same
-/// CPU holds the lock, and spin forever. This lock saves the interrupt state and disables local
-/// interrupts while it is held, restoring them on unlock, so it can be taken from any context,
-/// including hard and soft interrupts. Hold it briefly: interrupts wait.
+/// CPU holds the lock, and spin forever. This lock disables local interrupts while it is held,
+/// so it can be taken from any context, including hard and soft interrupts. Hold it briefly:
+/// interrupts wait.
 ///
-/// Each guard restores the interrupt state saved when it locked, so guards of nested locks must
-/// be dropped in the reverse order of locking (keep them in nested scopes): dropping an outer
-/// guard first would turn interrupts back on while the inner lock is still held.
+/// Interrupts are disabled with a per-CPU count rather than each guard saving and restoring
+/// the interrupt state itself (`spin_lock_irqsave`): the state saved when the count leaves zero
+/// is restored when it returns to zero. So guards of nested locks may be dropped in any order:
+/// dropping an outer guard first leaves interrupts off until the last guard goes. (This is the
+/// design of upstream's `local_interrupt_disable()`; upstream also hands out a
+/// `LocalInterruptDisabled` token to take such locks without touching the count, which this
+/// tree does not have.)
+///
+/// # Invariants
+///
+/// While a guard exists, local interrupts are off and the per-CPU count is at least one for
+/// it; the guard is not `Send`, so it is dropped on the CPU that took it.
 ///
 /// # Examples
 ///
@@ -51,6 +60,15 @@ pub use new_spinlock_irq;
 /// // ...and back as they were once it is released.
 /// assert_eq!(irqs_disabled(), was_off);
 /// assert_eq!(lock.lock().count, 1);
+///
+/// // Nested guards dropped out of order: interrupts stay off until the last one goes.
+/// let other = KBox::pin_init(new_spinlock_irq!(0u32), GFP_KERNEL)?;
+/// let outer = lock.lock();
+/// let inner = other.lock();
+/// drop(outer);
+/// assert!(irqs_disabled());
+/// drop(inner);
+/// assert_eq!(irqs_disabled(), was_off);
 /// # Ok::<(), Error>(())
 /// ```
 pub type SpinLockIrq<T> = super::Lock<T, SpinLockIrqBackend>;
@@ -62,14 +80,14 @@ pub fn irqs_disabled() -> bool {
     unsafe { bindings::irqs_disabled() }
 }
 
-/// A kernel `spinlock_t` taken with `spin_lock_irqsave`; the guard keeps the saved flags.
+/// A kernel `spinlock_t` taken with local interrupts off (counted, see [`SpinLockIrq`]).
 pub struct SpinLockIrqBackend;
 
 // SAFETY: The underlying kernel `spinlock_t` object ensures mutual exclusion. `relock` uses the
 // default implementation that always calls the same locking method.
 unsafe impl super::Backend for SpinLockIrqBackend {
     type State = bindings::spinlock_t;
-    type GuardState = crate::ffi::c_ulong;
+    type GuardState = ();
 
     unsafe fn init(
         ptr: *mut Self::State,
@@ -82,14 +100,19 @@ unsafe impl super::Backend for SpinLockIrqBackend {
     }
 
     unsafe fn lock(ptr: *mut Self::State) -> Self::GuardState {
+        // SAFETY: Disabling local interrupts has no requirements; `unlock` enables them again
+        // (the guard that calls it is not `Send`: same CPU).
+        unsafe { bindings::local_interrupt_disable() };
         // SAFETY: The safety requirements of this function ensure that `ptr` points to valid
         // memory, and that it has been initialised before.
-        unsafe { bindings::spin_lock_irqsave(ptr) }
+        unsafe { bindings::spin_lock(ptr) }
     }
 
-    unsafe fn unlock(ptr: *mut Self::State, flags: &Self::GuardState) {
+    unsafe fn unlock(ptr: *mut Self::State, _guard_state: &Self::GuardState) {
         // SAFETY: The safety requirements of this function ensure that `ptr` is valid and that
-        // the caller is the owner of the spinlock; `flags` are those its `lock` saved.
-        unsafe { bindings::spin_unlock_irqrestore(ptr, *flags) }
+        // the caller is the owner of the spinlock.
+        unsafe { bindings::spin_unlock(ptr) };
+        // SAFETY: Pairs with the `local_interrupt_disable` of `lock`, on the same CPU.
+        unsafe { bindings::local_interrupt_enable() }
     }
 }

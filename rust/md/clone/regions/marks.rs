@@ -53,8 +53,8 @@
 //! transaction's set; it is held for a bounded time (a mark, at most 64 marks, or a switch).
 //! Only the committer (who holds the metadata mutex) reads and clears a closed set.
 
-use crate::bitmap::{AtomicBitmap, WORD_BITS};
 use core::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use kernel::bitmap::{AtomicBitmap, WORD_BITS};
 use kernel::{
     new_spinlock_irq,
     prelude::*,
@@ -114,7 +114,7 @@ struct State {
 
 /// What [`Marks::mark`] did.
 #[derive(Clone, Copy, PartialEq, Eq, Debug)]
-pub(crate) enum Mark {
+pub(super) enum Mark {
     /// The region is marked in the open transaction.
     New,
     /// It was copied already.
@@ -122,6 +122,11 @@ pub(crate) enum Mark {
     /// Nothing can be recorded any more ([`Marks::freeze`]): not marked.
     Frozen,
 }
+
+/// A set closed by [`Marks::begin_commit`], for the commit to write
+/// ([`Marks::drain_closed`]) and end ([`Marks::end_commit`], which consumes it). Only
+/// `begin_commit` makes one.
+pub(crate) struct ClosedSet(usize);
 
 /// The maps, released together once every region is copied and on disk.
 struct Maps {
@@ -182,7 +187,7 @@ impl Marks {
     /// Whether region `r` is copied.
     pub(crate) fn is_copied(&self, r: u32) -> bool {
         let g = rcu::read_lock();
-        self.maps.get(&g).map_or(true, |m| m.copied.test(r))
+        self.maps.get(&g).map_or(true, |m| m.copied.test_bit(r))
     }
 
     /// Whether regions `first..first + count` are all copied.
@@ -201,7 +206,7 @@ impl Marks {
         skip: impl Fn(u32) -> u64,
     ) -> Option<u32> {
         let g = rcu::read_lock();
-        self.maps.get(&g)?.copied.next_clear_with(from, skip)
+        self.maps.get(&g)?.copied.next_zero_bit_with(from, skip)
     }
 
     /// How many regions are copied.
@@ -247,7 +252,11 @@ impl Marks {
     /// Records that region `r` was copied by an earlier transaction (loading the metadata).
     pub(crate) fn load(&self, r: u32) {
         let g = rcu::read_lock();
-        if self.maps.get(&g).is_some_and(|m| m.copied.set(r)) {
+        if self
+            .maps
+            .get(&g)
+            .is_some_and(|m| !m.copied.test_and_set_bit(r))
+        {
             self.nr_copied.fetch_add(1, Ordering::AcqRel);
         }
     }
@@ -270,14 +279,14 @@ impl Marks {
     }
 
     /// Marks region `r` copied in the open transaction. Any context.
-    pub(crate) fn mark(&self, r: u32) -> Mark {
+    pub(super) fn mark(&self, r: u32) -> Mark {
         let mut st = self.state.lock();
         self.mark_locked(&mut st, r)
     }
 
     /// Marks regions `first..first + count` copied (a copy job's), under one lock. Returns
     /// false, marking nothing, once frozen.
-    pub(crate) fn mark_run(&self, first: u32, count: u32) -> bool {
+    pub(super) fn mark_run(&self, first: u32, count: u32) -> bool {
         let mut st = self.state.lock();
         if st.frozen {
             return false;
@@ -290,7 +299,7 @@ impl Marks {
 
     /// Marks the regions `base + i` for each bit `i` of `mask` copied (a discard's, 64
     /// regions at a time), under one lock. Returns false, marking nothing, once frozen.
-    pub(crate) fn mark_mask(&self, base: u32, mask: u64) -> bool {
+    pub(super) fn mark_mask(&self, base: u32, mask: u64) -> bool {
         let mut st = self.state.lock();
         if st.frozen {
             return false;
@@ -313,13 +322,13 @@ impl Marks {
             // Released: every region is copied.
             return Mark::Already;
         };
-        if !m.copied.set(r) {
+        if m.copied.test_and_set_bit(r) {
             return Mark::Already;
         }
         self.nr_copied.fetch_add(1, Ordering::AcqRel);
         let i = st.current;
         if let Some(set) = m.sets.get(i) {
-            set.words.set(r / WORD_BITS);
+            set.words.set_bit_atomic(r / WORD_BITS);
         }
         if let Some(c) = st.changed.get_mut(i) {
             *c = true;
@@ -338,7 +347,7 @@ impl Marks {
         let w = r / WORD_BITS;
         let g = rcu::read_lock();
         self.maps.get(&g).map_or(true, |m| {
-            !m.sets.iter().any(|set| set.words.test(w)) && m.copied.test(r)
+            !m.sets.iter().any(|set| set.words.test_bit(w)) && m.copied.test_bit(r)
         })
     }
 
@@ -364,7 +373,7 @@ impl Marks {
         for set in &m.sets {
             let _ = set.walk(false, |w| {
                 let _ = for_each_bit(w, m.copied.load_word(w), |r| {
-                    if !on_disk(r) && m.copied.clear(r) {
+                    if !on_disk(r) && m.copied.test_and_clear_bit(r) {
                         taken += 1;
                     }
                     Ok(())
@@ -388,17 +397,17 @@ impl Marks {
         st.changed.iter().any(|&c| c)
     }
 
-    /// Phase 1: closes the open transaction's set and opens the other. Returns the closed set's
-    /// index, or `None` if it has no marks. Only the committer calls this, and only after the
-    /// previous closed set was drained and ended.
-    pub(crate) fn begin_commit(&self) -> Option<usize> {
+    /// Phase 1: closes the open transaction's set and opens the other. Returns the closed
+    /// set, or `None` if it has no marks. Only the committer calls this (holding the metadata
+    /// mutex), and only after the previous closed set was ended.
+    pub(crate) fn begin_commit(&self) -> Option<ClosedSet> {
         let mut st = self.state.lock();
         let closed = st.current;
         if !st.changed.get(closed).copied().unwrap_or(false) {
             return None;
         }
         st.current = 1 - closed;
-        Some(closed)
+        Some(ClosedSet(closed))
     }
 
     /// Step 2: calls `f` on every region copied in the words of the closed set `closed`, as
@@ -406,21 +415,26 @@ impl Marks {
     /// opening). The set stays as it is until [`Marks::end_commit`]. Stops at the first error
     /// (the caller aborts the transaction; the set still names every word, for
     /// [`Marks::freeze`]).
-    pub(crate) fn drain_closed(&self, closed: usize, mut f: impl FnMut(u32) -> Result) -> Result {
+    pub(crate) fn drain_closed(
+        &self,
+        closed: &ClosedSet,
+        mut f: impl FnMut(u32) -> Result,
+    ) -> Result {
         let owner = self.maps.owner();
         // Released maps have no marks left to write (released only with both sets empty).
         let Some(m) = owner.get() else {
             return Ok(());
         };
         m.sets
-            .get(closed)
+            .get(closed.0)
             .ok_or(EINVAL)?
             .walk(false, |w| for_each_bit(w, m.copied.load_word(w), &mut f))
     }
 
     /// Records that the closed set `closed` was committed, and clears it. (Marks go to the
     /// open set meanwhile: nothing else writes the closed one.)
-    pub(crate) fn end_commit(&self, closed: usize) {
+    pub(crate) fn end_commit(&self, closed: ClosedSet) {
+        let ClosedSet(closed) = closed;
         {
             let owner = self.maps.owner();
             if let Some(set) = owner.get().and_then(|m| m.sets.get(closed)) {

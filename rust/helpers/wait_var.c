@@ -1,0 +1,24 @@
+// SPDX-License-Identifier: GPL-2.0
+
+#include <linux/wait_bit.h>
+
+/*
+ * Waits until the unsigned long at @var is zero; the side that makes it zero
+ * calls rust_helper_wake_up_var() after (wait_var_event() on a Rust atomic).
+ */
+void rust_helper_wait_var_event_zero(unsigned long *var)
+{
+	wait_var_event(var, READ_ONCE(*var) == 0);
+}
+
+/*
+ * Wakes the waiters on @var. The full barrier orders the caller's store to
+ * the variable before the waiters' queue is looked at, as wake_up_var()
+ * requires. @var is only an address here (a hash key): it may be freed by a
+ * waiter as soon as the store is seen.
+ */
+void rust_helper_wake_up_var(void *var)
+{
+	smp_mb();
+	wake_up_var(var);
+}

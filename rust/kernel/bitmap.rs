@@ -1,0 +1,192 @@
+// SPDX-License-Identifier: GPL-2.0
+
+//! Bitmaps.
+//!
+//! [`AtomicBitmap`]: a fixed-size bitmap of atomic words, usable from any context without a
+//! lock. Its operations have the names of the C bitmap and bit operations
+//! (`include/linux/bitmap.h`, `include/linux/bitops.h`) and of upstream's later `Bitmap`.
+
+use crate::{
+    alloc::{flags::GFP_KERNEL, Flags, KVVec},
+    error::Result,
+};
+use core::sync::atomic::{AtomicU64, Ordering};
+
+/// Bits per word of an [`AtomicBitmap`].
+pub const WORD_BITS: u32 = 64;
+
+/// A fixed-size bitmap whose bits are set and tested atomically, from any context (including
+/// hard interrupts). It is allocated with `kvmalloc`, as it may be large (up to 2^32 - 1 bits:
+/// 512 MiB). Bits past the end read as clear and cannot be set.
+///
+/// Each bit operation is one atomic read-modify-write of its word (`Acquire` loads, `AcqRel`
+/// changes): a bit set before some data was published is seen set by whoever sees the data.
+///
+/// # Invariants
+///
+/// `words` holds `ceil(len / 64)` words; bits at and beyond `len` are never set.
+///
+/// # Examples
+///
+/// ```
+/// use kernel::bitmap::AtomicBitmap;
+///
+/// let b = AtomicBitmap::new(130)?;
+/// assert!(!b.test_and_set_bit(3));
+/// assert!(b.test_and_set_bit(3));
+/// b.set_bit_atomic(64);
+/// assert!(b.test_bit(3) && b.test_bit(64) && !b.test_bit(4));
+/// // Beyond the end: never set.
+/// assert!(!b.test_and_set_bit(130));
+/// assert!(!b.test_bit(130));
+/// assert_eq!(b.next_zero_bit(3), Some(4));
+/// assert_eq!(b.next_bit(4), Some(64));
+/// assert_eq!(b.next_bit(65), None);
+/// assert!(b.test_and_clear_bit(64));
+/// assert_eq!(b.load_word(0), 1 << 3);
+/// assert!(b.all_set(3, 1) && !b.all_set(3, 2));
+/// // A second map's words can hide bits from the search (e.g. regions to skip).
+/// assert_eq!(b.next_zero_bit_with(0, |w| if w == 0 { 0b111 } else { 0 }), Some(4));
+/// b.clear_all();
+/// assert_eq!(b.next_bit(0), None);
+/// assert_eq!(b.nr_words(), 3);
+/// # Ok::<(), Error>(())
+/// ```
+pub struct AtomicBitmap {
+    words: KVVec<AtomicU64>,
+    len: u32,
+}
+
+impl AtomicBitmap {
+    /// A bitmap of `len` clear bits.
+    pub fn new(len: u32) -> Result<Self> {
+        Self::new_with(len, GFP_KERNEL)
+    }
+
+    /// A bitmap of `len` clear bits, allocated with `flags` (e.g. `GFP_NOIO` in the I/O path).
+    pub fn new_with(len: u32, flags: Flags) -> Result<Self> {
+        let n = len.div_ceil(WORD_BITS) as usize;
+        let mut words = KVVec::with_capacity(n, flags)?;
+        for _ in 0..n {
+            words.push(AtomicU64::new(0), flags)?;
+        }
+        Ok(Self { words, len })
+    }
+
+    /// The first bit at or after `from` that is clear here and in `extra(word index)`, if any
+    /// (`find_next_zero_bit` over the two maps or-ed).
+    pub fn next_zero_bit_with(&self, from: u32, extra: impl Fn(u32) -> u64) -> Option<u32> {
+        let mut bit = from;
+        while bit < self.len {
+            let index = bit / WORD_BITS;
+            let below = (1u64 << (bit % WORD_BITS)) - 1;
+            let w = self.load_word(index) | extra(index) | below;
+            if w != u64::MAX {
+                let found = index * WORD_BITS + (!w).trailing_zeros();
+                return (found < self.len).then_some(found);
+            }
+            bit = (index + 1).checked_mul(WORD_BITS)?;
+        }
+        None
+    }
+
+    /// Bytes of memory the words take.
+    pub fn bytes(&self) -> u64 {
+        // A `KVVec` of `nr_words()` words: at most 2^25 words of 8 bytes.
+        u64::from(self.nr_words()) * 8
+    }
+
+    /// The number of words.
+    pub fn nr_words(&self) -> u32 {
+        // `len / 64` rounded up fits in `u32`.
+        self.words.len() as u32
+    }
+
+    fn word(&self, bit: u32) -> Option<(&AtomicU64, u64)> {
+        if bit >= self.len {
+            return None;
+        }
+        let w = self.words.get((bit / WORD_BITS) as usize)?;
+        Some((w, 1u64 << (bit % WORD_BITS)))
+    }
+
+    /// Whether bit `bit` is set (false beyond the end).
+    pub fn test_bit(&self, bit: u32) -> bool {
+        self.word(bit)
+            .is_some_and(|(w, mask)| w.load(Ordering::Acquire) & mask != 0)
+    }
+
+    /// Sets bit `bit` (nothing beyond the end).
+    pub fn set_bit_atomic(&self, bit: u32) {
+        let _ = self.test_and_set_bit(bit);
+    }
+
+    /// Sets bit `bit`; returns whether it was set before (nothing is set beyond the end, and
+    /// false is returned there).
+    pub fn test_and_set_bit(&self, bit: u32) -> bool {
+        self.word(bit)
+            .is_some_and(|(w, mask)| w.fetch_or(mask, Ordering::AcqRel) & mask != 0)
+    }
+
+    /// Clears bit `bit` (nothing beyond the end).
+    pub fn clear_bit_atomic(&self, bit: u32) {
+        let _ = self.test_and_clear_bit(bit);
+    }
+
+    /// Clears bit `bit`; returns whether it was set before (false beyond the end).
+    pub fn test_and_clear_bit(&self, bit: u32) -> bool {
+        self.word(bit)
+            .is_some_and(|(w, mask)| w.fetch_and(!mask, Ordering::AcqRel) & mask != 0)
+    }
+
+    /// Word `index` (0 beyond the end).
+    pub fn load_word(&self, index: u32) -> u64 {
+        self.words
+            .get(index as usize)
+            .map_or(0, |w| w.load(Ordering::Acquire))
+    }
+
+    /// Clears word `index` and returns what it held.
+    pub fn take_word(&self, index: u32) -> u64 {
+        self.words
+            .get(index as usize)
+            .map_or(0, |w| w.swap(0, Ordering::AcqRel))
+    }
+
+    /// Clears every bit.
+    pub fn clear_all(&self) {
+        for w in self.words.iter() {
+            w.store(0, Ordering::Release);
+        }
+    }
+
+    /// The first clear bit at or after `from`, if any (`find_next_zero_bit`).
+    pub fn next_zero_bit(&self, from: u32) -> Option<u32> {
+        self.next_zero_bit_with(from, |_| 0)
+    }
+
+    /// The first set bit at or after `from`, if any (`find_next_bit`).
+    pub fn next_bit(&self, from: u32) -> Option<u32> {
+        let mut bit = from;
+        while bit < self.len {
+            let index = bit / WORD_BITS;
+            let w = self.load_word(index) & !((1u64 << (bit % WORD_BITS)) - 1);
+            if w != 0 {
+                // Bits at and beyond `len` are never set (the invariant).
+                return Some(index * WORD_BITS + w.trailing_zeros());
+            }
+            bit = (index + 1).checked_mul(WORD_BITS)?;
+        }
+        None
+    }
+
+    /// Whether all bits in `first..first + count` are set.
+    pub fn all_set(&self, first: u32, count: u32) -> bool {
+        match first.checked_add(count) {
+            Some(end) if end <= self.len => {
+                self.next_zero_bit(first).map_or(true, |clear| clear >= end)
+            }
+            _ => false,
+        }
+    }
+}

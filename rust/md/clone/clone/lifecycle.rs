@@ -1,0 +1,140 @@
+// SPDX-License-Identifier: GPL-2.0
+
+//! Suspend, resume and destruction, and (re)loading the metadata before a resume.
+//!
+//! Postsuspend stops the background copy and the waker, waits for the copies in flight and
+//! commits; resume starts them again. The destructor's [`CloneCore::shutdown`] stops
+//! everything that holds a reference to the clone (see the parent module).
+
+use super::CloneCore;
+use crate::metadata::Metadata;
+use core::sync::atomic::{AtomicBool, Ordering};
+use kernel::{prelude::*, sync::Arc, workqueue::DelayedWork};
+
+/// Where the clone is in its life. Set in process context (suspend, resume, preresume,
+/// destruction), read from any.
+pub(super) struct Lifecycle {
+    /// Between postsuspend and resume: no background copy starts. `SeqCst` against
+    /// `InFlight::starting` (see `copier::InFlight`).
+    suspended: AtomicBool,
+    /// The target is being destroyed: nothing is queued or armed any more. `Release`/`Acquire`:
+    /// who sees it also sees that the copier's client is being taken out.
+    dying: AtomicBool,
+    /// The metadata was (re)loaded by a preresume. `Release`/`Acquire`: who sees it sees the
+    /// loaded marks.
+    loaded: AtomicBool,
+}
+
+impl Lifecycle {
+    pub(super) fn new() -> Self {
+        Self {
+            suspended: AtomicBool::new(false),
+            dying: AtomicBool::new(false),
+            loaded: AtomicBool::new(false),
+        }
+    }
+
+    pub(super) fn suspended(&self) -> bool {
+        self.suspended.load(Ordering::SeqCst)
+    }
+
+    pub(super) fn dying(&self) -> bool {
+        self.dying.load(Ordering::Acquire)
+    }
+
+    pub(super) fn loaded(&self) -> bool {
+        self.loaded.load(Ordering::Acquire)
+    }
+}
+
+impl CloneCore {
+    /// Stops the background copy and the waker, waits for copies in flight, commits. User
+    /// writes waiting for copies were completed before this (device-mapper waits for bios in
+    /// flight before it calls postsuspend).
+    pub(crate) fn postsuspend(self: &Arc<Self>) {
+        DelayedWork::<Self, 1>::cancel_sync(self);
+        self.life.suspended.store(true, Ordering::SeqCst);
+        // (A pass that had not seen `suspended` may arm it again: it then only kicks the
+        // worker, which starts nothing while suspended.)
+        DelayedWork::<Self, 2>::cancel_sync(self);
+        self.in_flight.wait_idle();
+        // The worker may still run (a message can kick it), but it starts no background
+        // copies while suspended, and commits are serialised by the metadata mutex.
+        let _ = self.commit();
+    }
+
+    /// Checks that the devices still hold the target, and loads the metadata the first time.
+    ///
+    /// The constructor opened the metadata too, but when a table is reloaded, the constructor
+    /// of the new one runs while the old one is live: the old one goes on copying, taking
+    /// writes and committing until it is suspended, which happens (with a final commit) before
+    /// the new one's preresume. What the constructor read may be stale by then, so the
+    /// metadata is opened again here, before any bio reaches the new table. (The C target
+    /// keeps what its constructor read, and can lose writes made in between.)
+    pub(crate) fn preresume(&self) -> Result {
+        self.check_sizes()?;
+        if self.life.loaded() {
+            return Ok(());
+        }
+        let mut md = self.md.lock();
+        *md = None;
+        let mut m = Metadata::open(&self.cfg.meta_dev, self.cfg.geometry, false).map_err(|e| {
+            pr_err!(
+                "{}: cannot open the metadata again before resuming: {}\n",
+                self.name(),
+                e.message()
+            );
+            e.code()
+        })?;
+        self.load_marks(&mut m)?;
+        *md = Some(m);
+        self.life.loaded.store(true, Ordering::Release);
+        Ok(())
+    }
+
+    /// Loads the copied regions from `m` into the in-core marks (no I/O may be in flight).
+    pub(super) fn load_marks(&self, m: &mut Metadata) -> Result {
+        self.regions.marks().reset();
+        m.for_each_copied(|r| self.regions.marks().load(r))?;
+        self.flags.set_done_reported(self.regions.marks().done());
+        Ok(())
+    }
+
+    fn check_sizes(&self) -> Result {
+        let len = self.cfg.geometry.target_size();
+        for (dev, what) in [
+            (&self.cfg.source, "source"),
+            (&self.cfg.dest, "destination"),
+        ] {
+            if dev.sectors() < len {
+                pr_err!(
+                    "{}: {} device {} has {} sectors, fewer than the target's {}\n",
+                    self.name(),
+                    what,
+                    dev.name(),
+                    dev.sectors(),
+                    len
+                );
+                return Err(EINVAL);
+            }
+        }
+        Ok(())
+    }
+
+    /// Restarts the background copy and the waker.
+    pub(crate) fn resume(self: &Arc<Self>) {
+        self.life.suspended.store(false, Ordering::SeqCst);
+        self.tick();
+    }
+
+    /// Stops everything that holds a reference (see the module documentation).
+    pub(crate) fn shutdown(self: &Arc<Self>) {
+        self.life.dying.store(true, Ordering::Release);
+        DelayedWork::<Self, 1>::cancel_sync(self);
+        let client = self.copier.lock().client.take();
+        drop(client);
+        // Only armed with the client present (see `background_copy`).
+        DelayedWork::<Self, 2>::cancel_sync(self);
+        self.wq.drain();
+    }
+}
