@@ -4,10 +4,14 @@
 
 /*
  * Waits until the unsigned long at @var is zero; the side that makes it zero
- * calls rust_helper_wake_up_var() after (wait_var_event() on a Rust atomic).
+ * calls rust_helper_wake_up_var_mb() after (wait_var_event() on a Rust
+ * atomic). The full barrier orders the caller's earlier stores (a flag it set
+ * before waiting) before the first test of the count, which wait_var_event()
+ * makes before it queues itself (and its barrier).
  */
 void rust_helper_wait_var_event_zero(unsigned long *var)
 {
+	smp_mb();
 	wait_var_event(var, READ_ONCE(*var) == 0);
 }
 
@@ -15,9 +19,10 @@ void rust_helper_wait_var_event_zero(unsigned long *var)
  * Wakes the waiters on @var. The full barrier orders the caller's store to
  * the variable before the waiters' queue is looked at, as wake_up_var()
  * requires. @var is only an address here (a hash key): it may be freed by a
- * waiter as soon as the store is seen.
+ * waiter as soon as the store is seen. (Named apart from wake_up_var(), which
+ * the bindings reach directly.)
  */
-void rust_helper_wake_up_var(void *var)
+void rust_helper_wake_up_var_mb(void *var)
 {
 	smp_mb();
 	wake_up_var(var);

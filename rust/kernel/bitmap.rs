@@ -36,8 +36,8 @@ pub const WORD_BITS: u32 = 64;
 /// assert!(b.test_and_set_bit(3));
 /// b.set_bit_atomic(64);
 /// assert!(b.test_bit(3) && b.test_bit(64) && !b.test_bit(4));
-/// // Beyond the end: never set.
-/// assert!(!b.test_and_set_bit(130));
+/// // Beyond the end: never set (and never counted as newly set).
+/// assert!(b.test_and_set_bit(130));
 /// assert!(!b.test_bit(130));
 /// assert_eq!(b.next_zero_bit(3), Some(4));
 /// assert_eq!(b.next_bit(4), Some(64));
@@ -50,6 +50,26 @@ pub const WORD_BITS: u32 = 64;
 /// b.clear_all();
 /// assert_eq!(b.next_bit(0), None);
 /// assert_eq!(b.nr_words(), 3);
+///
+/// // At word edges: a full word of 64 bits, then one bit more.
+/// let full = AtomicBitmap::new(64)?;
+/// for i in 0..64 {
+///     full.set_bit_atomic(i);
+/// }
+/// assert_eq!(full.next_zero_bit(0), None);
+/// assert!(full.all_set(0, 64) && !full.all_set(0, 65));
+/// let edge = AtomicBitmap::new(65)?;
+/// edge.set_bit_atomic(63);
+/// assert_eq!(edge.next_zero_bit(63), Some(64));
+/// assert_eq!(edge.next_bit(0), Some(63));
+/// assert_eq!(edge.next_bit(64), None);
+/// edge.set_bit_atomic(64);
+/// assert_eq!(edge.next_bit(64), Some(64));
+/// assert_eq!(edge.next_zero_bit(63), None);
+/// assert_eq!(edge.take_word(1), 1);
+/// assert!(!edge.test_bit(64));
+/// // The extra map hides a whole word: the search goes on in the next one.
+/// assert_eq!(edge.next_zero_bit_with(0, |w| if w == 0 { u64::MAX } else { 0 }), Some(64));
 /// # Ok::<(), Error>(())
 /// ```
 pub struct AtomicBitmap {
@@ -121,11 +141,13 @@ impl AtomicBitmap {
         let _ = self.test_and_set_bit(bit);
     }
 
-    /// Sets bit `bit`; returns whether it was set before (nothing is set beyond the end, and
-    /// false is returned there).
+    /// Sets bit `bit`; returns whether it was set before. Beyond the end nothing is set and
+    /// it returns true, as for a bit set already: a caller counting the bits it newly sets
+    /// never counts one there.
     pub fn test_and_set_bit(&self, bit: u32) -> bool {
-        self.word(bit)
-            .is_some_and(|(w, mask)| w.fetch_or(mask, Ordering::AcqRel) & mask != 0)
+        self.word(bit).map_or(true, |(w, mask)| {
+            w.fetch_or(mask, Ordering::AcqRel) & mask != 0
+        })
     }
 
     /// Clears bit `bit` (nothing beyond the end).

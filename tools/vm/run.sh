@@ -32,6 +32,10 @@ if [ -n "$(find "$DMC_TOP/rust" "$DMC_TOP/selftests" -name '*.ko' -print -quit)"
 	dmc_die "our modules were not built for the $KERNEL kernel: make modules KERNEL=$KERNEL"
 fi
 find "$DMC_TOP/rust" "$DMC_TOP/selftests" -name '*.ko' -exec cp {} "$rundir/root/lib/modules/$release/extra/" \;
+# Modules a benchmark brings (e.g. tools/bench/c-variants.sh), by directory.
+if [ -n "${DMC_EXTRA_MODULES:-}" ]; then
+	cp "$DMC_EXTRA_MODULES"/*.ko "$rundir/root/lib/modules/$release/extra/"
+fi
 
 # The userspace tools (tools/Cargo.toml), with any library the base lacks.
 bindir=$("$DMC_TOP/tools/build/userspace.sh" build)

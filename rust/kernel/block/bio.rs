@@ -101,9 +101,9 @@ impl Status {
 /// # Invariants
 ///
 /// `ptr` points to a valid `struct bio` that this value is responsible for: nobody ends or
-/// submits it while this value exists. If `P` is not a zero-sized type, the bio was handed to a
-/// device-mapper target whose `per_io_data_size` is `size_of::<P>()`, and its per-bio data
-/// holds an initialised `P`.
+/// submits it while this value exists. It is a bio device-mapper handed to a target (a clone
+/// in a `dm_target_io`). If `P` is not a zero-sized type, that target's `per_io_data_size` is
+/// `size_of::<P>()`, and its per-bio data holds an initialised `P`.
 pub struct Bio<P = ()> {
     ptr: NonNull<bindings::bio>,
     _p: PhantomData<P>,
@@ -122,9 +122,10 @@ impl<P> Bio<P> {
     ///
     /// # Safety
     ///
-    /// `ptr` must point to a valid bio that the caller is responsible for and hands over (no one
-    /// else ends or submits it). If `P` is not zero-sized, the bio's per-bio data must hold an
-    /// initialised `P` (see the type invariants).
+    /// `ptr` must point to a valid bio that device-mapper handed to a target, that the caller
+    /// is responsible for and hands over (no one else ends or submits it). If `P` is not
+    /// zero-sized, the bio's per-bio data must hold an initialised `P` (see the type
+    /// invariants).
     pub unsafe fn from_raw(ptr: NonNull<bindings::bio>) -> Self {
         // INVARIANT: Guaranteed by the safety requirements.
         Self {
@@ -248,14 +249,20 @@ impl<P> Bio<P> {
         unsafe { bindings::dm_per_bio_data(self.ptr.as_ptr(), core::mem::size_of::<P>()).cast() }
     }
 
-    /// Sends the bio to the device it is set to (`submit_bio_noacct`).
+    /// Sends the bio to the device it is set to, as device-mapper sends the bios a target
+    /// remaps (`dm_submit_bio_remap`): associated with the original bio's blk-cgroup, its I/O
+    /// accounted to the mapped device (once: device-mapper's accounting skips a bio already
+    /// accounted), the `block_bio_remap` tracepoint, then `submit_bio_noacct`. A target that
+    /// submits a bio itself (deferred, or after a copy) so does what device-mapper would have
+    /// done had `map` returned it remapped.
     ///
     /// May be called in atomic context; the block layer queues the bio if needed.
     pub fn submit(self) {
         let ptr = self.into_raw();
         // SAFETY: We were responsible for the valid bio `ptr`, and hand that over to the block
-        // layer.
-        unsafe { bindings::submit_bio_noacct(ptr.as_ptr()) }
+        // layer. By the type invariants it is a bio device-mapper handed to a target (a clone
+        // in a `dm_target_io`), which is what `dm_submit_bio_remap` needs.
+        unsafe { bindings::dm_submit_bio_remap(ptr.as_ptr(), core::ptr::null_mut()) }
     }
 
     /// Ends the bio with `status` (`bio_endio`).

@@ -13,10 +13,11 @@ use core::sync::atomic::{AtomicUsize, Ordering};
 /// replaces a mutex, a condition variable and a counter, and no wake-up can be missed: the
 /// waiter is on the queue before it tests the count again.
 ///
-/// Changes are `SeqCst` (and [`WaitCount::wait_zero`] reads after a full barrier), so a
-/// count can take part in a store-then-load handshake with a flag (a thread that counts
-/// itself and then reads the flag, against one that sets the flag and then waits for zero:
-/// one of them sees the other).
+/// Changes are `SeqCst`, and [`WaitCount::wait_zero`] issues a full barrier (`smp_mb`) before
+/// its first read of the count, so a count can take part in a store-then-load handshake with
+/// a flag (a thread that counts itself and then reads the flag, against one that sets the flag
+/// and then waits for zero: one of them sees the other); two counts waited for one after the
+/// other are read in that order.
 ///
 /// # Invariants
 ///
@@ -79,16 +80,17 @@ impl WaitCount {
             return false;
         }
         // SAFETY: `wake_up_var` only uses the address, as a hash key; the helper issues the
-        // full barrier it requires after the decrement.
-        unsafe { bindings::wake_up_var(addr.cast()) };
+        // full barrier (`smp_mb`) it requires after the decrement, before it looks at the queue.
+        unsafe { bindings::wake_up_var_mb(addr.cast()) };
         true
     }
 
     /// Sleeps until the count is zero. Process context; the caller holds no spinlock.
     pub fn wait_zero(&self) {
         // SAFETY: `count` is an `unsigned long`-sized atomic, alive while borrowed here; the
-        // helper is `wait_var_event(count, READ_ONCE(*count) == 0)`, which puts the task on the
-        // queue (with a full barrier) before each test. Sleeping is allowed (process context).
+        // helper is `smp_mb(); wait_var_event(count, READ_ONCE(*count) == 0)`, which tests,
+        // then puts the task on the queue (with a full barrier) before each further test.
+        // Sleeping is allowed (process context).
         unsafe { bindings::wait_var_event_zero(self.count.as_ptr().cast()) }
     }
 }

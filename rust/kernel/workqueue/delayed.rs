@@ -276,14 +276,14 @@ impl Queue {
         let queue_ptr = self.0.get();
         // SAFETY: As for `Queue::enqueue`: we only return `false` if the work is already
         // queued, and `Arc<T>` is `Send` and static. The `work_struct` that `__enqueue` passes is
-        // the start of the `delayed_work` of `T` (`HasDelayedWork`), which is what
+        // that of the `delayed_work` of `T` (`HasDelayedWork`), whose `delayed_work` is what
         // `queue_delayed_work_on` needs.
         unsafe {
             w.__enqueue(move |work_ptr| {
                 bindings::queue_delayed_work_on(
                     bindings::wq_misc_consts_WORK_CPU_UNBOUND as _,
                     queue_ptr,
-                    work_ptr.cast::<bindings::delayed_work>(),
+                    DelayedWork::<T, ID>::raw_of_work(work_ptr.cast()),
                     delay,
                 )
             })

@@ -205,3 +205,209 @@ impl Message {
         Ok(msg)
     }
 }
+
+#[cfg(test)]
+mod tests {
+    //! Every accepted form and every refusal, with its text (as device-mapper shows it).
+    use super::*;
+
+    /// Parses a table's options from its words.
+    fn options(words: &[&'static CStr]) -> Result<Options, TargetError> {
+        let mut args = Args::new(words);
+        Options::parse(&mut args)
+    }
+
+    fn refusal(r: Result<impl Sized, TargetError>) -> &'static str {
+        match r {
+            Ok(_) => "accepted",
+            Err(e) => e.message().to_str().unwrap(),
+        }
+    }
+
+    fn message(words: &[&'static CStr]) -> Result<Message, TargetError> {
+        Message::parse(Args::new(words))
+    }
+
+    #[test]
+    fn region_sizes() {
+        let o = options(&[c_str!("8")]).unwrap();
+        assert_eq!(o.region_size, 8);
+        assert!(o.background_copy && o.discard_passdown);
+        assert_eq!((o.threshold, o.batch_size, o.rate_limit), (None, None, 0));
+        assert_eq!(options(&[c_str!("2097152")]).unwrap().region_size, 1 << 21);
+        let bad = "Invalid region size: must be 8 to 2097152 sectors";
+        for w in [
+            c_str!("4"),
+            c_str!("4194304"),
+            c_str!("x"),
+            c_str!("-8"),
+            c_str!(""),
+        ] {
+            assert_eq!(refusal(options(&[w])), bad);
+        }
+        assert_eq!(
+            refusal(options(&[c_str!("24")])),
+            "Region size is not a power of 2"
+        );
+        assert_eq!(refusal(options(&[])), bad);
+    }
+
+    #[test]
+    fn features() {
+        let o = options(&[c_str!("8"), c_str!("1"), c_str!("no_hydration")]).unwrap();
+        assert!(!o.background_copy && o.discard_passdown);
+        let o = options(&[c_str!("8"), c_str!("1"), c_str!("No_Background_Copy")]).unwrap();
+        assert!(!o.background_copy);
+        let o = options(&[
+            c_str!("8"),
+            c_str!("2"),
+            c_str!("NO_DISCARD_PASSDOWN"),
+            c_str!("no_hydration"),
+        ])
+        .unwrap();
+        assert!(!o.background_copy && !o.discard_passdown);
+        assert!(
+            options(&[c_str!("8"), c_str!("0")])
+                .unwrap()
+                .background_copy
+        );
+        let count = "Invalid number of feature arguments";
+        assert_eq!(refusal(options(&[c_str!("8"), c_str!("3")])), count);
+        assert_eq!(refusal(options(&[c_str!("8"), c_str!("1")])), count);
+        assert_eq!(refusal(options(&[c_str!("8"), c_str!("x")])), count);
+        assert_eq!(
+            refusal(options(&[c_str!("8"), c_str!("1"), c_str!("no_copy")])),
+            "Invalid feature argument"
+        );
+    }
+
+    #[test]
+    fn core_args() {
+        let o = options(&[
+            c_str!("8"),
+            c_str!("0"),
+            c_str!("6"),
+            c_str!("copy_threshold"),
+            c_str!("4"),
+            c_str!("HYDRATION_BATCH_SIZE"),
+            c_str!("16"),
+            c_str!("copy_rate_limit"),
+            c_str!("8"),
+        ])
+        .unwrap();
+        assert_eq!(
+            (o.threshold, o.batch_size, o.rate_limit),
+            (Some(4), Some(16), 8)
+        );
+        let o = options(&[
+            c_str!("8"),
+            c_str!("0"),
+            c_str!("4"),
+            c_str!("hydration_threshold"),
+            c_str!("0"),
+            c_str!("copy_batch_size"),
+            c_str!("4294967295"),
+        ])
+        .unwrap();
+        assert_eq!((o.threshold, o.batch_size), (Some(0), Some(u32::MAX)));
+        let t = |w: &[&'static CStr]| {
+            let mut all = std::vec![c_str!("8"), c_str!("0")];
+            all.extend_from_slice(w);
+            refusal(options(&all))
+        };
+        assert_eq!(
+            t(&[c_str!("1"), c_str!("copy_threshold")]),
+            "Number of core arguments must be even"
+        );
+        assert_eq!(t(&[c_str!("8")]), "Invalid number of core arguments");
+        assert_eq!(
+            t(&[c_str!("2"), c_str!("bogus"), c_str!("1")]),
+            "Invalid core argument"
+        );
+        assert_eq!(
+            t(&[c_str!("2"), c_str!("copy_threshold"), c_str!("x")]),
+            "Invalid value for argument `copy_threshold'"
+        );
+        assert_eq!(
+            t(&[
+                c_str!("2"),
+                c_str!("hydration_threshold"),
+                c_str!("4294967296")
+            ]),
+            "Invalid value for argument `hydration_threshold'"
+        );
+        assert_eq!(
+            t(&[c_str!("2"), c_str!("copy_batch_size"), c_str!("-1")]),
+            "Invalid value for argument `copy_batch_size'"
+        );
+        assert_eq!(
+            t(&[c_str!("2"), c_str!("hydration_batch_size"), c_str!("")]),
+            "Invalid value for argument `hydration_batch_size'"
+        );
+        assert_eq!(
+            t(&[c_str!("2"), c_str!("copy_rate_limit"), c_str!("1048577")]),
+            "Invalid value for argument `copy_rate_limit' (MiB/s, 0 to 1048576)"
+        );
+        assert_eq!(t(&[c_str!("0"), c_str!("extra")]), "Too many arguments");
+    }
+
+    #[test]
+    fn messages() {
+        let usage = MESSAGE_USAGE.to_str().unwrap();
+        assert!(matches!(
+            message(&[c_str!("copy_threshold"), c_str!("4")]),
+            Ok(Message::Threshold(Some(4)))
+        ));
+        assert!(matches!(
+            message(&[c_str!("HYDRATION_THRESHOLD"), c_str!("auto")]),
+            Ok(Message::Threshold(None))
+        ));
+        assert!(matches!(
+            message(&[c_str!("copy_batch_size"), c_str!("AUTO")]),
+            Ok(Message::BatchSize(None))
+        ));
+        assert!(matches!(
+            message(&[c_str!("hydration_batch_size"), c_str!("1")]),
+            Ok(Message::BatchSize(Some(1)))
+        ));
+        for (w, on) in [
+            (c_str!("enable_background_copy"), true),
+            (c_str!("enable_hydration"), true),
+            (c_str!("disable_background_copy"), false),
+            (c_str!("Disable_Hydration"), false),
+        ] {
+            assert!(matches!(message(&[w]), Ok(Message::BackgroundCopy(b)) if b == on));
+        }
+        assert!(matches!(
+            message(&[c_str!("copy_rate_limit"), c_str!("1048576")]),
+            Ok(Message::RateLimit(1_048_576))
+        ));
+        assert!(matches!(
+            message(&[c_str!("copy_stats")]),
+            Ok(Message::CopyStats)
+        ));
+        assert!(matches!(
+            message(&[c_str!("copy_failures")]),
+            Ok(Message::CopyFailures)
+        ));
+        assert!(matches!(
+            message(&[c_str!("retry_failed")]),
+            Ok(Message::RetryFailed)
+        ));
+        assert!(matches!(message(&[c_str!("memory")]), Ok(Message::Memory)));
+        for words in [
+            &[][..],
+            &[c_str!("bogus")],
+            &[c_str!("copy_threshold")],
+            &[c_str!("copy_threshold"), c_str!("x")],
+            &[c_str!("copy_threshold"), c_str!("4"), c_str!("5")],
+            &[c_str!("copy_batch_size"), c_str!("-1")],
+            &[c_str!("copy_rate_limit"), c_str!("1048577")],
+            &[c_str!("copy_rate_limit"), c_str!("auto")],
+            &[c_str!("enable_hydration"), c_str!("now")],
+            &[c_str!("memory"), c_str!("all")],
+        ] {
+            assert_eq!(refusal(message(words)), usage, "{words:?}");
+        }
+    }
+}

@@ -43,8 +43,16 @@
 //! |                | copier, commits and the metadata mode, the worker, suspend and    |
 //! |                | resume, status and messages, queue limits, settings               |
 //!
-//! The pure logic (`geometry`, `copy_control::controller`) is also unit-tested on the host
-//! (tools/clone-logic).
+//! The pure logic (`geometry`, `copy_control::controller`, `config`) is also unit-tested on
+//! the host (tools/clone-logic).
+//!
+//! To follow a write to a region not copied yet, from `map` to its commit, read in this
+//! order: this file (`CloneTarget::map`), `clone` (the state and its locks), `clone::io`
+//! (`map`: the region is not copied, the write parks), `regions` (`park_write`: the region's
+//! record, the copy queued), `clone::worker` (the worker's pass), `clone::copier`
+//! (`start_queued`, then `copy_done`: the region marked, the write sent on), `regions::marks`
+//! (the mark, in the open transaction's set), `clone::commit` (the next commit writes it,
+//! flushes the destination, commits the metadata), `metadata` (the on-disk bitset).
 
 // `pin_init!` on the clone's state (`CloneCore`: one macro step per field) needs more than the
 // default recursion limit of 128.

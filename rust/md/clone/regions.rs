@@ -10,7 +10,9 @@
 //! write that finds no record finds the region copied); a discard marks only regions with no
 //! record, under the table's lock (a copy in flight would land after it and overwrite writes
 //! made after the discard). Every method that changes both does it in that order, inside;
-//! nothing outside this module can mark a region or remove a record.
+//! nothing outside this module can mark a region or remove a record. (Loading the metadata,
+//! `Marks::load`, sets copied bits from outside: before the first resume, when no bio is in
+//! flight and no region has a record.)
 //!
 //! A region has a record from the moment something starts to fill it on the destination (a
 //! copy, or a write covering it whole) until that completes and the region is marked copied.

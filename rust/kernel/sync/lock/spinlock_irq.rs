@@ -37,8 +37,10 @@ pub use new_spinlock_irq;
 ///
 /// # Invariants
 ///
-/// While a guard exists, local interrupts are off and the per-CPU count is at least one for
-/// it; the guard is not `Send`, so it is dropped on the CPU that took it.
+/// While a guard exists, local interrupts (and preemption) are off and the per-CPU count is
+/// at least one for it: the task cannot leave the CPU, so the guard is dropped on the CPU
+/// that took it (and it is not `Send`: dropped by the task that took it). Not for
+/// `PREEMPT_RT`, where a `spinlock_t` sleeps.
 ///
 /// # Examples
 ///
@@ -100,8 +102,8 @@ unsafe impl super::Backend for SpinLockIrqBackend {
     }
 
     unsafe fn lock(ptr: *mut Self::State) -> Self::GuardState {
-        // SAFETY: Disabling local interrupts has no requirements; `unlock` enables them again
-        // (the guard that calls it is not `Send`: same CPU).
+        // SAFETY: Disabling local interrupts (and preemption) has no requirements; `unlock`
+        // enables them again, on the same CPU (the task cannot migrate meanwhile).
         unsafe { bindings::local_interrupt_disable() };
         // SAFETY: The safety requirements of this function ensure that `ptr` points to valid
         // memory, and that it has been initialised before.

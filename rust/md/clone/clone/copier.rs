@@ -59,9 +59,10 @@ impl Copier {
 /// `starting` and then checks `suspended`. Both sides are `SeqCst` (a store, then a load of
 /// the other's variable; [`WaitCount`] is `SeqCst`): either the pass sees `suspended` and
 /// starts nothing, or postsuspend sees the pass and waits for it. It waits for `starting`
-/// first: once no pass runs, none can start copies any more, so `copying` only falls (the
-/// copies writes wait for are not started while suspended: device-mapper completes the
-/// writes before postsuspend).
+/// first: once no pass runs, none can start copies any more, so `copying` never rises from
+/// zero again: the copies writes wait for exist only while those writes are in flight, and
+/// device-mapper completes them before postsuspend; the single-region retries of a failed
+/// batch, which `start_queued` starts even while suspended, are counted already.
 pub(super) struct InFlight {
     copying: WaitCount,
     starting: WaitCount,
@@ -294,8 +295,7 @@ impl CloneCore {
                 Allowance::Bytes(b) => b,
                 Allowance::WindowFull => break,
                 Allowance::Wait(ns) => {
-                    // Under the copier mutex with the client present: shutdown takes the client
-                    // out, then cancels the pacer, so none is armed after that.
+                    // (Not once `dying`: see `shutdown`.)
                     let ms = u32::try_from((ns / 1_000_000).saturating_add(1)).unwrap_or(u32::MAX);
                     self.kick_after(ms);
                     break;

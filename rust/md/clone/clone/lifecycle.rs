@@ -17,8 +17,8 @@ pub(super) struct Lifecycle {
     /// Between postsuspend and resume: no background copy starts. `SeqCst` against
     /// `InFlight::starting` (see `copier::InFlight`).
     suspended: AtomicBool,
-    /// The target is being destroyed: nothing is queued or armed any more. `Release`/`Acquire`:
-    /// who sees it also sees that the copier's client is being taken out.
+    /// The target is being destroyed: from then on nothing arms the pacer (see
+    /// [`CloneCore::shutdown`]). `Release`/`Acquire`.
     dying: AtomicBool,
     /// The metadata was (re)loaded by a preresume. `Release`/`Acquire`: who sees it sees the
     /// loaded marks.
@@ -55,8 +55,12 @@ impl CloneCore {
         DelayedWork::<Self, 1>::cancel_sync(self);
         self.life.suspended.store(true, Ordering::SeqCst);
         // (A pass that had not seen `suspended` may arm it again: it then only kicks the
-        // worker, which starts nothing while suspended.)
+        // worker, which starts no background copy while suspended.)
         DelayedWork::<Self, 2>::cancel_sync(self);
+        // The pacer may have been armed to start the single-region retries of a failed batch
+        // after an allocation failed (`start_queued`): cancelled, nothing would start them and
+        // the wait below would never end. The worker starts them (or arms the pacer again).
+        self.kick();
         self.in_flight.wait_idle();
         // The worker may still run (a message can kick it), but it starts no background
         // copies while suspended, and commits are serialised by the metadata mutex.
@@ -133,7 +137,11 @@ impl CloneCore {
         DelayedWork::<Self, 1>::cancel_sync(self);
         let client = self.copier.lock().client.take();
         drop(client);
-        // Only armed with the client present (see `background_copy`).
+        // The pacer is armed by the worker and by `map` (no bio is mapped any more), and only
+        // while not `dying` (`kick_after`): once the worker is drained, runs that could have
+        // missed `dying` are over. Then the pacer is cancelled (waiting for one that runs),
+        // and what it queued is drained.
+        self.wq.drain();
         DelayedWork::<Self, 2>::cancel_sync(self);
         self.wq.drain();
     }

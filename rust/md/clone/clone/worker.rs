@@ -52,8 +52,9 @@ impl Deferred {
 }
 
 /// What the worker is asked to do besides the bios, and what it reported. Each flag is set
-/// by one side and taken by the worker; `Relaxed`, as each is followed by a `kick` (queueing
-/// work orders the store before the worker's pass) and publishes nothing else.
+/// by one side and taken by the worker; `Relaxed`: each publishes nothing else, and
+/// `commit_due` and `event_owed` are followed by a `kick` (queueing work orders the store
+/// before the worker's pass); `done_reported` is set by preresume, before any I/O.
 pub(super) struct WorkerFlags {
     /// Set by the waker: commit even if no bio asks for it.
     commit_due: AtomicBool,
