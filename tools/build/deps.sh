@@ -11,6 +11,7 @@ packages=(
 	clang-19 lld-19 llvm-19 libclang-19-dev
 	bc flex bison libelf-dev libssl-dev cpio ccache kmod make xz-utils patch
 	qemu-system-x86 busybox-static dmsetup fio e2fsprogs nbdkit nbd-client
+	libdevmapper-dev pkg-config
 )
 
 missing=()

@@ -9,7 +9,12 @@
 //! block a valid checksum, so that the field's own check is what is tested.
 
 pub mod checksum;
+pub mod cli;
+pub mod read;
+pub mod size;
 pub mod superblock;
+pub mod write;
+pub mod xml;
 
 /// Metadata block size: the C target and ours always use 4 KiB.
 pub const BLOCK_SIZE: usize = 4096;

@@ -1,0 +1,127 @@
+// SPDX-License-Identifier: GPL-2.0
+//! How much metadata a clone needs: the user guide's sizing ("Metadata device
+//! size"), which the metadata_size selftest holds the kernel targets to.
+//!
+//! For N regions: W = ceil(N / 64) words, A = ceil(W / 509) array blocks,
+//! L = ceil(A / 252) btree leaves, plus a root if L > 1 (one more level per 252
+//! leaves beyond). At rest the bitset takes A + L (+ the upper levels) blocks.
+//! A transaction that changes every array block (a discard of the whole
+//! device) copies each of them once: the worst case is
+//! 2 * (bitset blocks) + 2 * bitmap blocks + 8. The suggestion is the rule of
+//! thumb N / 4 bytes plus 4 MiB.
+
+use crate::read::{ENTRIES_PER_BITMAP, WORDS_PER_ARRAY_BLOCK};
+
+/// Entries of a btree node holding 8-byte values (the kernel's `calc_max_entries`).
+const NODE_ENTRIES: u64 = 252;
+/// The smallest metadata device the targets take, in blocks.
+pub const MIN_BLOCKS: u64 = 8;
+/// Blocks beyond this are not used (the space map's limit).
+pub const MAX_BLOCKS: u64 = crate::write::MAX_BLOCKS;
+
+/// The sizes for one clone.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Sizes {
+    pub regions: u64,
+    pub array_blocks: u64,
+    /// Btree nodes above the array blocks.
+    pub btree_blocks: u64,
+    /// Array and btree blocks: what the bitset takes at rest.
+    pub at_rest_blocks: u64,
+    /// Blocks the worst transaction needs on a device of `suggested_bytes`.
+    pub worst_blocks: u64,
+    /// The suggested metadata device size, in bytes.
+    pub suggested_bytes: u64,
+}
+
+/// Sizes for a target of `target_sectors` in regions of `region_sectors`, or why not.
+pub fn sizes(target_sectors: u64, region_sectors: u64) -> Result<Sizes, String> {
+    if !region_sectors.is_power_of_two() || !(8..=1 << 21).contains(&region_sectors) {
+        return Err(format!(
+            "region size {region_sectors} sectors is not a power of two of 8 to 2097152"
+        ));
+    }
+    if target_sectors == 0 {
+        return Err("the device size is 0".into());
+    }
+    let regions = target_sectors.div_ceil(region_sectors);
+    if regions > 1 << 31 {
+        return Err(format!(
+            "{regions} regions, more than 2^31: use regions of at least {} sectors",
+            target_sectors.div_ceil(1 << 31).next_power_of_two().max(8)
+        ));
+    }
+    let words = regions.div_ceil(64);
+    let array_blocks = words.div_ceil(u64::from(WORDS_PER_ARRAY_BLOCK));
+    let mut btree_blocks = 0;
+    let mut level = array_blocks;
+    loop {
+        let n = level.div_ceil(NODE_ENTRIES);
+        btree_blocks += n;
+        if n <= 1 {
+            break;
+        }
+        level = n;
+    }
+    let at_rest_blocks = array_blocks + btree_blocks;
+    let suggested_bytes = regions / 4 + (4 << 20);
+    let bitmaps = (suggested_bytes / 4096)
+        .min(MAX_BLOCKS)
+        .div_ceil(ENTRIES_PER_BITMAP);
+    Ok(Sizes {
+        regions,
+        array_blocks,
+        btree_blocks,
+        at_rest_blocks,
+        worst_blocks: 2 * at_rest_blocks + 2 * bitmaps + 8,
+        suggested_bytes,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const TIB: u64 = 1 << 31; // sectors
+
+    #[test]
+    fn the_user_guides_table() {
+        // region size, regions, array blocks, at rest, worst (MiB, 1 decimal), suggested
+        let s = sizes(TIB, 8).unwrap();
+        assert_eq!(
+            (s.regions, s.array_blocks, s.at_rest_blocks),
+            (268_435_456, 8241, 8275)
+        );
+        assert_eq!(s.worst_blocks, 2 * 8275 + 2 * 2 + 8);
+        assert_eq!(s.suggested_bytes, 68 << 20);
+        let s = sizes(TIB, 128).unwrap();
+        assert_eq!(
+            (s.regions, s.array_blocks, s.at_rest_blocks),
+            (16_777_216, 516, 520)
+        );
+        assert_eq!(s.suggested_bytes, 8 << 20);
+        let s = sizes(TIB, 2048).unwrap();
+        assert_eq!(
+            (s.regions, s.array_blocks, s.at_rest_blocks),
+            (1_048_576, 33, 34)
+        );
+        // The guide's worst case for 1 TiB in 1 MiB regions: 78 blocks.
+        assert_eq!(s.worst_blocks, 78);
+        assert_eq!(s.suggested_bytes, (17 << 20) / 4);
+    }
+
+    #[test]
+    fn refusals() {
+        assert!(sizes(TIB, 12).unwrap_err().contains("power of two"));
+        assert!(sizes(0, 8).unwrap_err().contains("size is 0"));
+        let e = sizes(1 << 40, 8).unwrap_err();
+        assert!(e.contains("at least 512 sectors"), "{e}");
+        assert!(sizes(1 << 40, 512).is_ok());
+    }
+
+    #[test]
+    fn tiny() {
+        let s = sizes(1, 8).unwrap();
+        assert_eq!((s.regions, s.array_blocks, s.btree_blocks), (1, 1, 1));
+    }
+}
