@@ -6,7 +6,9 @@
 # twice), prints the table it would load (--dry-run, upstream names), creates
 # the clone; status (words and JSON) agrees with the kernel's status line; pause
 # stops the copy and resume restarts it; set changes the threshold; wait returns
-# when all is copied (exit 3 on its timeout); finish swaps in a linear table
+# when all is copied (exit 3 on its timeout), status --watch follows the copy
+# to its end with a line per interval; create refuses a destination held by
+# another device, and a source held by one unless --force; finish swaps in a linear table
 # while a reader keeps reading (no I/O fails) and the device reads as the source
 # plus the writes; exit codes 1 and 2 for a missing device and bad usage.
 . "$(dirname "$0")/lib.sh"
@@ -16,7 +18,7 @@ DMC_DEV_MB=16
 command -v clonectl >/dev/null || ktap_exit_fail_msg "clonectl is not in the guest"
 dmc_require_both dm_delay
 dm_brd_setup dmc- 3 "$DMC_DEV_MB"
-ktap_set_plan 28
+ktap_set_plan 33
 
 dmc_fill_source || ktap_exit_fail_msg "cannot fill the source"
 len=$(dm_sectors "$DMC_SRC")
@@ -45,7 +47,22 @@ dm_test "a destination smaller than the source is refused" \
 	refused "fewer than the source" --source $DMC_SRC --dest /dev/mapper/dmc-small-dest --metadata $DMC_META
 dm_test "the same device twice is refused" refused "same device" --source $DMC_SRC --dest $DMC_SRC --metadata $DMC_META
 dm_test "a region size that is not a power of two is refused" refused "power of two" $args --region-size 12k
+# (The small devices hold the metadata and destination devices: gone first.)
+dmsetup remove dmc-small-meta dmc-small-dest
+dmsetup create dmc-hold --table "0 8 linear $DMC_DEST 0"
+dm_test "a destination held by another device is refused, naming it" refused "destination .* is in use (held by dm-[0-9]* (dmc-hold))" $args
+dmsetup remove dmc-hold
+dmsetup create dmc-hold --table "0 8 linear $DMC_SRC 0"
+dm_test "a source held by another device is refused without --force" refused "source .* is in use (held by dm-[0-9]* (dmc-hold)).*give --force" $args
 dm_test "nothing was created by the refusals" sh -c "! dmsetup info c1 >/dev/null 2>&1"
+dd if=/dev/zero of=$DMC_META bs=4096 count=1 oflag=direct 2>/dev/null
+forced() {
+	out=$(clonectl create c1 $args --region-size 4k --no-copy --force 2>&1) || return 1
+	echo "# $out"
+	echo "$out" | grep -q "warning: source .* is in use (held by" && dmsetup remove c1
+}
+dm_test "with --force a source held by another device is taken, with a warning" forced
+dmsetup remove dmc-hold
 
 dd if=/dev/zero of=$DMC_META bs=4096 count=1 oflag=direct 2>/dev/null
 dmc_slow_source 2
@@ -79,10 +96,22 @@ life() { # life <module>: the whole lifecycle on one target
 	dm_test "$m: wait times out with exit 3 while paused" [ $? = 3 ]
 	clonectl set c1 copy_threshold=8
 	dm_test "$m: set copy_threshold=8 reaches the target" sh -c "dmsetup status c1 | grep -Eq '(copy|hydration)_threshold 8'"
+	# Two at a time: a copy of a few seconds, for the watch to see it going.
+	clonectl set c1 copy_threshold=2
 	clonectl resume c1
+	clonectl status c1 --watch --interval 0.5 >/tmp/dmc-watch 2>&1 &
+	watcher=$!
 	dd if=/dev/urandom of=/tmp/dmc-w.img bs=4096 count=8 2>/dev/null
 	dd if=/tmp/dmc-w.img of=/dev/mapper/c1 bs=4096 seek=100 oflag=direct 2>/dev/null
 	dm_test "$m: wait returns once every region is copied" clonectl wait c1 --timeout 300
+	watched() {
+		wait $watcher || return 1
+		sed 's/^/# watch: /' /tmp/dmc-watch | tail -4
+		total=$(dmc_status_field c1 4)
+		[ "$(wc -l </tmp/dmc-watch)" -ge 2 ] && grep -q "MiB/s, about" /tmp/dmc-watch &&
+			[ "$(tail -1 /tmp/dmc-watch)" = "c1: $total regions copied (100.0%)" ]
+	}
+	dm_test "$m: status --watch followed the copy to its end" watched
 	# A reader through the finish (the swap): none of its reads may fail. (Started
 	# after the wait: the C target copies only while no user I/O is in flight.)
 	rm -f /tmp/dmc-stop /tmp/dmc-reader
@@ -103,8 +132,12 @@ life() { # life <module>: the whole lifecycle on one target
 }
 life dm_clone_rs
 life dm_clone
-clonectl status nosuch >/dev/null 2>&1
-dm_test "a missing device: exit 1" [ $? = 1 ]
+out=$(clonectl status nosuch 2>&1)
+rc=$?
+echo "# $out"
+dm_test "a missing device: exit 1, named" \
+	sh -c "[ $rc = 1 ] && [ '$out' = 'clonectl: no device-mapper device is named nosuch (see clonectl list)' ]"
+
 clonectl >/dev/null 2>&1
 dm_test "no command: exit 2" [ $? = 2 ]
 dmc_unload_targets

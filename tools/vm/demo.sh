@@ -4,10 +4,11 @@
 # The source is a network block device: the kernel's NBD client (/dev/nbd0)
 # connected over a unix socket to nbdkit, which serves a RAM disk with 10 ms
 # per read (its delay filter), like a remote NBD or iSCSI disk. The clone
-# serves reads at once, copies in the background while `dmsetup status` shows
-# progress, takes writes during the copy, and at the end the destination is
-# checked byte for byte against the source plus the writes, then swapped for a
-# linear table.
+# is made by `clonectl create`, serves reads at once, takes a write, copies in
+# the background while `clonectl status --watch` shows progress, rate and time
+# to go, and ends with `clonectl finish` (the table swapped for a linear one on
+# the destination, the device kept); then the device is checked byte for byte
+# against the source plus the write.
 set -e
 export DM_DISABLE_UDEV=1
 dmsetup() { command dmsetup --noudevsync "$@"; }
@@ -20,9 +21,9 @@ modprobe nbd nbds_max=1
 modprobe brd rd_nr=3 rd_size=$((MB * 1024)) max_part=0
 if [ -n "$(find /lib/modules/"$(uname -r)" -name "dm_clone_rs.ko*")" ]; then
 	# The copy at 8 MiB/s at most, so that its progress can be watched.
-	module=dm_clone_rs args="0 2 copy_rate_limit 8"
+	module=dm_clone_rs args="--copy-rate-limit 8"
 else
-	module=dm_clone args="0 4 hydration_threshold 2 hydration_batch_size 1"
+	module=dm_clone args="--copy-threshold 2 --copy-batch-size 1"
 fi
 modprobe "$module"
 say "the clone target comes from module $module ($(dmsetup targets | grep '^clone'))"
@@ -52,39 +53,30 @@ dd if=/dev/nbd0 of=/dev/null bs=4096 count=10 iflag=direct 2>/dev/null
 t1=$(awk '{ print $1 }' /proc/uptime)
 echo "10 reads of 4 KiB from /dev/nbd0, one at a time: $(awk -v a="$t0" -v b="$t1" 'BEGIN { printf "%d", (b - a) * 1000 }') ms"
 
-table="0 $sectors clone /dev/ram0 /dev/ram1 /dev/nbd0 $REGION $args"
-say "dmsetup create clone --table \"$table\""
-dmsetup create clone --table "$table"
-dmsetup status clone
+dd if=/dev/zero of=/dev/ram0 bs=4096 count=1 oflag=direct 2>/dev/null
+create="clonectl create clone --source /dev/nbd0 --dest /dev/ram1 --metadata /dev/ram0 --region-size 64k $args"
+say "$create"
+$create
+dmsetup mknodes clone
+dmsetup table clone
+clonectl status clone --interval 0
 
 say "reads are served at once, from the source where not yet copied"
 dd if=/dev/mapper/clone of=/tmp/first.img bs=1M count=1 iflag=direct 2>/dev/null
 head -c 1048576 /tmp/source.img | cmp - /tmp/first.img
 echo "first MiB read through the clone equals the source"
 
-say "copy progress (dmsetup status: ... <copied>/<total regions> <in flight> ...)"
+say "writes land on the destination at once: 1 MiB of new data at offset 40 MiB"
 cp /tmp/source.img /tmp/expect.img
-i=0
-while :; do
-	st=$(dmsetup status clone)
-	echo "t=${i}s  $st"
-	set -- $st
-	[ "${7%/*}" = "${7#*/}" ] && break
-	if [ "$i" = 2 ]; then
-		echo "   writing 1 MiB of new data at offset 40 MiB while the copy runs"
-		dd if=/dev/urandom of=/tmp/write.img bs=1M count=1 2>/dev/null
-		dd if=/tmp/write.img of=/dev/mapper/clone bs=1M seek=40 oflag=direct 2>/dev/null
-		dd if=/tmp/write.img of=/tmp/expect.img bs=1M seek=40 conv=notrunc 2>/dev/null
-	fi
-	sleep 1
-	i=$((i + 1))
-	[ "$i" -lt 300 ] || { echo "copy did not finish in 300 s"; exit 1; }
-done
+dd if=/dev/urandom of=/tmp/write.img bs=1M count=1 2>/dev/null
+dd if=/tmp/write.img of=/dev/mapper/clone bs=1M seek=40 oflag=direct 2>/dev/null
+dd if=/tmp/write.img of=/tmp/expect.img bs=1M seek=40 conv=notrunc 2>/dev/null
 
-say "all regions copied: swap the clone for a linear table on the destination"
-dmsetup suspend clone
-dmsetup load clone --table "0 $sectors linear /dev/ram1 0"
-dmsetup resume clone
+say "clonectl status clone --watch (the background copy, until every region is copied)"
+timeout 300 clonectl status clone --watch --interval 1
+
+say "clonectl finish clone: the clone becomes a linear mapping of its destination"
+clonectl finish clone --timeout 60
 dmsetup table clone
 
 say "verify: the device equals the source plus the write made during the copy"

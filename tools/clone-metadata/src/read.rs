@@ -13,7 +13,7 @@
 use crate::checksum::{self, BlockKind};
 use crate::superblock::{offset, MAGIC};
 use crate::BLOCK_SIZE;
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 use std::fmt;
 
 /// The metadata format version the kernel targets write and read.
@@ -310,21 +310,17 @@ fn walk_btree(
     what: &str,
 ) -> Vec<(u64, Vec<u8>)> {
     let mut out = Vec::new();
+    // Each node checks its own keys, and each internal node the keys below each child, so
+    // the keys rise across the whole tree when no node reports a problem.
     walk_node(src, rep, root, value_size, what, 0, &mut out);
-    // Keys must rise across the whole tree.
-    for pair in out.windows(2) {
-        if pair[0].0 >= pair[1].0 {
-            rep.problem(
-                None,
-                format!(
-                    "{what}: keys out of order ({} then {})",
-                    pair[0].0, pair[1].0
-                ),
-            );
-            break;
-        }
-    }
     out
+}
+
+/// The kernel's `calc_max_entries`: the entries of a btree node with values of
+/// `value_size` bytes, rounded down to a multiple of 3 (for its split). The kernel gives
+/// every node it makes this many (dm-btree.c), so any other number is damage.
+fn btree_max_entries(value_size: u32) -> u32 {
+    ((BLOCK_SIZE - NODE_HEADER) / (8 + value_size as usize) / 3 * 3) as u32
 }
 
 fn walk_node(
@@ -380,22 +376,42 @@ fn walk_node(
         );
         return;
     }
-    let fits = ((BLOCK_SIZE - NODE_HEADER) / (8 + vsize as usize)) as u32;
-    if max == 0 || max > fits || nr > max {
+    let want_max = btree_max_entries(vsize);
+    if max != want_max {
         rep.problem(
             Some(b),
-            format!("{what} node: {nr} entries of at most {max} (a block holds {fits})"),
+            format!("{what} node: max entries {max}, should be {want_max}"),
         );
         return;
     }
+    if nr > max {
+        rep.problem(
+            Some(b),
+            format!("{what} node: {nr} entries, more than its max of {max}"),
+        );
+        return;
+    }
+    let keys: Vec<u64> = (0..nr as usize)
+        .map(|i| le64(&d, NODE_HEADER + 8 * i))
+        .collect();
+    if let Some(pair) = keys.windows(2).find(|pair| pair[0] >= pair[1]) {
+        // Reported, and read on: a salvaging reader may still use the entries.
+        rep.problem(
+            Some(b),
+            format!(
+                "{what} node: keys out of order ({} then {})",
+                pair[0], pair[1]
+            ),
+        );
+    }
     let values_at = NODE_HEADER + 8 * max as usize;
-    for i in 0..nr as usize {
-        let key = le64(&d, NODE_HEADER + 8 * i);
+    for (i, &key) in keys.iter().enumerate() {
         let v = values_at + i * vsize as usize;
         let value = d.get(v..v + vsize as usize).unwrap_or_default().to_vec();
         if leaf {
             out.push((key, value));
         } else {
+            // Child i holds the keys from its own key up to (not including) the next one.
             let child = le64(&value, 0);
             let before = out.len();
             walk_node(src, rep, child, value_size, what, depth + 1, out);
@@ -405,6 +421,16 @@ fn walk_node(
                         Some(b),
                         format!(
                             "{what} node: child {child} starts at key {first}, below its key {key}"
+                        ),
+                    );
+                }
+            }
+            if let (Some(&next), Some(&(last, _))) = (keys.get(i + 1), out[before..].last()) {
+                if last >= next {
+                    rep.problem(
+                        Some(b),
+                        format!(
+                            "{what} node: child {child} ends at key {last}, not below the next key {next}"
                         ),
                     );
                 }
@@ -516,10 +542,14 @@ fn read_space_map(src: &dyn BlockSource, rep: &mut Report, sm: SpaceMapRoot) {
     ) else {
         return;
     };
-    let mut overflow = Vec::new();
+    // Blocks whose bitmap entry is 3: their count is in the reference count btree.
+    let mut overflow = BTreeSet::new();
+    // Blocks with a count above 0: what the superblock's nr_allocated counts.
+    let mut allocated = 0u64;
     for i in 0..nr_bitmaps {
         let e = 16 + 16 * i as usize;
-        let (b, nr_free) = (le64(&index, e), le32(&index, e + 8));
+        let (b, nr_free, none_free_before) =
+            (le64(&index, e), le32(&index, e + 8), le32(&index, e + 12));
         if !reach(rep, b) {
             rep.problem(Some(b), "space map: bitmap block used twice");
             continue;
@@ -535,21 +565,43 @@ fn read_space_map(src: &dyn BlockSource, rep: &mut Report, sm: SpaceMapRoot) {
             continue;
         };
         let base = i * ENTRIES_PER_BITMAP;
+        let count = |e: u64| {
+            let word = le64(&d, 16 + 8 * (e / 32) as usize);
+            let bit = (e % 32) * 2;
+            (((word >> bit) & 1) << 1 | ((word >> (bit + 1)) & 1)) as u32
+        };
         // The kernel counts every entry of a bitmap in its free count, those past the last
         // block too (they stay free).
         let n = (sm.nr_blocks - base).min(ENTRIES_PER_BITMAP);
         let mut free = (ENTRIES_PER_BITMAP - n) as u32;
+        let mut first_free = None;
         for e in 0..n {
-            let word = le64(&d, 16 + 8 * (e / 32) as usize);
-            let bit = (e % 32) * 2;
-            let count = (((word >> bit) & 1) << 1 | ((word >> (bit + 1)) & 1)) as u32;
-            match count {
-                0 => free += 1,
-                3 => overflow.push(base + e),
+            match count(e) {
+                0 => {
+                    free += 1;
+                    first_free.get_or_insert(e);
+                }
+                3 => {
+                    allocated += 1;
+                    overflow.insert(base + e);
+                }
                 c => {
+                    allocated += 1;
                     rep.ref_counts.insert(base + e, c);
                 }
             }
+        }
+        // The entries past the last block must stay free: they come into use, as they
+        // are, when the metadata device grows (the kernel's sm_ll_extend).
+        if let Some(e) = (n..ENTRIES_PER_BITMAP).find(|&e| count(e) != 0) {
+            rep.problem(
+                Some(b),
+                format!(
+                    "space map bitmap: entry {e} (block {}) is past the last block ({}) but not free",
+                    base + e,
+                    sm.nr_blocks
+                ),
+            );
         }
         if free != nr_free {
             rep.problem(
@@ -559,22 +611,55 @@ fn read_space_map(src: &dyn BlockSource, rep: &mut Report, sm: SpaceMapRoot) {
                 ),
             );
         }
+        // The kernel keeps none_free_before at or below the first free entry (its
+        // allocator searches from there, so a higher one hides free blocks from it).
+        let first_free = first_free.unwrap_or(n);
+        if u64::from(none_free_before) > first_free {
+            rep.problem(
+                Some(sm.bitmap_root),
+                format!(
+                    "space map index: bitmap {i} (block {b}) says none free before entry {none_free_before}, its first free entry is {first_free}"
+                ),
+            );
+        }
     }
+    // The btree holds exactly the counts of the blocks whose bitmap entry is 3, and those
+    // counts are above 2 (the kernel moves a count of 2 or less back to the bitmap).
+    let mut in_btree = BTreeSet::new();
     if sm.ref_count_root != 0 {
         for (block, v) in walk_btree(src, rep, sm.ref_count_root, 4, "space map reference counts") {
             let c = le32(&v, 0);
-            rep.ref_counts.insert(block, c);
+            in_btree.insert(block);
+            if !overflow.contains(&block) {
+                // The kernel takes the bitmap's count, and never reads this one.
+                let bitmap = rep.ref_counts.get(&block).copied().unwrap_or(0);
+                rep.problem(
+                    Some(block),
+                    format!(
+                        "space map: count {c} in the reference count btree, but {bitmap} (not 3) in the bitmap"
+                    ),
+                );
+                continue;
+            }
+            if c < 3 {
+                rep.problem(
+                    Some(block),
+                    format!("space map: count {c} in the reference count btree, should be above 2"),
+                );
+            }
+            if c > 0 {
+                rep.ref_counts.insert(block, c);
+            }
         }
     }
     for b in overflow {
-        if !rep.ref_counts.contains_key(&b) {
+        if !in_btree.contains(&b) {
             rep.problem(
                 Some(b),
                 "space map: count above 2 but not in the reference count btree",
             );
         }
     }
-    let allocated = rep.ref_counts.len() as u64;
     if allocated != sm.nr_allocated {
         rep.problem(
             Some(0),
@@ -657,7 +742,7 @@ pub fn read(src: &dyn BlockSource, depth: Depth) -> Report {
     read_bitset(src, &mut rep, sb.bitset_root, nr_regions);
     read_space_map(src, &mut rep, sb.space_map);
     // Every block in use must be reachable exactly as often as it is counted.
-    let blocks: std::collections::BTreeSet<u64> = rep
+    let blocks: BTreeSet<u64> = rep
         .reachable
         .keys()
         .chain(rep.ref_counts.keys())

@@ -1,6 +1,6 @@
 // SPDX-License-Identifier: GPL-2.0
 //! The XML form of a clone's metadata, as `clone_dump` writes it and
-//! `clone_restore` reads it (the schema is in the user guide):
+//! `clone_restore` reads it (the schema is in Documentation/admin-guide/device-mapper/clone-tools/clone_dump.rst):
 //!
 //! ```text
 //! <superblock version="1" region_size="8" target_size="2048" nr_regions="256" nr_copied="13">

@@ -1,7 +1,7 @@
 // SPDX-License-Identifier: GPL-2.0
 //! clone_dump: prints what a clone's metadata records (thin_dump's conventions).
 //!
-//! XML (the default; the schema is in the user guide):
+//! XML (the default; the schema is in Documentation/admin-guide/device-mapper/clone-tools/clone_dump.rst):
 //!
 //! ```text
 //! <superblock version="1" region_size="8" target_size="65536" nr_regions="8192" nr_copied="12">
