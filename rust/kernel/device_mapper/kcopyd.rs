@@ -24,6 +24,7 @@
 //! - [`CopyDone::copy_done`]: kcopyd's worker thread, process context; it may sleep but must
 //!   not drop the last reference to the [`Client`] (dropping a client waits for its jobs,
 //!   including the one completing: a deadlock).
+//! - [`Client::copy_wait`]: process context; it sleeps until its copy has completed.
 //! - Dropping the [`Client`]: process context; it sleeps until all jobs have completed.
 //!
 //! [`KBox`]: crate::alloc::KBox
@@ -33,10 +34,11 @@ use crate::{
     alloc::{flags::GFP_KERNEL, KVec},
     bindings,
     error::{code::*, Error, Result},
-    sync::Arc,
+    sync::{Arc, WaitCount},
     types::{ForeignOwnable, Opaque},
 };
 use core::ptr::NonNull;
+use core::sync::atomic::{AtomicBool, Ordering};
 
 /// The most destinations one copy may have (`DM_KCOPYD_MAX_REGIONS`).
 pub const MAX_DESTINATIONS: usize = bindings::DM_KCOPYD_MAX_REGIONS as usize;
@@ -135,6 +137,23 @@ impl CopyResult {
     /// Whether everything was read and written.
     pub fn is_ok(&self) -> bool {
         !self.read_error && self.write_errors == 0
+    }
+}
+
+/// The job of a [`Client::copy_wait`]: its caller sleeps until `pending` is zero, then reads
+/// `ok`. The caller holds its own reference, so the job outlives the completion's.
+struct Waited {
+    pending: WaitCount,
+    ok: AtomicBool,
+}
+
+impl CopyDone for Waited {
+    type Pointer = Arc<Waited>;
+
+    fn copy_done(this: Arc<Waited>, result: CopyResult) {
+        // Before the count: the waiter reads `ok` once the count is zero (`SeqCst` both).
+        this.ok.store(result.is_ok(), Ordering::SeqCst);
+        this.pending.sub(1);
     }
 }
 
@@ -249,6 +268,27 @@ impl Client {
             )
         });
         Ok(())
+    }
+
+    /// Copies `from` to each of `to`, as [`Client::copy`], and sleeps until the copy has
+    /// completed: for a caller with nothing else to do meanwhile (e.g. a resume). Process
+    /// context. `EIO` if reading or any write failed.
+    pub fn copy_wait(&self, from: Region<'_>, to: &[(&Arc<Device>, u64)]) -> Result {
+        let job = Arc::new(
+            Waited {
+                pending: WaitCount::new(1),
+                ok: AtomicBool::new(false),
+            },
+            GFP_KERNEL,
+        )?;
+        self.copy::<Waited>(from, to, job.clone())
+            .map_err(|(e, _)| e)?;
+        job.pending.wait_zero();
+        if job.ok.load(Ordering::SeqCst) {
+            Ok(())
+        } else {
+            Err(EIO)
+        }
     }
 
     /// Writes zeroes to `region`; `job` is handed to `T::copy_done` when done.

@@ -138,6 +138,21 @@ impl Geometry {
         };
         (first < last).then(|| (first, last - first))
     }
+
+    /// Growing from `old` (the same region size, fewer sectors): the sectors that the old
+    /// last region gains, when it was short, as `(region, first sector, sectors)`. They were
+    /// past the end of the clone: if that region is copied, the destination holds nothing of
+    /// the source there, and they must be copied before the region counts as copied again.
+    pub(crate) fn grown_tail(&self, old: &Geometry) -> Option<(u32, u64, u64)> {
+        if old.shift != self.shift || old.target_size >= self.target_size {
+            return None;
+        }
+        // `old` has at least one region (its length is not zero).
+        let r = old.nr_regions.saturating_sub(1);
+        let (start, len) = self.span(r, 1);
+        let end = start + len;
+        (end > old.target_size).then(|| (r, old.target_size, end - old.target_size))
+    }
 }
 
 #[cfg(test)]
@@ -216,5 +231,25 @@ mod tests {
         assert_eq!(geo.whole_regions(16, 3), None);
         assert_eq!(geo.whole_regions(u64::MAX - 4, 4), None);
         assert_eq!(geo.whole_regions(0, u64::MAX), Some((0, 3)));
+    }
+
+    #[test]
+    fn grown_tail_is_what_a_short_last_region_gains() {
+        // 100 sectors in regions of 8: region 12 has 4 sectors (96..100).
+        let old = g(100, 8);
+        assert_eq!(g(200, 8).grown_tail(&old), Some((12, 100, 4)));
+        // Growing within the region: it gains only up to the new end.
+        assert_eq!(g(102, 8).grown_tail(&old), Some((12, 100, 2)));
+        // A whole last region gains nothing; neither does the same size, a smaller
+        // size or another region size.
+        assert_eq!(g(200, 8).grown_tail(&g(96, 8)), None);
+        assert_eq!(g(100, 8).grown_tail(&old), None);
+        assert_eq!(g(50, 8).grown_tail(&old), None);
+        assert_eq!(g(200, 16).grown_tail(&old), None);
+        // One short region.
+        assert_eq!(
+            g(1 << 20, 1 << 21).grown_tail(&g(8, 1 << 21)),
+            Some((0, 8, (1 << 20) - 8))
+        );
     }
 }

@@ -116,11 +116,25 @@ static SUPERBLOCK_VALIDATOR: BlockValidator =
     BlockValidator::new::<Superblock>(c_str!("clone superblock"));
 
 /// The open metadata: the transaction manager and the bitset of copied regions.
+///
+/// # Invariants
+///
+/// `disk` is the geometry the superblock and the bitset describe (the bitset has
+/// `disk.nr_regions()` bits); every commit writes it. It differs from `geometry`, the
+/// table's, only while a grow is pending (opened for a longer table, not yet grown): then
+/// `disk` is shorter, with the same region size.
 pub(crate) struct Metadata {
     tm: TransactionManager,
     bitset: DiskBitset,
     geometry: Geometry,
+    disk: Geometry,
 }
+
+/// Bits of the bitset one array block holds: 509 words of 64 bits (4096 bytes less a
+/// 24-byte header, 8 bytes a word).
+const BITS_PER_ARRAY_BLOCK: u64 = (BLOCK_SIZE as u64 - 24) / 8 * 64;
+/// Entries of a full btree node with 8-byte values (the kernel's `calc_max_entries`).
+const BTREE_NODE_ENTRIES: u64 = 252;
 
 impl Metadata {
     /// Opens the metadata on `dev`, formatting it if its superblock is all zeroes (and
@@ -166,26 +180,94 @@ impl Metadata {
             );
             return Err(TargetError::invalid(c_str!("Unsupported metadata version")));
         }
-        if region_size != geometry.region_size() || target_size != geometry.target_size() {
+        if region_size != geometry.region_size() || target_size > geometry.target_size() {
             pr_err!(
-                "metadata has region size {} and target size {}; the table says {} and {}\n",
+                "metadata has region size {} and target size {}; the table says {} and {}{}\n",
                 region_size,
                 target_size,
                 geometry.region_size(),
-                geometry.target_size()
+                geometry.target_size(),
+                if region_size == geometry.region_size() {
+                    " (a clone can grow, not shrink)"
+                } else {
+                    ""
+                }
             );
-            return Err(TargetError::invalid(c_str!(
-                "Region and/or target size don't match the ones in metadata"
-            )));
+            return Err(TargetError::invalid(
+                if region_size == geometry.region_size() {
+                    c_str!("Target size smaller than the one in metadata: a clone cannot shrink")
+                } else {
+                    c_str!("Region and/or target size don't match the ones in metadata")
+                },
+            ));
         }
+        // A longer table: the clone grows at its first resume (see `grow`).
+        let disk = Geometry::new(target_size, region_size)
+            .map_err(|_| TargetError::invalid(c_str!("Invalid target size in metadata")))?;
         let tm = TransactionManager::open(bm, SUPERBLOCK, &sm_root)
             .ti_error(c_str!("Error opening the metadata space map"))?;
-        let bitset = DiskBitset::open(&tm, root, geometry.nr_regions())?;
-        Ok(Self {
+        let bitset = DiskBitset::open(&tm, root, disk.nr_regions())?;
+        let md = Self {
             tm,
             bitset,
             geometry,
-        })
+            disk,
+        };
+        md.check_room_to_grow()?;
+        Ok(md)
+    }
+
+    /// The geometry the metadata describes before a pending grow (`None`: no grow pending).
+    pub(crate) fn grow_pending(&self) -> Option<Geometry> {
+        (self.disk != self.geometry).then_some(self.disk)
+    }
+
+    /// Refuses a grow that the metadata device has no room for: the new array blocks, the
+    /// btree leaves that point at them, and a few blocks for the shadowed path (a bound, not
+    /// an exact count; persistent-data would fail the grow's commit with `ENOSPC`).
+    fn check_room_to_grow(&self) -> Result<(), TargetError> {
+        let Some(old) = self.grow_pending() else {
+            return Ok(());
+        };
+        let blocks = |g: Geometry| u64::from(g.nr_regions()).div_ceil(BITS_PER_ARRAY_BLOCK);
+        let new_arrays = blocks(self.geometry) - blocks(old) + 1;
+        let need = new_arrays + blocks(self.geometry).div_ceil(BTREE_NODE_ENTRIES / 2) + 8;
+        let free = self
+            .tm
+            .nr_free()
+            .ti_error(c_str!("Error reading the metadata space map"))?;
+        if free < need {
+            pr_err!(
+                "growing from {} to {} sectors needs about {} free metadata blocks, the metadata \
+                 device has {}: restore the metadata onto a larger device (clone_dump, then \
+                 clone_restore; clone_metadata_size gives the size)\n",
+                old.target_size(),
+                self.geometry.target_size(),
+                need,
+                free
+            );
+            return Err(TargetError::new(
+                ENOSPC,
+                c_str!("Metadata device too small for the new size"),
+            ));
+        }
+        Ok(())
+    }
+
+    /// Grows the metadata to the table's geometry, if a grow is pending: the bitset gets the
+    /// new regions (uncopied) and the superblock the new target size, in one commit, so a
+    /// crash leaves the old size or the new one, never a mix. On failure the metadata is
+    /// dropped (its bitset may be longer than the superblock says): open it again.
+    pub(crate) fn grow(mut self) -> Result<Self> {
+        if self.grow_pending().is_none() {
+            return Ok(self);
+        }
+        self.bitset.flush(&mut self.tm)?;
+        self.bitset
+            .resize(&mut self.tm, self.geometry.nr_regions(), false)?;
+        self.disk = self.geometry;
+        self.commit()?;
+        Ok(self)
     }
 
     fn format(bm: BlockManager, geometry: Geometry) -> Result<Self, TargetError> {
@@ -205,6 +287,7 @@ impl Metadata {
             tm,
             bitset,
             geometry,
+            disk: geometry,
         };
         md.commit().map_err(too_small)?;
         Ok(md)
@@ -233,7 +316,7 @@ impl Metadata {
     /// the superblock.
     pub(crate) fn commit(&mut self) -> Result {
         self.bitset.flush(&mut self.tm)?;
-        let g = self.geometry;
+        let g = self.disk;
         let root = self.bitset.root();
         self.tm
             .commit(SUPERBLOCK, &SUPERBLOCK_VALIDATOR, |d, sm_root| {

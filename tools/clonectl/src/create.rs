@@ -5,7 +5,7 @@
 use crate::devices::{block_dev, BlockDev};
 use crate::dm::{self, why, Dm};
 use crate::error::{fail, Fail, Res};
-use crate::table::Spec;
+use crate::table::{Options, Spec};
 use devicemapper::{DevId, DmOptions};
 use std::path::Path;
 
@@ -15,13 +15,7 @@ pub struct Request<'a> {
     pub source: &'a Path,
     pub dest: &'a Path,
     pub metadata: &'a Path,
-    pub region_sectors: u64,
-    pub no_copy: bool,
-    pub no_discard_passdown: bool,
-    pub copy_threshold: Option<u32>,
-    pub copy_batch_size: Option<u32>,
-    /// MiB/s at most (dm_clone_rs only).
-    pub copy_rate_limit: Option<u32>,
+    pub options: Options,
     /// Create even if the source is held by another device.
     pub force: bool,
     pub dry_run: bool,
@@ -61,7 +55,7 @@ fn check_users(src: &BlockDev, dst: &BlockDev, md: &BlockDev, force: bool) -> Re
 
 /// Creates the clone `r.name` (or prints its table with `dry_run`).
 pub fn create(r: &Request) -> Res<()> {
-    if r.copy_rate_limit.is_some() && !dm::ours_loaded() {
+    if r.options.copy_rate_limit.is_some() && !dm::ours_loaded() {
         return fail(
             "--copy-rate-limit is dm_clone_rs's: the loaded clone target (C's) has no rate limit; load dm_clone_rs or leave it out",
         );
@@ -87,7 +81,7 @@ pub fn create(r: &Request) -> Res<()> {
             src.path.display()
         ));
     }
-    let region = r.region_sectors;
+    let region = r.options.region_sectors;
     for d in [&src, &dst] {
         if (region * 512) % d.logical_block != 0 {
             return fail(format!(
@@ -115,12 +109,7 @@ pub fn create(r: &Request) -> Res<()> {
         metadata: &md.devno,
         dest: &dst.devno,
         source: &src.devno,
-        region_sectors: region,
-        no_copy: r.no_copy,
-        no_discard_passdown: r.no_discard_passdown,
-        copy_threshold: r.copy_threshold,
-        copy_batch_size: r.copy_batch_size,
-        copy_rate_limit: r.copy_rate_limit,
+        options: &r.options,
     }
     .params();
     if r.dry_run {

@@ -6,6 +6,7 @@
 //! clonectl status [NAME] [--json] [--watch]   clonectl wait NAME [--timeout SECS]
 //! clonectl finish NAME                        clonectl pause NAME / clonectl resume NAME
 //! clonectl set NAME KEY=VALUE                 clonectl list
+//! clonectl grow NAME [--size SIZE]
 //! ```
 //!
 //! It talks to device-mapper through the `devicemapper` crate (ioctls on
@@ -16,7 +17,8 @@
 //!
 //! Files: `create` (checks and creation) over `devices` (the block devices)
 //! and `table` (the table line); `report` (status, list); `progress`
-//! (following a copy: wait, watch); `finish` (the swap to linear); `settings`
+//! (following a copy: wait, watch); `finish` (the swap to linear); `grow`
+//! (a longer table); `settings`
 //! (set, pause, resume); `dm` (device-mapper); `status` (the status line).
 
 mod create;
@@ -24,6 +26,7 @@ mod devices;
 mod dm;
 mod error;
 mod finish;
+mod grow;
 mod progress;
 mod report;
 mod settings;
@@ -58,24 +61,8 @@ enum Cmd {
         /// The metadata device (its first 4 KiB zeroed: a new clone; see clone_metadata_size).
         #[arg(long)]
         metadata: PathBuf,
-        /// Region size: sectors, or with a unit (4k to 1g, a power of two).
-        #[arg(long, value_parser = clone_metadata::cli::sectors, default_value = "64k")]
-        region_size: u64,
-        /// Do not copy in the background (regions are copied when written).
-        #[arg(long)]
-        no_copy: bool,
-        /// Do not pass discards down to the destination.
-        #[arg(long)]
-        no_discard_passdown: bool,
-        /// At most this many regions copied at once (default: chosen by the target).
-        #[arg(long)]
-        copy_threshold: Option<u32>,
-        /// At most this many regions per copy job.
-        #[arg(long)]
-        copy_batch_size: Option<u32>,
-        /// Copy at most this many MiB/s (dm_clone_rs only; 0: no limit).
-        #[arg(long)]
-        copy_rate_limit: Option<u32>,
+        #[command(flatten)]
+        options: table::Options,
         /// Create even if the source is held by another device: its content must
         /// not change while it is copied.
         #[arg(long)]
@@ -115,6 +102,14 @@ enum Cmd {
         #[arg(long)]
         timeout: Option<f64>,
     },
+    /// Grow the clone to its source's size (or SIZE) after its source and
+    /// destination have grown; online (dm_clone_rs only).
+    Grow {
+        name: String,
+        /// The new length: sectors, or with a unit (default: the source's size).
+        #[arg(long, value_parser = clone_metadata::cli::sectors)]
+        size: Option<u64>,
+    },
     /// Pause the background copy.
     Pause { name: String },
     /// Resume the background copy.
@@ -143,12 +138,7 @@ fn run(cli: Cli) -> Res<ExitCode> {
             source,
             dest,
             metadata,
-            region_size,
-            no_copy,
-            no_discard_passdown,
-            copy_threshold,
-            copy_batch_size,
-            copy_rate_limit,
+            options,
             force,
             dry_run,
         } => create::create(&create::Request {
@@ -156,12 +146,7 @@ fn run(cli: Cli) -> Res<ExitCode> {
             source: &source,
             dest: &dest,
             metadata: &metadata,
-            region_sectors: region_size,
-            no_copy,
-            no_discard_passdown,
-            copy_threshold,
-            copy_batch_size,
-            copy_rate_limit,
+            options,
             force,
             dry_run,
         })?,
@@ -199,6 +184,7 @@ fn run(cli: Cli) -> Res<ExitCode> {
                 return Ok(timed_out);
             }
         }
+        Cmd::Grow { name, size } => grow::grow(&name, size)?,
         Cmd::Pause { name } => dm::Dm::open()?.message(&name, "disable_hydration")?,
         Cmd::Resume { name } => dm::Dm::open()?.message(&name, "enable_hydration")?,
         Cmd::Set { name, setting } => settings::set(&name, &setting)?,

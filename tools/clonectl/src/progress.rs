@@ -27,11 +27,16 @@ pub enum End {
     TimedOut(Status),
 }
 
+/// A bar of the clone's bytes, starting where the copy is (so that the rate counts only
+/// what is copied from now on), at most 80 columns for names of up to 12 characters.
 fn bar(name: &str, s: &Status, target: ProgressDrawTarget) -> ProgressBar {
-    let b = ProgressBar::with_draw_target(Some(s.regions * s.region_sectors * 512), target);
+    let b = ProgressBar::with_draw_target(Some(s.regions * s.region_sectors * 512), target)
+        .with_message(format!("{}/{}", s.copied, s.regions));
+    b.set_position(s.copied * s.region_sectors * 512);
+    b.reset_eta();
     b.set_style(
         ProgressStyle::with_template(
-            "{prefix} [{bar:40}] {percent:>3}% {msg} {binary_bytes_per_sec} eta {eta}",
+            "{prefix} [{bar:25}] {percent:>3}% {msg} {binary_bytes_per_sec:>11} eta {eta}",
         )
         .unwrap_or_else(|_| ProgressStyle::default_bar())
         .progress_chars("=> "),
@@ -76,8 +81,8 @@ pub fn follow(dm: &Dm, name: &str, timeout: Option<f64>, show: Show) -> Res<End>
     loop {
         let s = dm.clone(name)?.status;
         if let Some(b) = &bar {
+            b.set_message(format!("{}/{}", s.copied, s.regions));
             b.set_position(s.copied * s.region_sectors * 512);
-            b.set_message(format!("{}/{} regions", s.copied, s.regions));
         }
         if s.mode != "rw" {
             if let Some(b) = &bar {

@@ -6,44 +6,62 @@
 //! <metadata> <destination> <source> <region sectors> [<#features> <feature>*] [<#core args> <key> <value>*]
 //! ```
 
-/// What a new clone's table says.
+/// The clone's own settings in its table: everything but the devices (also
+/// `create`'s options).
+#[derive(Clone, Default, clap::Args)]
+pub struct Options {
+    /// Region size: sectors, or with a unit (4k to 1g, a power of two).
+    #[arg(long = "region-size", value_name = "SIZE", value_parser = clone_metadata::cli::sectors, default_value = "64k")]
+    pub region_sectors: u64,
+    /// Do not copy in the background (regions are copied when written).
+    #[arg(long)]
+    pub no_copy: bool,
+    /// Do not pass discards down to the destination.
+    #[arg(long)]
+    pub no_discard_passdown: bool,
+    /// At most this many regions copied at once (default: chosen by the target).
+    #[arg(long)]
+    pub copy_threshold: Option<u32>,
+    /// At most this many regions per copy job.
+    #[arg(long)]
+    pub copy_batch_size: Option<u32>,
+    /// Copy at most this many MiB/s (dm_clone_rs only; 0: no limit).
+    #[arg(long)]
+    pub copy_rate_limit: Option<u32>,
+}
+
+/// What a new clone's table says: its devices (`<major>:<minor>`) and options.
 pub struct Spec<'a> {
     pub metadata: &'a str,
     pub dest: &'a str,
     pub source: &'a str,
-    pub region_sectors: u64,
-    /// `no_hydration`: regions are copied only when written.
-    pub no_copy: bool,
-    pub no_discard_passdown: bool,
-    pub copy_threshold: Option<u32>,
-    pub copy_batch_size: Option<u32>,
-    /// MiB/s at most: dm_clone_rs's own core arg (C has none).
-    pub copy_rate_limit: Option<u32>,
+    pub options: &'a Options,
 }
 
 impl Spec<'_> {
     /// The table line's parameters (after `0 <length> clone`).
     pub fn params(&self) -> String {
+        let o = self.options;
         let mut features = Vec::new();
-        if self.no_copy {
+        if o.no_copy {
             features.push("no_hydration".to_string());
         }
-        if self.no_discard_passdown {
+        if o.no_discard_passdown {
             features.push("no_discard_passdown".to_string());
         }
         let mut core = Vec::new();
-        if let Some(t) = self.copy_threshold {
+        if let Some(t) = o.copy_threshold {
             core.push(format!("hydration_threshold {t}"));
         }
-        if let Some(b) = self.copy_batch_size {
+        if let Some(b) = o.copy_batch_size {
             core.push(format!("hydration_batch_size {b}"));
         }
-        if let Some(l) = self.copy_rate_limit {
+        if let Some(l) = o.copy_rate_limit {
             core.push(format!("copy_rate_limit {l}"));
         }
         let mut p = format!(
             "{} {} {} {}",
-            self.metadata, self.dest, self.source, self.region_sectors
+            self.metadata, self.dest, self.source, o.region_sectors
         );
         // The core args' count follows the features' count, which must then be given.
         if !features.is_empty() || !core.is_empty() {
@@ -62,51 +80,54 @@ impl Spec<'_> {
 mod tests {
     use super::*;
 
-    fn spec() -> Spec<'static> {
+    fn params(o: Options) -> String {
         Spec {
             metadata: "254:0",
             dest: "254:1",
             source: "254:2",
+            options: &o,
+        }
+        .params()
+    }
+
+    fn rs8() -> Options {
+        Options {
             region_sectors: 8,
-            no_copy: false,
-            no_discard_passdown: false,
-            copy_threshold: None,
-            copy_batch_size: None,
-            copy_rate_limit: None,
+            ..Options::default()
         }
     }
 
     #[test]
     fn tables_in_the_upstream_syntax() {
-        assert_eq!(spec().params(), "254:0 254:1 254:2 8");
-        let s = Spec {
+        assert_eq!(params(rs8()), "254:0 254:1 254:2 8");
+        let o = Options {
             copy_threshold: Some(4),
-            ..spec()
+            ..rs8()
         };
-        assert_eq!(s.params(), "254:0 254:1 254:2 8 0 2 hydration_threshold 4");
-        let s = Spec {
+        assert_eq!(params(o), "254:0 254:1 254:2 8 0 2 hydration_threshold 4");
+        let o = Options {
             no_copy: true,
             no_discard_passdown: true,
             copy_batch_size: Some(16),
-            ..spec()
+            ..rs8()
         };
         assert_eq!(
-            s.params(),
+            params(o),
             "254:0 254:1 254:2 8 2 no_hydration no_discard_passdown 2 hydration_batch_size 16"
         );
-        let s = Spec {
+        let o = Options {
             copy_threshold: Some(2),
             copy_rate_limit: Some(8),
-            ..spec()
+            ..rs8()
         };
         assert_eq!(
-            s.params(),
+            params(o),
             "254:0 254:1 254:2 8 0 4 hydration_threshold 2 copy_rate_limit 8"
         );
-        let s = Spec {
+        let o = Options {
             no_copy: true,
-            ..spec()
+            ..rs8()
         };
-        assert_eq!(s.params(), "254:0 254:1 254:2 8 1 no_hydration");
+        assert_eq!(params(o), "254:0 254:1 254:2 8 1 no_hydration");
     }
 }

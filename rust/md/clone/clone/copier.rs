@@ -139,6 +139,20 @@ impl CloneCore {
             .map_err(|(e, _job)| e)
     }
 
+    /// Copies `count` sectors at `sector` from the source to the destination now, and waits
+    /// for the copy: for a resume, with no I/O on the clone (a grow's tail, see `lifecycle`).
+    /// Process context.
+    pub(super) fn copy_now(&self, sector: u64, count: u64) -> Result {
+        let copier = self.copier.lock();
+        let client = copier.client.as_ref().ok_or(ENODEV)?;
+        let from = Region {
+            device: &self.cfg.source,
+            sector,
+            count,
+        };
+        client.copy_wait(from, &[(&self.cfg.dest, sector)])
+    }
+
     /// Fails a claimed region whose copy could not start, and the writes waiting for it.
     fn abandon(&self, first: u32, count: u32) {
         let mut waiting = BioList::new();

@@ -82,7 +82,7 @@ impl CloneCore {
         }
         let mut md = self.md.lock();
         *md = None;
-        let mut m = Metadata::open(&self.cfg.meta_dev, self.cfg.geometry, false).map_err(|e| {
+        let m = Metadata::open(&self.cfg.meta_dev, self.cfg.geometry, false).map_err(|e| {
             pr_err!(
                 "{}: cannot open the metadata again before resuming: {}\n",
                 self.name(),
@@ -90,10 +90,44 @@ impl CloneCore {
             );
             e.code()
         })?;
+        let mut m = self.grow(m).map_err(|e| {
+            pr_err!(
+                "{}: cannot grow the clone: error {}\n",
+                self.name(),
+                e.to_errno()
+            );
+            e
+        })?;
         self.load_marks(&mut m)?;
         *md = Some(m);
         self.life.loaded.store(true, Ordering::Release);
         Ok(())
+    }
+
+    /// Grows the metadata to a longer table (see `Metadata::grow`). The old last region, if it
+    /// was short and is copied, first gets the sectors it gains copied from the source: they
+    /// were past the old end, and the destination has nothing of the source there. (A crash
+    /// between that copy and the commit leaves the old size, where those sectors do not count.)
+    fn grow(&self, mut m: Metadata) -> Result<Metadata> {
+        let Some(old) = m.grow_pending() else {
+            return Ok(m);
+        };
+        let new = self.cfg.geometry;
+        if let Some((r, sector, count)) = new.grown_tail(&old) {
+            if m.is_copied(r)? {
+                self.copy_now(sector, count)?;
+            }
+        }
+        let m = m.grow()?;
+        pr_info!(
+            "{}: grown from {} to {} sectors ({} to {} regions)\n",
+            self.name(),
+            old.target_size(),
+            new.target_size(),
+            old.nr_regions(),
+            new.nr_regions()
+        );
+        Ok(m)
     }
 
     /// Loads the copied regions from `m` into the in-core marks (no I/O may be in flight).
