@@ -47,7 +47,8 @@ refused "more than 2^31 regions" "Too many regions. Consider increasing the regi
 dmsetup create dmc-ok --table "0 $len clone $m $d $s 8 1 no_background_copy" && dmsetup remove dmc-ok
 refused "metadata with another region size" "Region and/or target size don't match the ones in metadata" \
 	"0 $len clone $m $d $s 16"
-refused "metadata with another target size" "Region and/or target size don't match the ones in metadata" \
+# A shorter table is refused (a longer one grows the clone: grow.sh).
+refused "metadata with a larger target size" "Target size smaller than the one in metadata: a clone cannot shrink" \
 	"0 $((len - 8)) clone $m $d $s 8"
 dd if=/dev/urandom of="$m" bs=4096 count=1 oflag=direct 2>/dev/null
 refused "metadata that is not a clone's" "Metadata superblock is not a clone's or is damaged" \

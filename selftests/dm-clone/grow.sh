@@ -11,7 +11,9 @@
 #   with another pattern first: without that copy they read as that pattern);
 # - a grow while the copy runs and a writer verifies its writes; grow twice;
 #   at the end the clone reads as the source plus the writes;
-# - the grow's commit is atomic: metadata writes dropped from the grow on
+# - the grow's commit is atomic: at every flush point of a grow's metadata
+#   writes (dm-log-writes, replayed) the old size or the new one loads intact;
+#   metadata writes dropped from the grow on
 #   (dm-flakey drop_writes, then a "crash") leave the old size with its
 #   regions, which loads and grows again; metadata writes failing at the grow
 #   fail the resume and leave the old size;
@@ -26,10 +28,11 @@
 
 ktap_print_header
 DMC_DEV_MB=16
-dmc_require_both dm_flakey
-dm_brd_setup dmc- 3 "$DMC_DEV_MB"
+dmc_require_both dm_flakey dm_log_writes
+command -v dmc-replay-log >/dev/null || ktap_exit_fail_msg "dmc-replay-log is not in the guest"
+dm_brd_setup dmc- 4 "$DMC_DEV_MB" # /dev/ram3: a log of metadata writes
 trap 'dm_brd_cleanup; dmc_unload_targets' EXIT
-ktap_set_plan 24
+ktap_set_plan 26
 modprobe dm_clone_rs
 
 dmc_fill_source || ktap_exit_fail_msg "cannot fill the source"
@@ -223,5 +226,61 @@ dump_new_size() {
 	clone_dump /dev/mapper/dmc-m | grep -q "target_size=\"$B\" nr_regions=\"2560\""
 }
 dm_test "the grown metadata checks clean and its dump has the new size" dump_new_size
-dmsetup remove dmc-s dmc-d dmc-m
+
+# A crash at every point of a grow's metadata writes: the metadata device is a
+# dm-log-writes device during a grow from A to B (the copy done for A), then
+# its image before the grow plus the log up to each flush or FUA write is
+# loaded. Each state has the old size or the new one, never a mix: the
+# superblock's target size is A or B, clone_check finds it clean (the bitset
+# has as many bits as the size says), and the clone loads at that size with
+# A's 1281 regions copied and reads as the source.
+LOGDEV=/dev/ram3
+dd if=/dev/zero of=$DMC_META bs=4096 count=1 oflag=direct 2>/dev/null
+cp /tmp/dmc-src.img /tmp/dmc-exp.img
+views $A
+dmsetup create dmc-g --table "$(table $A "0 2 hydration_threshold 64")"
+dmc_wait_copied dmc-g 120
+dmsetup remove dmc-g
+dmsetup remove dmc-m
+dd if=$DMC_META of=/tmp/dmc-m0.img bs=1M iflag=direct 2>/dev/null
+dd if=/dev/zero of=$LOGDEV bs=1M count=1 oflag=direct 2>/dev/null
+views $B
+logged_grow() {
+	dmsetup create dmc-m --table "0 $((DMC_DEV_MB * 2048)) log-writes $DMC_META $LOGDEV" &&
+		dmsetup create dmc-g --table "$(table $B "1 no_background_copy")" &&
+		dmsetup remove dmc-g && dmsetup remove dmc-m &&
+		dmc-replay-log list $LOGDEV >/tmp/dmc-log.txt &&
+		echo "# $(wc -l </tmp/dmc-log.txt) metadata writes logged, $(grep -c -E ' (flush|write,fua)' \
+			/tmp/dmc-log.txt) flush or FUA points"
+}
+dm_test "a grow from $A to $B sectors on a logged metadata device" logged_grow
+# state_ok <entry>: the state replayed up to <entry> is the old size or the new one.
+state_ok() {
+	size=$(dmc_le $DMC_META 180 8)
+	case $size in
+	"$A") want=1281/1281 olds=$((olds + 1)) ;;
+	"$B") want=1281/2560 news=$((news + 1)) ;;
+	*) echo "# entry $1: target size $size"; return 1 ;;
+	esac
+	clone_check -q $DMC_META || { echo "# entry $1: clone_check finds damage"; return 1; }
+	meta_linear && dmsetup create dmc-g --table "$(table "$size" "1 no_background_copy")" ||
+		{ echo "# entry $1: size $size does not load"; return 1; }
+	got=$(dmc_status_field dmc-g 4)
+	reads_as_expected "$size" || got="$got, data differs"
+	dmsetup remove dmc-g && dmsetup remove dmc-m
+	[ "$got" = "$want" ] || { echo "# entry $1: size $size, $got, not $want"; return 1; }
+}
+replay_each() {
+	olds=0 news=0 bad=0 n=0
+	for entry in $(grep -E ' (flush|write,fua)' /tmp/dmc-log.txt | cut -d' ' -f1); do
+		dd if=/tmp/dmc-m0.img of=$DMC_META bs=1M oflag=direct 2>/dev/null
+		dmc-replay-log replay $LOGDEV $DMC_META --from 0 --to "$entry" >/dev/null || return 1
+		n=$((n + 1))
+		state_ok "$entry" || bad=$((bad + 1))
+	done
+	echo "# $n points: $olds with the old size, $news with the new one, $bad wrong"
+	[ "$bad" = 0 ] && [ "$olds" -ge 1 ] && [ "$news" -ge 1 ]
+}
+dm_test "a crash at any flush point of the grow leaves the old size or the new one, intact" replay_each
+dmsetup remove dmc-s dmc-d
 ktap_finished

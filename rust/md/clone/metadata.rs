@@ -230,7 +230,8 @@ impl Metadata {
             return Ok(());
         };
         let blocks = |g: Geometry| u64::from(g.nr_regions()).div_ceil(BITS_PER_ARRAY_BLOCK);
-        let new_arrays = blocks(self.geometry) - blocks(old) + 1;
+        // At most 2^31 regions: a few tens of thousands of blocks, no overflow.
+        let new_arrays = blocks(self.geometry).saturating_sub(blocks(old)) + 1;
         let need = new_arrays + blocks(self.geometry).div_ceil(BTREE_NODE_ENTRIES / 2) + 8;
         let free = self
             .tm

@@ -90,13 +90,12 @@ impl CloneCore {
             );
             e.code()
         })?;
-        let mut m = self.grow(m).map_err(|e| {
+        let mut m = self.grow(m).inspect_err(|e| {
             pr_err!(
                 "{}: cannot grow the clone: error {}\n",
                 self.name(),
                 e.to_errno()
             );
-            e
         })?;
         self.load_marks(&mut m)?;
         *md = Some(m);
