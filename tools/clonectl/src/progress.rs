@@ -30,18 +30,23 @@ pub enum End {
 /// A bar of the clone's bytes, starting where the copy is (so that the rate counts only
 /// what is copied from now on), at most 80 columns for names of up to 12 characters.
 fn bar(name: &str, s: &Status, target: ProgressDrawTarget) -> ProgressBar {
-    let b = ProgressBar::with_draw_target(Some(s.regions * s.region_sectors * 512), target)
-        .with_message(format!("{}/{}", s.copied, s.regions));
-    b.set_position(s.copied * s.region_sectors * 512);
-    b.reset_eta();
-    b.set_style(
+    // Hidden while it is set up (style, prefix, where the copy is), then shown.
+    let b = ProgressBar::with_draw_target(
+        Some(s.regions * s.region_sectors * 512),
+        ProgressDrawTarget::hidden(),
+    )
+    .with_style(
         ProgressStyle::with_template(
             "{prefix} [{bar:25}] {percent:>3}% {msg} {binary_bytes_per_sec:>11} eta {eta}",
         )
         .unwrap_or_else(|_| ProgressStyle::default_bar())
         .progress_chars("=> "),
-    );
-    b.set_prefix(name.to_string());
+    )
+    .with_prefix(name.to_string())
+    .with_message(format!("{}/{}", s.copied, s.regions));
+    b.set_position(s.copied * s.region_sectors * 512);
+    b.reset_eta();
+    b.set_draw_target(target);
     b
 }
 
