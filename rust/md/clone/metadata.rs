@@ -119,15 +119,15 @@ static SUPERBLOCK_VALIDATOR: BlockValidator =
 ///
 /// # Invariants
 ///
-/// `disk` is the geometry the superblock and the bitset describe (the bitset has
-/// `disk.nr_regions()` bits); every commit writes it. It differs from `geometry`, the
-/// table's, only while a grow is pending (opened for a longer table, not yet grown): then
-/// `disk` is shorter, with the same region size.
+/// `geometry` is what the superblock and the bitset describe (the bitset has
+/// `geometry.nr_regions()` bits); every commit writes it. `grow_to`, set only when opened
+/// for a longer table and until [`Metadata::grow`], is that table's geometry: longer, with
+/// the same region size.
 pub(crate) struct Metadata {
     tm: TransactionManager,
     bitset: DiskBitset,
     geometry: Geometry,
-    disk: Geometry,
+    grow_to: Option<Geometry>,
 }
 
 /// Bits of the bitset one array block holds: 509 words of 64 bits (4096 bytes less a
@@ -180,38 +180,38 @@ impl Metadata {
             );
             return Err(TargetError::invalid(c_str!("Unsupported metadata version")));
         }
-        if region_size != geometry.region_size() || target_size > geometry.target_size() {
+        let same_regions = region_size == geometry.region_size();
+        if !same_regions || target_size > geometry.target_size() {
             pr_err!(
                 "metadata has region size {} and target size {}; the table says {} and {}{}\n",
                 region_size,
                 target_size,
                 geometry.region_size(),
                 geometry.target_size(),
-                if region_size == geometry.region_size() {
+                if same_regions {
                     " (a clone can grow, not shrink)"
                 } else {
                     ""
                 }
             );
-            return Err(TargetError::invalid(
-                if region_size == geometry.region_size() {
-                    c_str!("Target size smaller than the one in metadata: a clone cannot shrink")
-                } else {
-                    c_str!("Region and/or target size don't match the ones in metadata")
-                },
-            ));
+            return Err(TargetError::invalid(if same_regions {
+                c_str!("Target size smaller than the one in metadata: a clone cannot shrink")
+            } else {
+                c_str!("Region and/or target size don't match the ones in metadata")
+            }));
         }
         // A longer table: the clone grows at its first resume (see `grow`).
-        let disk = Geometry::new(target_size, region_size)
+        let grow_to = (target_size < geometry.target_size()).then_some(geometry);
+        let geometry = Geometry::new(target_size, region_size)
             .map_err(|_| TargetError::invalid(c_str!("Invalid target size in metadata")))?;
         let tm = TransactionManager::open(bm, SUPERBLOCK, &sm_root)
             .ti_error(c_str!("Error opening the metadata space map"))?;
-        let bitset = DiskBitset::open(&tm, root, disk.nr_regions())?;
+        let bitset = DiskBitset::open(&tm, root, geometry.nr_regions())?;
         let md = Self {
             tm,
             bitset,
             geometry,
-            disk,
+            grow_to,
         };
         md.check_room_to_grow()?;
         Ok(md)
@@ -219,20 +219,20 @@ impl Metadata {
 
     /// The geometry the metadata describes before a pending grow (`None`: no grow pending).
     pub(crate) fn grow_pending(&self) -> Option<Geometry> {
-        (self.disk != self.geometry).then_some(self.disk)
+        self.grow_to.map(|_| self.geometry)
     }
 
     /// Refuses a grow that the metadata device has no room for: the new array blocks, the
     /// btree leaves that point at them, and a few blocks for the shadowed path (a bound, not
     /// an exact count; persistent-data would fail the grow's commit with `ENOSPC`).
     fn check_room_to_grow(&self) -> Result<(), TargetError> {
-        let Some(old) = self.grow_pending() else {
+        let (Some(new), old) = (self.grow_to, self.geometry) else {
             return Ok(());
         };
         let blocks = |g: Geometry| u64::from(g.nr_regions()).div_ceil(BITS_PER_ARRAY_BLOCK);
         // At most 2^31 regions: a few tens of thousands of blocks, no overflow.
-        let new_arrays = blocks(self.geometry).saturating_sub(blocks(old)) + 1;
-        let need = new_arrays + blocks(self.geometry).div_ceil(BTREE_NODE_ENTRIES / 2) + 8;
+        let new_arrays = blocks(new).saturating_sub(blocks(old)) + 1;
+        let need = new_arrays + blocks(new).div_ceil(BTREE_NODE_ENTRIES / 2) + 8;
         let free = self
             .tm
             .nr_free()
@@ -243,7 +243,7 @@ impl Metadata {
                  device has {}: restore the metadata onto a larger device (clone_dump, then \
                  clone_restore; clone_metadata_size gives the size)\n",
                 old.target_size(),
-                self.geometry.target_size(),
+                new.target_size(),
                 need,
                 free
             );
@@ -260,13 +260,12 @@ impl Metadata {
     /// crash leaves the old size or the new one, never a mix. On failure the metadata is
     /// dropped (its bitset may be longer than the superblock says): open it again.
     pub(crate) fn grow(mut self) -> Result<Self> {
-        if self.grow_pending().is_none() {
+        let Some(new) = self.grow_to.take() else {
             return Ok(self);
-        }
+        };
         self.bitset.flush(&mut self.tm)?;
-        self.bitset
-            .resize(&mut self.tm, self.geometry.nr_regions(), false)?;
-        self.disk = self.geometry;
+        self.bitset.resize(&mut self.tm, new.nr_regions(), false)?;
+        self.geometry = new;
         self.commit()?;
         Ok(self)
     }
@@ -288,7 +287,7 @@ impl Metadata {
             tm,
             bitset,
             geometry,
-            disk: geometry,
+            grow_to: None,
         };
         md.commit().map_err(too_small)?;
         Ok(md)
@@ -317,7 +316,7 @@ impl Metadata {
     /// the superblock.
     pub(crate) fn commit(&mut self) -> Result {
         self.bitset.flush(&mut self.tm)?;
-        let g = self.disk;
+        let g = self.geometry;
         let root = self.bitset.root();
         self.tm
             .commit(SUPERBLOCK, &SUPERBLOCK_VALIDATOR, |d, sm_root| {

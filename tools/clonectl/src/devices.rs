@@ -17,16 +17,13 @@ pub struct BlockDev {
     pub logical_block: u64,
 }
 
-fn sysfs(devno: &str, file: &str) -> Option<String> {
+/// A number from the sysfs file `file` of device `devno` (or of its whole disk).
+pub fn sysfs_num(devno: &str, file: &str) -> Option<u64> {
     let base = PathBuf::from(format!("/sys/dev/block/{devno}"));
     [base.join(file), base.join("..").join(file)]
         .iter()
         .find_map(|p| std::fs::read_to_string(p).ok())
-        .map(|s| s.trim().to_string())
-}
-
-fn sysfs_num(devno: &str, file: &str) -> Option<u64> {
-    sysfs(devno, file).and_then(|s| s.parse().ok())
+        .and_then(|s| s.trim().parse().ok())
 }
 
 /// The block device at `path`; `role` names it in errors ("source", ...).

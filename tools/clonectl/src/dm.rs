@@ -25,7 +25,7 @@ fn is_errno(e: &DmError, errno: i32) -> bool {
 pub struct Dm(pub DM);
 
 /// A clone as the kernel reports it.
-pub struct Clone {
+pub struct CloneState {
     /// Its length in sectors.
     pub sectors: u64,
     /// Its table line's parameters (`<metadata> <destination> <source> <region> ...`).
@@ -51,7 +51,7 @@ impl Dm {
     }
 
     /// The clone `name`: its table and status. Fails if it is not a clone.
-    pub fn clone(&self, name: &str) -> Res<Clone> {
+    pub fn state(&self, name: &str) -> Res<CloneState> {
         let id = DevId::Name(self::name(name)?);
         let (_, table) = self
             .0
@@ -83,7 +83,7 @@ impl Dm {
             .map(|t| t.3)
             .unwrap_or_default();
         let status = status::parse(&line).map_err(|e| Fail(format!("{name}: {e}")))?;
-        Ok(Clone {
+        Ok(CloneState {
             sectors,
             params,
             status,
@@ -113,7 +113,7 @@ impl Dm {
 
     /// Sends `msg` to the clone `name` (checked to be a clone first).
     pub fn message(&self, name: &str, msg: &str) -> Res<()> {
-        self.clone(name)?;
+        self.state(name)?;
         let id = DevId::Name(self::name(name)?);
         self.0
             .target_msg(&id, Some(0), msg)

@@ -5,7 +5,7 @@
 
 use crate::dm::{self, why, Dm};
 use crate::error::{fail, Fail, Res};
-use crate::progress::{follow, End, Show};
+use crate::progress::{follow, Show};
 use crate::status;
 use devicemapper::{DevId, DmFlags, DmOptions};
 
@@ -13,14 +13,10 @@ use devicemapper::{DevId, DmFlags, DmOptions};
 /// `Ok(false)`: the timeout passed first, nothing was changed.
 pub fn finish(name: &str, timeout: Option<f64>, show: Show) -> Res<bool> {
     let dm = Dm::open()?;
-    if let End::TimedOut(s) = follow(&dm, name, timeout, show)? {
-        eprintln!(
-            "clonectl: {name}: {}/{} regions copied when the wait timed out",
-            s.copied, s.regions
-        );
+    if !follow(&dm, name, timeout, show)?.copied(name) {
         return Ok(false);
     }
-    let c = dm.clone(name)?;
+    let c = dm.state(name)?;
     let (_, dest, _) =
         status::table_devices(&c.params).map_err(|e| Fail(format!("{name}: {e}")))?;
     let id = DevId::Name(dm::name(name)?);
@@ -28,7 +24,7 @@ pub fn finish(name: &str, timeout: Option<f64>, show: Show) -> Res<bool> {
     dm.0.device_suspend(&id, DmOptions::default().set_flags(DmFlags::DM_SUSPEND))
         .map_err(|e| Fail(format!("{name}: cannot suspend: {}", why(&e))))?;
     let swapped = (|| {
-        if !dm.clone(name)?.status.done() {
+        if !dm.state(name)?.status.done() {
             return fail(format!("{name}: not every region is copied after all"));
         }
         dm.0.table_load(

@@ -4,16 +4,14 @@
 //! devices are checked first; if the kernel refuses the grow, the old table is
 //! put back and the clone goes on as it was.
 
+use crate::devices::sysfs_num;
 use crate::dm::{self, why, Dm};
 use crate::error::{fail, Fail, Res};
 use devicemapper::{DevId, DmFlags, DmOptions};
 
 /// The size in sectors of the block device `devno` (`<major>:<minor>`).
 fn sectors_of(devno: &str) -> Res<u64> {
-    std::fs::read_to_string(format!("/sys/dev/block/{devno}/size"))
-        .ok()
-        .and_then(|s| s.trim().parse().ok())
-        .ok_or_else(|| Fail(format!("cannot read the size of device {devno}")))
+    sysfs_num(devno, "size").ok_or_else(|| Fail(format!("cannot read the size of device {devno}")))
 }
 
 /// The length to grow to: `want`, or the source's size; checked against the clone's
@@ -51,7 +49,7 @@ pub fn grow(name: &str, want: Option<u64>) -> Res<()> {
         return fail("the loaded clone target is C's, which cannot grow a clone: load dm_clone_rs");
     }
     let dm = Dm::open()?;
-    let c = dm.clone(name)?;
+    let c = dm.state(name)?;
     let (_, dest, source) =
         crate::status::table_devices(&c.params).map_err(|e| Fail(format!("{name}: {e}")))?;
     let len = new_length(c.sectors, want, sectors_of(&source)?, sectors_of(&dest)?)
@@ -82,7 +80,7 @@ pub fn grow(name: &str, want: Option<u64>) -> Res<()> {
             }
         ));
     }
-    let s = dm.clone(name)?.status;
+    let s = dm.state(name)?.status;
     println!(
         "{name}: grown from {} to {len} sectors: {}/{} regions copied",
         c.sectors, s.copied, s.regions

@@ -35,7 +35,7 @@ mod table;
 
 use clap::{Parser, Subcommand};
 use error::{Fail, Res};
-use progress::{follow, End, Show};
+use progress::{follow, Show};
 use std::io::IsTerminal;
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -171,11 +171,7 @@ fn run(cli: Cli) -> Res<ExitCode> {
         } => report::status(name, json, interval)?,
         Cmd::Wait { name, timeout } => {
             let dm = dm::Dm::open()?;
-            if let End::TimedOut(s) = follow(&dm, &name, timeout, stderr_bar())? {
-                eprintln!(
-                    "clonectl: {name}: {}/{} regions copied when the wait timed out",
-                    s.copied, s.regions
-                );
+            if !follow(&dm, &name, timeout, stderr_bar())?.copied(&name) {
                 return Ok(timed_out);
             }
         }

@@ -27,6 +27,22 @@ pub enum End {
     TimedOut(Status),
 }
 
+impl End {
+    /// Whether every region is copied; if not, says how far the copy got.
+    pub fn copied(&self, name: &str) -> bool {
+        match self {
+            End::Copied => true,
+            End::TimedOut(s) => {
+                eprintln!(
+                    "clonectl: {name}: {}/{} regions copied when the wait timed out",
+                    s.copied, s.regions
+                );
+                false
+            }
+        }
+    }
+}
+
 /// A bar of the clone's bytes, starting where the copy is (so that the rate counts only
 /// what is copied from now on), at most 80 columns for names of up to 12 characters.
 fn bar(name: &str, s: &Status, target: ProgressDrawTarget) -> ProgressBar {
@@ -75,7 +91,7 @@ pub fn line(name: &str, s: &Status, regions_per_s: Option<f64>) -> String {
 /// the copy (mode `ro` or `Fail`).
 pub fn follow(dm: &Dm, name: &str, timeout: Option<f64>, show: Show) -> Res<End> {
     let start = Instant::now();
-    let first = dm.clone(name)?.status;
+    let first = dm.state(name)?.status;
     let (bar, every) = match show {
         Show::Quiet => (None, None),
         Show::Bar(t) => (Some(bar(name, &first, t)), None),
@@ -84,7 +100,7 @@ pub fn follow(dm: &Dm, name: &str, timeout: Option<f64>, show: Show) -> Res<End>
     let mut last = (Instant::now(), first.copied);
     let mut printed = false;
     loop {
-        let s = dm.clone(name)?.status;
+        let s = dm.state(name)?.status;
         if let Some(b) = &bar {
             b.set_message(format!("{}/{}", s.copied, s.regions));
             b.set_position(s.copied * s.region_sectors * 512);

@@ -31,11 +31,11 @@ fn background(s: &Status) -> bool {
 
 /// One clone's status, printed in words or as JSON.
 fn one(dm: &Dm, name: &str, json: bool, interval: f64) -> Res<()> {
-    let c0 = dm.clone(name)?;
+    let c0 = dm.state(name)?;
     let (s, rate) = if interval > 0.0 && !c0.status.done() {
         let t = Instant::now();
         std::thread::sleep(Duration::from_secs_f64(interval));
-        let s1 = dm.clone(name)?.status;
+        let s1 = dm.state(name)?.status;
         let r = s1.copied.saturating_sub(c0.status.copied) as f64 / t.elapsed().as_secs_f64();
         (s1, Some(r))
     } else {
@@ -122,7 +122,7 @@ pub fn watch(name: &str, show: Show) -> Res<()> {
 pub fn list() -> Res<()> {
     let dm = Dm::open()?;
     for n in dm.clone_names()? {
-        let s = dm.clone(&n)?.status;
+        let s = dm.state(&n)?.status;
         println!("{n} {}/{} {}", s.copied, s.regions, s.mode);
     }
     Ok(())
