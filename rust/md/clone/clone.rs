@@ -7,7 +7,7 @@
 //! | module      | owns                                                              |
 //! |-------------|-------------------------------------------------------------------|
 //! | `io`        | the paths a bio takes: `map`, `end_io`, discards                  |
-//! | `copier`    | the copies: kcopyd client, background scan, copies in flight      |
+//! | `copier`    | the copies: kcopyd clients, background scan, copies in flight     |
 //! | `commit`    | commits, the metadata mode and its transitions                    |
 //! | `worker`    | the worker and the periodic waker; bios handed to the worker      |
 //! | `lifecycle` | suspend, resume, destruction; loading the metadata                |
@@ -31,7 +31,7 @@
 //! # Locks (outermost first)
 //!
 //! - `md` (mutex): the on-disk metadata and commits; process context only.
-//! - `copier` (mutex): the kcopyd client and the background scan; process context only.
+//! - `copier` (mutex): the kcopyd clients and the background scan; process context only.
 //! - `ctl` (spinlock inside, see `copy_control`): the copy controller; process context only.
 //! - `regions`, then `marks` (spinlocks, interrupts off): see their modules.
 //! - `deferred` (spinlock, interrupts off): bios handed to the worker.
@@ -41,8 +41,8 @@
 //! # Lifetime
 //!
 //! The clone is shared (`Arc`) by the target, queued work and kcopyd jobs. The target's
-//! destructor ([`CloneCore::shutdown`]) stops the waker, destroys the kcopyd client (waiting for
-//! its jobs) and drains the workqueue, so that it drops the last reference itself, in process
+//! destructor ([`CloneCore::shutdown`]) stops the waker, destroys the kcopyd clients (waiting for
+//! their jobs) and drains the workqueue, so that it drops the last reference itself, in process
 //! context: nothing else can drop it in interrupt context or on the workqueue being destroyed.
 
 mod commit;
@@ -59,10 +59,11 @@ use crate::{
     hints::ReadHints, metadata::Metadata, regions::Regions,
 };
 use commit::ModeCell;
+pub(crate) use copier::Clients;
 use copier::{Copier, InFlight};
 use core::sync::atomic::AtomicU64;
 use kernel::{
-    device_mapper::{kcopyd::Client, Device, EventHandle},
+    device_mapper::{Device, EventHandle},
     impl_has_delayed_work, impl_has_work, new_delayed_work, new_mutex, new_spinlock_irq, new_work,
     prelude::*,
     sync::{Arc, Mutex, SpinLockIrq},
@@ -123,7 +124,7 @@ pub(crate) struct CloneCore {
     md: Mutex<Option<Metadata>>,
     /// The metadata mode (see `commit`).
     mode: ModeCell,
-    /// The kcopyd client (`None` once the target is being destroyed) and the background scan.
+    /// The kcopyd clients (`None` once the target is being destroyed) and the background scan.
     #[pin]
     copier: Mutex<Copier>,
     /// Regions being copied, and the wait for none (see `copier`).
@@ -169,7 +170,7 @@ pub(crate) struct Parts {
     pub(crate) options: Options,
     /// As the constructor opened it: for status until the first resume loads it again.
     pub(crate) metadata: Metadata,
-    pub(crate) kcopyd: Client,
+    pub(crate) kcopyd: Clients,
     pub(crate) events: EventHandle,
     pub(crate) wq: OwnedQueue,
 }

@@ -193,8 +193,14 @@ impl TargetOperations for CloneTarget {
         let dest = Arc::new(dest, GFP_KERNEL)?;
         let source = Arc::new(source, GFP_KERNEL)?;
         let metadata = Metadata::open(&meta_dev, geometry, true)?;
-        let kcopyd = Client::new(Some(&COPY_THROTTLE), &[source.clone(), dest.clone()])
-            .ti_error(c_str!("Error creating the kcopyd client"))?;
+        let client = || {
+            Client::new(Some(&COPY_THROTTLE), &[source.clone(), dest.clone()])
+                .ti_error(c_str!("Error creating the kcopyd client"))
+        };
+        let kcopyd = clone::Clients {
+            foreground: client()?,
+            background: client()?,
+        };
         let wq = OwnedQueue::new(c_str!("dm_clone_rs"), QueueFlags::MEM_RECLAIM, 0)
             .ti_error(c_str!("Failed to allocate workqueue"))?;
         let events = target.event_handle()?;

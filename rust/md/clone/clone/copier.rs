@@ -9,6 +9,8 @@
 //!   while uncopied first, see `hints`), as much as the copy controller's window, the caps
 //!   and the rate limit allow, contiguous regions batched into jobs (see `copy_control`).
 //!
+//! The two kinds go to two kcopyd clients (see [`Clients`]).
+//!
 //! A job's completion marks its regions (before their records go, see `regions`), sends on the
 //! writes that waited for them, and feeds the controller; a failed batch is split and copied
 //! again region by region (see `failures`).
@@ -32,18 +34,31 @@ const MAX_STARTS_PER_PASS: u32 = 4096;
 /// The queued copies are taken from the region table this many at a time.
 const QUEUED_CHUNK: usize = 256;
 
+/// The copier's two kcopyd clients.
+///
+/// kcopyd runs all of a client's work (submitting a job's reads, then its writes, and
+/// completing it) in one work item, in order. The copies that writes wait for have a client of
+/// their own, so that they never queue inside kcopyd behind background jobs (up to 512 KiB
+/// each, whose writes to a RAM-speed destination are memory copies done in that work item).
+pub(crate) struct Clients {
+    /// The copies user writes wait for, and those of a resume (`copy_now`).
+    pub(crate) foreground: Client,
+    /// The background copy.
+    pub(crate) background: Client,
+}
+
 /// What the copier mutex protects (process context only).
 pub(super) struct Copier {
     /// `None` once the target is being destroyed (see `lifecycle`).
-    pub(super) client: Option<Client>,
+    pub(super) clients: Option<Clients>,
     /// Where the background scan goes on.
     next_region: u32,
 }
 
 impl Copier {
-    pub(super) fn new(client: Client) -> Self {
+    pub(super) fn new(clients: Clients) -> Self {
         Self {
-            client: Some(client),
+            clients: Some(clients),
             next_region: 0,
         }
     }
@@ -144,7 +159,7 @@ impl CloneCore {
     /// Process context.
     pub(super) fn copy_now(&self, sector: u64, count: u64) -> Result {
         let copier = self.copier.lock();
-        let client = copier.client.as_ref().ok_or(ENODEV)?;
+        let client = &copier.clients.as_ref().ok_or(ENODEV)?.foreground;
         let from = Region {
             device: &self.cfg.source,
             sector,
@@ -249,8 +264,8 @@ impl CloneCore {
                     self.in_flight.add(1);
                 }
                 let r = copy.region();
-                let started = match copier.client.as_ref() {
-                    Some(c) => self.start_copy(c, r, 1).map(|_| ()),
+                let started = match copier.clients.as_ref() {
+                    Some(c) => self.start_copy(&c.foreground, r, 1).map(|_| ()),
                     None => Err(ENODEV),
                 };
                 if started.is_err() {
@@ -279,7 +294,7 @@ impl CloneCore {
         let region_bytes = self.cfg.geometry.region_bytes();
         let start = copier.next_region;
         let (mut next, mut wrapped, mut started) = (start, false, 0u32);
-        while let Some(c) = copier.client.as_ref() {
+        while let Some(c) = copier.clients.as_ref().map(|c| &c.background) {
             if self.life.suspended()
                 || self.life.dying()
                 || !self.settings.background_copy()

@@ -168,8 +168,8 @@ impl CloneCore {
     pub(crate) fn shutdown(self: &Arc<Self>) {
         self.life.dying.store(true, Ordering::Release);
         DelayedWork::<Self, 1>::cancel_sync(self);
-        let client = self.copier.lock().client.take();
-        drop(client);
+        let clients = self.copier.lock().clients.take();
+        drop(clients);
         // The pacer is armed by the worker and by `map` (no bio is mapped any more), and only
         // while not `dying` (`kick_after`): once the worker is drained, runs that could have
         // missed `dying` are over. Then the pacer is cancelled (waiting for one that runs),
