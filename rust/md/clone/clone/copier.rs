@@ -41,7 +41,8 @@ const QUEUED_CHUNK: usize = 256;
 /// their own, so that they never queue inside kcopyd behind background jobs (up to 512 KiB
 /// each, whose writes to a RAM-speed destination are memory copies done in that work item).
 pub(crate) struct Clients {
-    /// The copies user writes wait for, and those of a resume (`copy_now`).
+    /// The copies user writes wait for, the single-region retries of a failed batch, and
+    /// the copies of a resume (`copy_now`).
     pub(crate) foreground: Client,
     /// The background copy.
     pub(crate) background: Client,
