@@ -8,7 +8,7 @@
 #  1. Idle copy of a 32 MiB source behind dm-delay (DELAY_MS, default 10 ms per
 #     I/O), 4 KiB and 64 KiB regions: seconds to copy everything, against fio
 #     reading the same source (64 KiB, iodepth 32, direct): the source's limit.
-#     Medians of ROUNDS (default 3) runs; C's 4 KiB copy (about 100 s) runs once.
+#     Medians of ROUNDS (default 5) runs; C's 4 KiB copy (about 100 s) runs once.
 #  2. The same on an undelayed 256 MiB brd source, against dd copying source to
 #     destination (1 MiB, direct), fio reading the source, and kcopyd alone
 #     (the kcopyd_test target: every 512 KiB job at once); medians of ROUNDS runs.
@@ -24,15 +24,16 @@
 #     /dev/nbd0; C's 4 KiB copy is not run.
 #
 # Run it with: make vm-run SCRIPT=tools/bench/copy-engine.sh VM_MEM=4G
-# (the 1 GiB part needs the memory). LOAD_SECS (default 6) sets the length of
+# (the 1 GiB part needs the memory); about 7 minutes. LOAD_SECS (default 10:
+# 2000 samples for each p99) sets the length of
 # each measurement in parts 3 to 5 (short enough that the copy is not done).
 # PARTS (default "1 2 3 5 6"; 4 runs with 3) selects parts. (vm-run passes no
 # environment to the guest: prepend e.g. PARTS="1 2" to a copy of this script.)
 set -u
 DELAY_MS=${DELAY_MS:-10}
-LOAD_SECS=${LOAD_SECS:-6}
+LOAD_SECS=${LOAD_SECS:-10}
 PARTS=${PARTS:-1 2 3 5 6}
-ROUNDS=${ROUNDS:-3}
+ROUNDS=${ROUNDS:-5}
 median() { sort -n | awk '{ v[NR] = $1 } END { print v[int((NR + 1) / 2)] }'; }
 # rounds <n> <command...>: the median of n runs of a command that prints a number.
 rounds() {
