@@ -27,7 +27,7 @@ M=$(devno $DMC_META) D=$(devno $DMC_DEST) S=$(devno $DMC_SRC)
 args="--source $DMC_SRC --dest $DMC_DEST --metadata $DMC_META"
 dmsetup create dmc-small-meta --table "0 64 linear $DMC_META 0"
 dmsetup create dmc-small-dest --table "0 $((len / 2)) linear $DMC_DEST 0"
-modprobe dm_clone_rs
+dmc_use_target dm_clone_rs || ktap_exit_fail_msg "cannot load dm_clone_rs"
 
 out=$(clonectl create c1 $args --region-size 4k --copy-threshold 4 --dry-run)
 echo "# $out"
@@ -79,11 +79,11 @@ json_agrees() {
 	[ "$1/$2" = "$k" ] && echo "$json" | grep -q '"mode":"rw"'
 }
 life() { # life <module>: the whole lifecycle on one target
-	dmc_unload_targets
-	m=$1 # (after dmc_unload_targets, which sets m)
-	modprobe $m
+	m=$1
+	dmc_use_target $m || ktap_exit_fail_msg "cannot make $m the clone module"
 	dd if=/dev/zero of=$DMC_META bs=4096 count=1 oflag=direct 2>/dev/null
-	dm_test "$m: create" clonectl create c1 $args_slow --region-size 4k --copy-threshold 4
+	created() { clonectl create c1 $args_slow --region-size 4k --copy-threshold 4 && dmc_serves $m; }
+	dm_test "$m: create (served by $m)" created
 	dmsetup mknodes c1
 	dmsetup table c1 | sed 's/^/# table: /'
 	clonectl pause c1

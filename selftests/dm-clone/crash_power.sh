@@ -79,23 +79,33 @@ workload() {
 	done
 }
 
-# cuts <module> <copy args>: prints "<cuts> <failed> <ops>" and leaves the
-# expected image in /tmp/dmc-base.img.
+# cuts <module> <copy args>: prints "<cuts> <failed> <ops> <acknowledged>
+# <durable> <odd>" and leaves the expected image in /tmp/dmc-base.img. Each cut
+# comes only after an fsync completed in it (so every cut checks acknowledged,
+# durable writes; a target whose fsyncs fail makes no cut); <odd> counts cuts
+# whose operations do not add up: the workload is sequential, so at most the
+# one in flight at the cut was issued and not acknowledged.
 cuts() {
-	dmc_unload_targets
-	modprobe "$1" || return 1
+	dmc_use_target "$1" || return 1
 	dd if=/dev/zero of=/dev/dmcmeta bs=1M count=4 oflag=direct conv=fsync 2>/dev/null
 	dd if=/dev/zero of=/dev/dmcdest bs=1M count=16 oflag=direct conv=fsync 2>/dev/null
 	cp /tmp/dmc-src.img /tmp/dmc-base.img
-	c=0 failed=0 op=0
+	c=0 failed=0 op=0 acked=0 durable=0 odd=0
 	while [ $c -lt "$CUTS" ]; do
 		c=$((c + 1))
 		: >/tmp/dmc-ops
 		echo "$op" >/tmp/dmc-durable
-		dmsetup create dmc-c --table "$TABLE $2" || { echo "# $1, cut $c: no load"; return 1; }
+		dmsetup create dmc-c --table "$TABLE $2" || { echo "# $1, cut $c: no load" >&2; return 1; }
+		dmc_serves "$1" >&2 || return 1
 		workload "$op" dmc-c &
 		wl=$!
-		# 0.3 to 2.2 s.
+		if ! dmc_wait_for 60 '[ "$(cat /tmp/dmc-durable)" -gt "$op" ] 2>/dev/null'; then
+			echo "# $1, cut $c: no fsync completed in 60 s" >&2
+			power 0
+			wait $wl
+			return 1
+		fi
+		# Then 0.3 to 2.2 s.
 		sleep "$(awk -v r="$(od -An -N1 -tu1 /dev/urandom)" 'BEGIN { printf "%.2f", 0.3 + r / 134 }')"
 		power 0
 		wait $wl
@@ -104,8 +114,15 @@ cuts() {
 		dmsetup create dmc-k --table "$TABLE 1 no_hydration" ||
 			{ echo "# $1, cut $c: the clone does not load after the cut" >&2; return 1; }
 		dd if=/dev/mapper/dmc-k of=/tmp/dmc-got.img bs=1M iflag=direct 2>/dev/null
-		echo "# $1, cut $c: $(wc -l </tmp/dmc-ops) operations, $(($(cat /tmp/dmc-durable) - op))" \
-			"durable, $(dmc_copied dmc-k) regions copied" >&2
+		n_ops=$(wc -l </tmp/dmc-ops) n_ack=$(grep -c ' a$' /tmp/dmc-ops)
+		n_dur=$(($(cat /tmp/dmc-durable) - op))
+		echo "# $1, cut $c: $n_ops operations, $n_ack acknowledged, $n_dur durable," \
+			"$(dmc_copied dmc-k) regions copied" >&2
+		acked=$((acked + n_ack)) durable=$((durable + n_dur))
+		if [ $((n_ops - n_ack)) -gt 1 ] || [ "$n_dur" -gt "$n_ack" ] || [ "$n_dur" -lt 1 ]; then
+			echo "# $1, cut $c: operations do not add up" >&2
+			odd=$((odd + 1))
+		fi
 		dmsetup remove dmc-k || return 1
 		dmc_check_ops "$1, cut $c" /tmp/dmc-got.img /tmp/dmc-base.img /tmp/dmc-ops \
 			"$(cat /tmp/dmc-durable)" block >&2 || failed=$((failed + 1))
@@ -113,7 +130,7 @@ cuts() {
 		# A failed check leaves the base as it was: go on from what was read.
 		cp /tmp/dmc-got.img /tmp/dmc-base.img
 	done
-	echo "$c $failed $op"
+	echo "$c $failed $op $acked $durable $odd"
 }
 
 # finish <module>: the copy completes after the cuts; the destination itself
@@ -125,18 +142,27 @@ finish() {
 	dd if=/dev/dmcdest bs=1M iflag=direct 2>/dev/null | cmp - /tmp/dmc-base.img >&2
 }
 
+# ran <cuts> <ops> <acknowledged> <durable> <odd>: the workload ran between the
+# cuts: every cut had an fsync completed (durable >= cuts), every operation but
+# the one in flight at a cut was acknowledged, and the counts add up.
+ran() {
+	dmc_between "${4:-0}" "$1" 100000 && [ "${5:-1}" = 0 ] &&
+		dmc_between "${3:-0}" "$4" "$2" && dmc_between "${3:-0}" $((${2:-0} - $1)) "$2"
+}
 set -- $(cuts dm_clone_rs "0 4 hydration_threshold 4 copy_rate_limit 4")
-echo "# ours: $1 power cuts over $3 operations, $2 failed"
+echo "# ours: $1 power cuts over $3 operations ($4 acknowledged, $5 durable), $2 failed"
 dm_test "ours: $CUTS power cuts made and checked" [ "${1:-0}" = "$CUTS" ]
 dm_test "ours: every cut loses no acknowledged write and changes nothing else" [ "${2:-1}" = 0 ]
-dm_test "ours: the workload ran between the cuts" dmc_between "${3:-0}" "$CUTS" 100000
+dm_test "ours: the workload ran between the cuts: every cut after acknowledged, durable writes" \
+	ran "$CUTS" "${3:-0}" "${4:-0}" "${5:-0}" "${6:-1}"
 dm_test "ours: after the cuts the copy finishes; the destination is the expected image" finish
 
 set -- $(cuts dm_clone "0 2 hydration_threshold 4")
-echo "# C: $1 power cuts over $3 operations, $2 failed"
+echo "# C: $1 power cuts over $3 operations ($4 acknowledged, $5 durable), $2 failed"
 dm_test "C: $CUTS power cuts made and checked" [ "${1:-0}" = "$CUTS" ]
 dmc_c_result "every cut loses no acknowledged write and changes nothing else ($2 failed)" \
 	[ "${2:-1}" = 0 ]
-dm_test "C: the workload ran between the cuts" dmc_between "${3:-0}" "$CUTS" 100000
+dm_test "C: the workload ran between the cuts: every cut after acknowledged, durable writes" \
+	ran "$CUTS" "${3:-0}" "${4:-0}" "${5:-0}" "${6:-1}"
 dmc_c_result "after the cuts the copy finishes; the destination is the expected image" finish
 ktap_finished

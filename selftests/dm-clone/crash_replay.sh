@@ -15,6 +15,11 @@
 #   - every later write is there whole or not at all;
 #   - a discarded region reads as the source or as zeros, 4 KiB at a time;
 #   - every other byte equals the source.
+# Then the wider model: a disk with a volatile cache may lose any subset of the
+# writes completed since the last flush, so at a sample of flush points (every
+# one with DMC_LONG=1) states made of the log up to the point plus a subset of
+# the writes before the next flush (every subset of a small window, random ones
+# of a large one; dmc-replay-log states) are checked the same way.
 # The same run against the C dm-clone (upstream option names) is reported
 # beside ours; its failures are diagnostics, not ours.
 . "$(dirname "$0")/lib.sh"
@@ -33,7 +38,14 @@ NOPS=${DMC_CRASH_OPS:-$(dmc_form 48 24 48)}
 # Quick form: 48 operations, 10 points (24 and 4 on the debug kernel, 4 times
 # slower); long: every point.
 POINTS=${DMC_CRASH_POINTS:-$(dmc_form all 4 10)}
-ktap_set_plan 8
+# The wider model (any subset of the writes after a flush point): quick form 3
+# windows, every subset of up to 3 writes, else 4 random ones, the empty one
+# and the whole (the debug kernel: 2 windows, 2 and 2); long: every window,
+# every subset of up to 8 writes, else 32 random ones.
+WINDOWS=${DMC_CRASH_WINDOWS:-$(dmc_form all 2 3)}
+SUB_K=${DMC_CRASH_K:-$(dmc_form 8 2 3)}
+SUB_N=${DMC_CRASH_N:-$(dmc_form 32 2 4)}
+ktap_set_plan 12
 
 dd if=/dev/urandom of=/tmp/dmc-src.img bs=1M count=16 2>/dev/null
 dd if=/tmp/dmc-src.img of=$SRC bs=1M oflag=direct 2>/dev/null
@@ -78,14 +90,14 @@ workload() {
 # record <module> <copy args>: run the workload on a clone of that module over a
 # log-writes device; leaves the log in /tmp/dmc-log.txt.
 record() {
-	dmc_unload_targets
-	modprobe "$1" || return 1
+	dmc_use_target "$1" || return 1
 	dd if=/dev/zero of=$DATA bs=1M count=20 oflag=direct 2>/dev/null
 	dd if=/dev/zero of=$LOG bs=1M count=1 oflag=direct 2>/dev/null
 	dmsetup create dmc-lw --table "0 $(dm_sectors $DATA) log-writes $DATA $LOG" || return 1
 	slices dmc-l /dev/mapper/dmc-lw || return 1
 	dmsetup create dmc-c --table "0 $DEST_SECTORS clone /dev/mapper/dmc-l-meta \
 		/dev/mapper/dmc-l-dest /dev/mapper/dmc-src $REGION $2" || return 1
+	dmc_serves "$1" || return 1
 	workload dmc-c || return 1
 	dmc_copied dmc-c >/tmp/dmc-copied-at-end
 	echo "# $1: $(cat /tmp/dmc-copied-at-end) of 2048 regions copied when the workload ended"
@@ -96,21 +108,37 @@ record() {
 		/tmp/dmc-log.txt) flush or FUA points, $(awk '$2 == "mark"' /tmp/dmc-log.txt | wc -l) marks"
 }
 
-# check_state <module> <entry> <durable ops>: the clone loaded with the copy off
-# on the replayed state, read whole, against the operations (dmc_check_ops).
-check_state() {
-	dd if=$REPLAY of=$SCRATCH bs=1M count=20 oflag=direct 2>/dev/null
-	slices dmc-s $SCRATCH || return 1
+# check_on <module> <device> <label> <durable ops>: the clone loaded with the copy
+# off on the state on <device>, read whole, against the operations (dmc_check_ops).
+check_on() {
+	slices dmc-s "$2" || return 1
 	if ! dmsetup create dmc-k --table "0 $DEST_SECTORS clone /dev/mapper/dmc-s-meta \
 		/dev/mapper/dmc-s-dest /dev/mapper/dmc-src $REGION 1 no_hydration"; then
-		echo "# $1, entry $2: the clone does not load"
+		echo "# $1, $3: the clone does not load"
 		dmsetup remove dmc-s-dest; dmsetup remove dmc-s-meta
 		return 1
 	fi
+	dmc_serves "$1" || { dm_remove_all dmc-k; dm_remove_all dmc-s; return 1; }
 	dd if=/dev/mapper/dmc-k of=/tmp/dmc-got.img bs=1M iflag=direct 2>/dev/null
 	dmsetup remove dmc-k && dmsetup remove dmc-s-dest && dmsetup remove dmc-s-meta
 	cp /tmp/dmc-src.img /tmp/dmc-base.img
-	dmc_check_ops "$1, entry $2" /tmp/dmc-got.img /tmp/dmc-base.img /tmp/dmc-ops "${3:-0}" whole
+	dmc_check_ops "$1, $3" /tmp/dmc-got.img /tmp/dmc-base.img /tmp/dmc-ops "${4:-0}" whole
+}
+# check_state <module> <entry> <durable ops>: the state replayed up to <entry>.
+check_state() {
+	dd if=$REPLAY of=$SCRATCH bs=1M count=20 oflag=direct 2>/dev/null
+	check_on "$1" $SCRATCH "entry $2" "$3"
+}
+# check_subset <module> <device> <point> <state id> <durable ops>: a state of the
+# wider model, built on <device>.
+check_subset() { check_on "$1" "$2" "point $3 state $4" "$5"; }
+
+# subsets <module>: states of the wider model (dmc_replay_states); prints
+# "<windows> <states> <failed>".
+subsets() {
+	dmc_replay_states $LOG $REPLAY $SCRATCH 20 f "$WINDOWS" "$SUB_K" "$SUB_N" check_subset "$1" ||
+		return 1
+	echo "$DMC_WINDOWS $DMC_CHECKED $DMC_FAILED"
 }
 
 # replay_all <module>: replay up to the chosen points, then to the end; prints
@@ -137,6 +165,11 @@ dm_test "ours: crash points checked" dmc_between "${1:-0}" 2 100000
 dm_test "ours: every crash point loads and holds every acknowledged write" [ "${2:-1}" = 0 ]
 dm_test "ours: the background copy was under way when the workload ended" \
 	dmc_between "$(cat /tmp/dmc-copied-at-end)" 1 2047
+set -- $(subsets dm_clone_rs)
+echo "# ours: $2 states of $1 windows (any subset of the writes after a flush), $3 failed"
+dm_test "ours: states with a subset of the writes after a flush point checked" \
+	sh -c "[ ${1:-0} -ge 1 ] && [ ${2:-0} -gt ${1:-0} ]"
+dm_test "ours: every such state loads and holds every acknowledged write" [ "${3:-1}" = 0 ]
 
 # C, same script, upstream option names (its results are reported, not required).
 dm_test "C: the workload runs on a clone over log-writes" record dm_clone \
@@ -145,4 +178,9 @@ set -- $(replay_all dm_clone)
 echo "# C: $1 crash points checked, $2 failed"
 dm_test "C: crash points checked" dmc_between "${1:-0}" 2 100000
 dmc_c_result "every crash point holds every acknowledged write ($2 failed)" [ "${2:-1}" = 0 ]
+set -- $(subsets dm_clone)
+echo "# C: $2 states of $1 windows (any subset of the writes after a flush), $3 failed"
+dm_test "C: states with a subset of the writes after a flush point checked" \
+	sh -c "[ ${1:-0} -ge 1 ] && [ ${2:-0} -gt ${1:-0} ]"
+dmc_c_result "every such state holds every acknowledged write ($3 failed)" [ "${3:-1}" = 0 ]
 ktap_finished

@@ -27,11 +27,10 @@ table_on="0 $len clone $DMC_META $DMC_DEST /dev/mapper/dmc-zslow 8 0 2 hydration
 
 use() {
 	command dmsetup info dmc-k >/dev/null 2>&1 && dmsetup remove dmc-k
-	for m in dm_clone_rs dm_clone; do
-		grep -q "^$m " /proc/modules && rmmod "$m"
-	done
-	modprobe "$1" && grep -q "^$1 " /proc/modules
+	dmc_use_target "$1"
 }
+# created <table> <module>: dmc-k is made with the table and served by the module.
+created() { dmsetup create dmc-k --table "$1" && dmc_serves "$2"; }
 
 # write <MiB offset>: 64 KiB of new data through the clone, also into the expected image.
 write() {
@@ -63,14 +62,15 @@ handover() {
 	dd if=/dev/zero of="$DMC_DEST" bs=1M count=$DMC_DEV_MB oflag=direct 2>/dev/null
 	cp /tmp/dmc-src.img /tmp/dmc-exp.img
 	dm_test "load $from alone" use "$from"
-	dm_test "$from: create on blank metadata, copy running" dmsetup create dmc-k --table "$table_on"
+	dm_test "$from: create on blank metadata, copy running, served by $from" \
+		created "$table_on" "$from"
 	dm_test "$from: write during the copy" write 3
 	stop_midway >/tmp/dmc-stop.txt
 	dm_test "$from: stopped midway" [ $? = 0 ]
 	cat /tmp/dmc-stop.txt
 	n1=$(sed -n 's/# stopped at \([0-9]*\) .*/\1/p' /tmp/dmc-stop.txt)
 	dm_test "load $to alone" use "$to"
-	dm_test "$to: opens the metadata $from wrote" dmsetup create dmc-k --table "$table_off"
+	dm_test "$to: opens the metadata $from wrote, served by $to" created "$table_off" "$to"
 	dm_test "$to: same copied-region count ($n1)" [ "$(dmc_copied dmc-k)" = "$n1" ]
 	dm_test "$to: write, then finish the copy" write_and_finish
 	dmsetup remove dmc-k

@@ -98,8 +98,10 @@ workload() {
 # one it creates may be there with any contents. Every other file is exact.
 check_files() {
 	(cd $MNT && find . -type f | sort | xargs sha256sum) >/tmp/dmc-fs-got 2>/dev/null
+	# After the last step nothing was under way: the next state is this one. (A
+	# copy, not the same file: awk tells its inputs apart by name.)
 	next=/tmp/dmc-fs-exp.$(($1 + 1))
-	[ -e "$next" ] || next=/tmp/dmc-fs-exp."$1"
+	[ -e "$next" ] || { cp /tmp/dmc-fs-exp."$1" /tmp/dmc-fs-nxt && next=/tmp/dmc-fs-nxt; }
 	awk -v label="$2" '
 		FILENAME == ARGV[1] { now[$2] = $1; next }
 		FILENAME == ARGV[2] { nxt[$2] = $1; next }
@@ -129,14 +131,14 @@ check_files() {
 # live <module> <copy args>: the live part; the regions fstrim marked copied go
 # to /tmp/dmc-fs-trimmed.
 live() {
-	dmc_unload_targets
-	modprobe "$1" || return 1
+	dmc_use_target "$1" || return 1
 	dd if=/dev/zero of=$DATA bs=1M count=36 oflag=direct 2>/dev/null
 	dd if=/dev/zero of=$LOG bs=1M count=1 oflag=direct 2>/dev/null
 	dmsetup create dmc-lw --table "0 $(dm_sectors $DATA) log-writes $DATA $LOG" &&
 		slices dmc-l /dev/mapper/dmc-lw &&
 		dmsetup create dmc-c --table "0 $SECTORS clone /dev/mapper/dmc-l-meta \
 			/dev/mapper/dmc-l-dest /dev/mapper/dmc-src $REGION $2" || return 1
+	dmc_serves "$1" || return 1
 	mount -t ext4 /dev/mapper/dmc-c $MNT || { echo "# $1: cannot mount the clone"; return 1; }
 	workload || { echo "# $1: the workload failed"; umount $MNT; return 1; }
 	before=$(dmc_copied dmc-c)

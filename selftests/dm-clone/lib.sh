@@ -218,22 +218,66 @@ dmc_check_ops() {
 }
 
 # Unload whichever clone module is loaded (a test that loads C must not leave it:
-# the next test's modprobe of ours would fail).
+# the next test's modprobe of ours would fail). Fails, saying which, if one stays.
 dmc_unload_targets() {
+	local m rc=0
 	for m in dm_clone_rs dm_clone; do
-		grep -q "^$m " /proc/modules && rmmod "$m"
+		if grep -q "^$m " /proc/modules && ! rmmod "$m"; then
+			echo "# cannot unload $m: $(grep "^$m " /proc/modules)"
+			rc=1
+		fi
 	done
-	return 0
+	return $rc
 }
 
-# Skip unless both the Rust and the C module load (one at a time: both register
-# `clone`); neither is left loaded.
+# The other clone module than $1.
+dmc_other_module() {
+	case $1 in
+	dm_clone_rs) echo dm_clone ;;
+	*) echo dm_clone_rs ;;
+	esac
+}
+
+# dmc_use_target <module>: make <module> the one clone module loaded. Fails if the
+# other cannot be unloaded or this one loaded: a trial must not run on the wrong
+# target (with neither loaded, `dmsetup create` would load C by itself).
+dmc_use_target() {
+	local other
+	other=$(dmc_other_module "$1")
+	if grep -q "^$other " /proc/modules && ! rmmod "$other"; then
+		echo "# cannot unload $other: $(grep "^$other " /proc/modules)"
+		return 1
+	fi
+	modprobe "$1" || { echo "# cannot load $1"; return 1; }
+	grep -q "^$1 " /proc/modules && ! grep -q "^$other " /proc/modules
+}
+
+# dmc_serves <module>: the clone devices now loaded are served by <module>: it is
+# loaded and in use (a table holds a reference to its target's module), and the
+# other clone module is not loaded. Both register a target named `clone` of the
+# same version, so /proc/modules is what tells them apart.
+dmc_serves() {
+	local other
+	other=$(dmc_other_module "$1")
+	if grep -q "^$other " /proc/modules; then
+		echo "# $other is loaded: $(grep "^$other " /proc/modules)"
+		return 1
+	fi
+	awk -v m="$1" '$1 == m && $3 > 0 { ok = 1 } END { exit !ok }' /proc/modules || {
+		echo "# $1 does not serve the clone: $(grep "^$1 " /proc/modules || echo not loaded)"
+		return 1
+	}
+}
+
+# Skip unless the kernel has what the test needs (the modules given) and C's
+# dm_clone; fail if our module does not load (a missing dm_clone_rs is a failure,
+# not a missing kernel feature). Neither clone module is left loaded.
 dmc_require_both() {
-	dmc_unload_targets
-	dm_require_modules crc32c_generic "$@" dm_clone_rs
-	rmmod dm_clone_rs
-	dm_require_modules dm_clone
-	rmmod dm_clone
+	dmc_unload_targets || ktap_exit_fail_msg "cannot unload the clone modules"
+	dm_require_modules crc32c_generic "$@" dm_clone
+	rmmod dm_clone || ktap_exit_fail_msg "cannot unload dm_clone"
+	modprobe dm_clone_rs || ktap_exit_fail_msg "cannot load dm_clone_rs, the module under test"
+	rmmod dm_clone_rs || ktap_exit_fail_msg "cannot unload dm_clone_rs"
 }
 
 # dmc_replay_points <log dev> <replay dev> <MiB> <mark prefix> <points> <check...>:
@@ -265,6 +309,59 @@ dmc_replay_points() {
 			END { print m }')
 		DMC_CHECKED=$((DMC_CHECKED + 1))
 		"$@" "$entry" "$mark" >&2 || DMC_FAILED=$((DMC_FAILED + 1))
+	done
+}
+
+# dmc_replay_states <log> <replay dev> <scratch dev> <MiB> <mark prefix> <windows>
+# <K> <N> <check...>: the wider crash model. A disk with a volatile cache may
+# lose any subset of the writes completed since the last flush; dm-log-writes
+# logs them between that flush and the next (a "window", listed by
+# `dmc-replay-log windows`). For <windows> non-empty windows, evenly spread
+# with the first and the last (or "all"), the log up to the window's flush
+# point is replayed onto <replay dev> (its first <MiB>, zeroed first), and for
+# each chosen subset of the window (`dmc-replay-log states`: every subset if it
+# has at most <K> writes, else the empty one, <N> random ones and the whole)
+# that state is built on <scratch dev> (the prefix copied, then the subset
+# applied) and <check...> <scratch dev> <point> <state id> <n> runs, n from the
+# last mark "<prefix><n>" at or before the point (empty if none). The random
+# subsets are seeded by DMC_SEED (default 0). Sets DMC_CHECKED, DMC_FAILED and
+# DMC_WINDOWS (windows checked); fails if a replay does.
+dmc_replay_states() {
+	local log=$1 dev=$2 scr=$3 mib=$4 prefix=$5 pick=$6 k=$7 n=$8 total p id with mark range
+	shift 8
+	dmc-replay-log windows "$log" | awk '$4 > 0 { print $1 }' >/tmp/dmc-windows || return 1
+	total=$(wc -l </tmp/dmc-windows)
+	if [ "$pick" = all ] || [ "$total" -le "$pick" ]; then
+		cp /tmp/dmc-windows /tmp/dmc-wpick
+	else
+		awk -v n="$pick" -v t="$total" 'NR == 1 || NR == t ||
+			int(NR * (n - 1) / t) != int((NR - 1) * (n - 1) / t)' /tmp/dmc-windows >/tmp/dmc-wpick
+	fi
+	dd if=/dev/zero of="$dev" bs=1M count="$mib" oflag=direct 2>/dev/null
+	DMC_FROM=0 DMC_CHECKED=0 DMC_FAILED=0 DMC_WINDOWS=0
+	for p in $(cat /tmp/dmc-wpick); do
+		range=""
+		mark=""
+		if [ "$p" != - ]; then
+			if [ "$DMC_FROM" -le "$p" ]; then
+				dmc-replay-log replay "$log" "$dev" --from "$DMC_FROM" --to "$p" >&2 || return 1
+			fi
+			DMC_FROM=$((p + 1))
+			range="--from $DMC_FROM --to $p"
+			mark=$(awk -v e="$p" -v p="$prefix" '$1 > e { exit }
+				$2 == "mark" && $5 ~ ("^" p "[0-9]+$") { m = substr($5, length(p) + 1) }
+				END { print m }' /tmp/dmc-log.txt)
+		fi
+		dmc-replay-log states "$log" --point "$p" --max-exhaustive "$k" --random "$n" \
+			--seed "${DMC_SEED:-0}" >/tmp/dmc-states || return 1
+		DMC_WINDOWS=$((DMC_WINDOWS + 1))
+		while read -r id with; do
+			dd if="$dev" of="$scr" bs=1M count="$mib" iflag=direct oflag=direct 2>/dev/null
+			# shellcheck disable=SC2086 # $range is two options or none
+			dmc-replay-log replay "$log" "$scr" $range --with "$with" >&2 || return 1
+			DMC_CHECKED=$((DMC_CHECKED + 1))
+			"$@" "$scr" "$p" "$id" "$mark" >&2 || DMC_FAILED=$((DMC_FAILED + 1))
+		done </tmp/dmc-states
 	done
 }
 

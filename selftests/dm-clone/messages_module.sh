@@ -11,7 +11,7 @@ ktap_print_header
 DMC_DEV_MB=8
 [ "$(dmc_target_module)" = dm_clone_rs ] || { ktap_skip_all "tests the Rust module"; exit "$KSFT_SKIP"; }
 dmc_setup
-ktap_set_plan 16
+ktap_set_plan 18
 
 len=$(dm_sectors "$DMC_SRC")
 t="0 $len clone $DMC_META $DMC_DEST $DMC_SRC 8 1 no_hydration 4 hydration_threshold 5 HYDRATION_batch_size 3"
@@ -66,5 +66,15 @@ modprobe dm_clone_rs 2>/dev/null
 dm_test "dm_clone_rs does not load while the C dm-clone is loaded" [ $? != 0 ]
 dm_dmesg_since excl | grep -q "target type \`clone' is already registered by another module"
 dm_test "and says why" [ $? = 0 ]
+# The selftests' module switch (lib.sh), which the two-target suites rely on: with
+# a C clone in use C cannot be unloaded, so the switch to ours must fail (a trial
+# would otherwise run on C), and dmc_serves must name C as the one serving.
+dmsetup create dmc-held --table "$(dmc_table 8 1 no_hydration)" ||
+	ktap_exit_fail_msg "cannot create a C clone"
+switch_refused() { ! dmc_use_target dm_clone_rs; }
+dm_test "with a C clone in use, the selftests' switch to dm_clone_rs fails" switch_refused
+c_serves() { dmc_serves dm_clone && ! dmc_serves dm_clone_rs; }
+dm_test "and dmc_serves says C serves it, not ours" c_serves
+dmsetup remove dmc-held
 rmmod dm_clone
 ktap_finished

@@ -25,7 +25,7 @@ command -v dmc-meta-csum >/dev/null || ktap_exit_fail_msg "dmc-meta-csum is not 
 dm_brd_setup dmc- 3 "$DMC_DEV_MB"
 trap "dm_brd_cleanup; dmc_unload_targets" EXIT
 LEN=32768 IMG_BLOCKS=256
-ktap_set_plan 8
+ktap_set_plan 12
 
 dmc_fill_source || ktap_exit_fail_msg "cannot fill the source"
 # The write a loaded image takes (the last region), and the source with it.
@@ -34,10 +34,7 @@ cp /tmp/dmc-src.img /tmp/dmc-src-w.img
 dmc_put /tmp/dmc-w.bin 4096 1 0 /tmp/dmc-src-w.img 4095
 dmsetup create dmc-zslow --table "0 $LEN delay $DMC_SRC 0 1" || ktap_exit_fail_msg "no delay"
 
-use_module() {
-	dmc_unload_targets
-	modprobe "$1"
-}
+use_module() { dmc_use_target "$1"; }
 
 # make_meta <module> <copy args>: metadata with part of the copy done, in
 # /tmp/dmc-meta-<module>.img (its first 256 blocks) with the destination in
@@ -48,6 +45,7 @@ make_meta() {
 	dd if=/dev/zero of=$DMC_DEST bs=1M count=16 oflag=direct 2>/dev/null
 	dmsetup create dmc-m --table "0 $LEN clone $DMC_META $DMC_DEST /dev/mapper/dmc-zslow 8 $2" ||
 		return 1
+	dmc_serves "$1" || { dmsetup remove dmc-m; return 1; }
 	dmc_wait_for 120 "[ \"\$(dmc_copied dmc-m)\" -ge 1200 ]" || { echo "# $1: copy too slow"; return 1; }
 	dmsetup message dmc-m 0 disable_hydration
 	dmc_wait_for 10 "[ \"\$(dmc_status_field dmc-m 5)\" = 0 ]"
@@ -181,9 +179,24 @@ damage() {
 	esac
 }
 
-# trial <loading module> <n0>: load /tmp/dmc-bad.img; "refused", "loaded", or
-# "WRONG: why" on stdout.
+# metadata_refusal <mark>: the first line of the kernel log since the mark that
+# says why metadata was refused. Device-mapper core prints a line on any refused
+# table ("table: <dev>: clone: <ti->error> (<errno>)", "preresume failed", "error
+# adding target to table"): only a ti->error or a persistent-data report that
+# names the metadata or one of its structures counts; a refusal for any other
+# reason (a bad argument, a missing device) does not.
+metadata_refusal() {
+	dm_dmesg_since "$1" | grep -v -e 'dm-mark' -e 'preresume failed' \
+		-e 'error adding target to table' |
+		grep -m1 -i -E 'metadata|superblock|space map|bitset|btree|array|checksum|block manager|validator|bitmap' |
+		sed 's/^\[[ 0-9.]*\] //'
+}
+
+# trial <loading module> <n0>: load /tmp/dmc-bad.img with the module (which must
+# be the one clone module loaded); "refused: why", "loaded ...", or "WRONG: why"
+# on stdout.
 trial() {
+	dmc_use_target "$1" >/dev/null || { echo "WRONG: cannot make $1 the clone module"; return; }
 	dd if=/tmp/dmc-bad.img of=$DMC_META bs=4096 oflag=direct conv=notrunc 2>/dev/null
 	meta=$DMC_META
 	if [ "$TRUNC" != 0 ]; then
@@ -193,12 +206,21 @@ trial() {
 	dm_dmesg_mark "$1-$MAKER-$n"
 	if ! timeout 60 dmsetup create dmc-k --table "0 $LEN clone $meta $DMC_DEST $DMC_SRC 8 1 no_hydration" \
 		2>/dev/null; then
-		msg=$(dm_dmesg_since "$1-$MAKER-$n" | grep -v dm-mark |
-			grep -m1 -E 'clone|persistent|bitset|array|btree|space map' |
-			sed 's/^\[[ 0-9.]*\] //')
+		msg=$(metadata_refusal "$1-$MAKER-$n")
 		dmsetup remove dmc-k 2>/dev/null
 		[ -n "$TRUNC" ] && [ "$TRUNC" != 0 ] && dmsetup remove dmc-t
-		if [ -n "$msg" ]; then echo "refused: $msg"; else echo "WRONG: refused without a log message"; fi
+		if [ -n "$msg" ]; then
+			echo "refused: $msg"
+		else
+			echo "WRONG: refused without a metadata error in the log:" \
+				"$(dm_dmesg_since "$1-$MAKER-$n" | grep -v dm-mark | tail -n 1)"
+		fi
+		return
+	fi
+	if ! dmc_serves "$1" >/dev/null; then
+		dmsetup remove dmc-k
+		[ "$TRUNC" != 0 ] && dmsetup remove dmc-t
+		echo "WRONG: loaded, but not by $1: $(grep '^dm_clone' /proc/modules | paste -sd' ')"
 		return
 	fi
 	c=$(dmc_copied dmc-k)
@@ -231,7 +253,8 @@ trial() {
 }
 
 # images <maker> <every k-th damage>: damage the maker's metadata, load with
-# both modules; counts in /tmp/dmc-count-<maker>: "<images> <ours wrong> <C wrong>".
+# both modules; counts in /tmp/dmc-count-<maker>: "<images> <ours wrong> <C wrong>"
+# (images: damages applied, i.e. images that differ from the undamaged one).
 images() {
 	MAKER=$1
 	cp /tmp/dmc-meta-"$1".img /tmp/dmc-good.img
@@ -244,8 +267,13 @@ images() {
 	while [ $n -le $NDAMAGE ]; do
 		if [ $((n % $2)) = 0 ] || [ "$2" = 1 ]; then
 			damage $n
-			use_module dm_clone_rs
-			r=$(trial ours "$n0")
+			if [ "$TRUNC" = 0 ] && cmp -s /tmp/dmc-bad.img /tmp/dmc-good.img; then
+				# A damage that changed nothing tests nothing: it is not counted.
+				echo "# [$1 #$n] $WHAT: not applied (the image is unchanged)"
+				n=$((n + 1))
+				continue
+			fi
+			r=$(trial dm_clone_rs "$n0")
 			if [ "$n" -ge 27 ] && [ "$n" -le 42 ] && [ "${DMC_LONG:-0}" != 1 ]; then
 				# On a damaged bitset btree or array block C at times leaks a
 				# dm-bufio buffer when it refuses the image (a kernel WARNING,
@@ -253,8 +281,7 @@ images() {
 				rc="not loaded (C may leak a buffer and WARN: the long form loads it)"
 			elif [ "$1" = dm_clone ] || [ "${DMC_KERNEL:-fast}" != debug ] ||
 				[ "${DMC_LONG:-0}" = 1 ]; then
-				use_module dm_clone
-				rc=$(trial C "$n0")
+				rc=$(trial dm_clone "$n0")
 			else
 				rc="not loaded (the debug kernel's quick form)"
 			fi
@@ -277,6 +304,40 @@ dm_test "our target makes metadata with part of the copy done" \
 	make_meta dm_clone_rs "0 4 hydration_threshold 1 copy_rate_limit 2"
 dm_test "the C target makes metadata with part of the copy done" \
 	make_meta dm_clone "0 2 hydration_threshold 1"
+# control <maker> <module>: the undamaged image loads with the module and reads
+# as the source with the copied count it was made with (a target that refuses
+# every image, or reads every image wrong, fails here).
+control() {
+	cp /tmp/dmc-meta-"$1".img /tmp/dmc-good.img && cp /tmp/dmc-good.img /tmp/dmc-bad.img || return 1
+	dd if=/tmp/dmc-dest-"$1".img of=$DMC_DEST bs=1M oflag=direct 2>/dev/null
+	TRUNC=0 MAKER=$1 n=0
+	r=$(trial "$2" "$(cat /tmp/dmc-n0-"$1")")
+	echo "# control, $1's metadata loaded by $2: $r"
+	case "$r" in
+	"loaded ($(cat /tmp/dmc-n0-"$1") copied, reads as the source, a write survives a reload)") ;;
+	*) return 1 ;;
+	esac
+}
+# metadata_classifier: a table refused for a reason other than its metadata (a
+# destination that does not exist) is not taken as a metadata refusal.
+metadata_classifier() {
+	dmc_use_target dm_clone_rs || return 1
+	dm_dmesg_mark classifier
+	dmsetup create dmc-k --table "0 $LEN clone $DMC_META /dev/dmc-none $DMC_SRC 8" 2>/dev/null &&
+		{ dmsetup remove dmc-k; echo "# a table without a destination loads"; return 1; }
+	why=$(metadata_refusal classifier)
+	[ -z "$why" ] || { echo "# taken as a metadata refusal: $why"; return 1; }
+	dm_dmesg_since classifier | grep -q 'clone: Error opening destination device' ||
+		{ echo "# the refusal's own line is missing"; return 1; }
+}
+dm_test "control: undamaged metadata of ours loads with ours, reads as the source" \
+	control dm_clone_rs dm_clone_rs
+dm_test "control: undamaged metadata of C's loads with ours, reads as the source" \
+	control dm_clone dm_clone_rs
+dm_test "control: undamaged metadata of ours loads with C, reads as the source" \
+	control dm_clone_rs dm_clone
+dm_test "control: a refusal that is not about metadata is not counted as one" metadata_classifier
+
 every_ours=$(dmc_form 1 2 1) every_c=$(dmc_form 1 3 3)
 images dm_clone_rs "$every_ours"
 images dm_clone "$every_c"

@@ -9,16 +9,17 @@
 # mark was not committed, and writes waiting for a copy that completes after the
 # failure. Writes to regions committed as copied work. After a clean remove and
 # a reload on healthy metadata, everything reads back as it did before the
-# remove (C loses the write to the uncommitted region there). All metadata I/O
+# remove (so does C here; ro_window.sh shows where C differs). All metadata I/O
 # failing: the abort fails too and the clone goes to Fail, with an event: all
-# I/O fails, and it stays in Fail when the metadata device is healthy again.
+# I/O fails (reads, writes, flushes and discards, on a copied region too), and it
+# stays in Fail when the metadata device is healthy again.
 . "$(dirname "$0")/lib.sh"
 
 ktap_print_header
 DMC_DEV_MB=16
 dmc_setup
 dm_require_modules dm_flakey dm_delay
-ktap_set_plan 22
+ktap_set_plan 26
 
 dmc_fill_source || ktap_exit_fail_msg "cannot fill the source"
 len=$(dm_sectors "$DMC_SRC")
@@ -43,8 +44,16 @@ ev=$(dmc_event_nr dmc-me)
 dmc_swap dmc-zmeta "$flakey"
 # A partial write: region 3 is copied, then fsync needs a commit, which fails. (The
 # write is not in the expected image: its region's mark never reaches the disk.)
-dd if=/tmp/dmc-w.bin of=$C bs=4096 count=1 seek=6 oflag=direct conv=fsync 2>/dev/null
-dm_test "fsync fails when the commit it needs fails" [ $? != 0 ]
+# (dd's status does not tell its write from its fsync: the write is seen to have
+# landed on the destination, so what failed is the fsync.)
+fsync_fails() {
+	if dd if=/tmp/dmc-w.bin of=$C bs=4096 count=1 seek=6 oflag=direct conv=fsync 2>/dev/null; then
+		echo "# the write and its fsync succeeded"
+		return 1
+	fi
+	dmc_same "$DMC_DEST" 4096 1 6 /tmp/dmc-w.bin 0 || { echo "# the write did not land"; return 1; }
+}
+dm_test "fsync fails when the commit it needs fails (the write itself landed)" fsync_fails
 dm_test "status shows metadata mode ro" [ "$(dmc_mode dmc-me)" = ro ]
 dm_test "a dm event was raised" [ "$(dmc_event_nr dmc-me)" -gt "$ev" ]
 dm_test "region 3, whose mark was not committed, reads as the source again (as after a reload)" \
@@ -77,37 +86,87 @@ same_as_before() {
 dm_test "after the reload, everything reads back as before the remove (and as expected)" same_as_before
 dmsetup remove dmc-me
 
-# A write waiting for a copy when the metadata fails: the source reads take 1.5 s,
-# the metadata fails 0.3 s into the copy (a discard marks region 8, and a flush
-# needs its commit); the copy completes afterwards, unrecorded, so the write fails.
-dmc_slow_source 1500
+# A write waiting for a copy when the metadata fails: the source reads take 5 s
+# (the checks below must all fall within one copy, on the debug kernel too);
+# a partial write to region 6 waits for its copy, seen in flight (the status's
+# count, the only copy: the background copy is off) while the write is pending;
+# then the metadata fails (a discard marks region 8, and a flush needs its
+# commit, which fails: the flush fails, mode ro) while the copy is still in flight
+# and the write still pending; the copy completes afterwards, unrecorded, so the
+# write fails. (A write issued in ro mode fails at once, without a copy: the
+# order of events is what shows this one waited.) The status is read with
+# --noflush (no commit); the write's subshell writes dd's exit status to
+# /tmp/dmc-waiter.rc when dd ends.
+dmc_slow_source 5000
 slow_table="0 $len clone /dev/mapper/dmc-zmeta $DMC_DEST /dev/mapper/dmc-zslow 16 1 no_background_copy"
 dmsetup create dmc-me --table "$slow_table" || ktap_exit_fail_msg "cannot create the clone over the slow source"
 dmc_swap dmc-zmeta "$flakey"
-dd if=/tmp/dmc-w.bin of=$C bs=4096 count=1 seek=12 oflag=direct 2>/dev/null &
+# now: "<regions in flight> <mode> <write pending: 1, or 0>".
+now() {
+	dmsetup status --noflush dmc-me | awk -v p="$([ -e /tmp/dmc-waiter.rc ] && echo 0 || echo 1)" \
+		'{ print $8, $NF, p }'
+}
+rm -f /tmp/dmc-waiter.rc
+(
+	dd if=/tmp/dmc-w.bin of=$C bs=4096 count=1 seek=12 oflag=direct 2>/dev/null
+	echo $? >/tmp/dmc-waiter.rc
+) &
 waiter=$!
-sleep 0.3
-blkdiscard -o $((8 * 8192)) -l 8192 $C
+dmc_wait_for 2 '[ "$(now)" = "1 rw 1" ]'
+at_write=$(now)
+echo "# the write issued: in flight, mode, write pending: $at_write"
+dm_test "the partial write to region 6 waits for its copy: 1 region in flight, mode rw" \
+	[ "$at_write" = "1 rw 1" ]
+blkdiscard -o $((8 * 8192)) -l 8192 $C || echo "# the discard of region 8 failed"
 dd if=/dev/zero of=$C bs=4096 count=0 conv=fsync 2>/dev/null
-dm_test "the flush that needs the discard's commit fails, mode ro" [ "$(dmc_mode dmc-me)" = ro ]
+flush_rc=$?
+at_flush=$(now)
+echo "# the flush returned $flush_rc; then in flight, mode, write pending: $at_flush"
+flush_fails() { [ $flush_rc != 0 ] && [ "${at_flush#* }" = "ro 1" ]; }
+dm_test "the flush that needs the discard's commit fails, mode ro" flush_fails
 wait $waiter
-dm_test "the write waiting for the copy in flight fails (the copy cannot be recorded)" [ $? != 0 ]
+waiter_rc=$(cat /tmp/dmc-waiter.rc 2>/dev/null)
+echo "# the write returned $waiter_rc"
+waited_and_failed() {
+	[ "$at_flush" = "1 ro 1" ] || { echo "# the copy or the write was no longer in flight when the mode went ro"; return 1; }
+	dmc_between "$waiter_rc" 1 255
+}
+dm_test "the write waiting for the copy in flight fails (the copy cannot be recorded)" waited_and_failed
 dm_test "and region 6 reads as the source" dmc_same $C 8192 1 6 /tmp/dmc-src.img 6
 dmsetup remove dmc-me
 dmsetup remove dmc-zslow
 dmc_swap dmc-zmeta "$healthy"
 dmsetup create dmc-me --table "$table" || ktap_exit_fail_msg "cannot recreate the clone"
 
+# What Fail must stop, shown to work first: reads (region 0 from the source, region
+# 1, committed as copied, from the destination), and on region 1 a discard, a
+# write and a flush, none of which needs a mark.
+rd() { dd if=$C of=/dev/null bs=4096 count=1 skip="$1" iflag=direct 2>/dev/null; }
+wr() { dd if=/tmp/dmc-w.bin of=$C bs=4096 count=1 seek="$1" oflag=direct 2>/dev/null; }
+fl() { dd if=/dev/zero of=$C bs=4096 count=0 conv=fsync 2>/dev/null; }
+dsc() { blkdiscard -o 8192 -l 8192 $C; }
+works_before() { [ "$(dmc_copied dmc-me)" = 1 ] && rd 0 && rd 2 && dsc && wr 3 && fl; }
+dm_test "before Fail: region 1 copied; reads, and a discard, a write and a flush of region 1 work" works_before
 ev=$(dmc_event_nr dmc-me)
 dmc_swap dmc-zmeta "0 $msect error"
 dd if=/tmp/dmc-w.bin of=$C bs=4096 count=1 seek=8 oflag=direct conv=fsync 2>/dev/null
 dm_test "status shows Fail when the abort fails too" [ "$(dmsetup status dmc-me | awk '{ print $4 }')" = Fail ]
 dm_test "a dm event was raised" [ "$(dmc_event_nr dmc-me)" -gt "$ev" ]
-dd if=$C of=/dev/null bs=4096 count=1 iflag=direct 2>/dev/null
-dm_test "reads fail in Fail mode" [ $? != 0 ]
+# fails <what> <command...>: the command fails; says so if not.
+fails() {
+	w=$1
+	shift
+	if "$@"; then echo "# in Fail mode, $w succeeded"; return 1; fi
+}
+reads_fail() { fails "a read of region 0" rd 0 && fails "a read of region 1" rd 2; }
+dm_test "reads fail in Fail mode (region 0 from the source, region 1 from the destination)" reads_fail
+dm_test "writes fail in Fail mode (to region 1, copied: no mark needed)" fails "a write to region 1" wr 3
+flush_discard_fail() { fails "a flush" fl && fails "a discard of region 1" dsc; }
+dm_test "flushes and discards fail in Fail mode" flush_discard_fail
 dmc_swap dmc-zmeta "$healthy"
 dmsetup message dmc-me 0 enable_background_copy
 sleep 1.5
-dm_test "Fail is never left, even with healthy metadata" [ "$(dmsetup status dmc-me | awk '{ print $4 }')" = Fail ]
+in_fail() { [ "$(dmsetup status dmc-me | awk '{ print $4 }')" = Fail ] && fails "a read of region 1" rd 2; }
+dm_test "Fail is never left, even with healthy metadata (reads still fail)" in_fail
 dm_test "remove in Fail mode" dmsetup remove dmc-me
 ktap_finished

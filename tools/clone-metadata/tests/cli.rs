@@ -16,7 +16,9 @@ fn tmp(name: &str) -> PathBuf {
     dir.join(name)
 }
 
-fn image(path: &Path, damage: bool) {
+/// Writes a clean image to `path`, or with `damage` one whose bitset root has a bad
+/// checksum; returns the bitset root's block number (the damaged block).
+fn image(path: &Path, damage: bool) -> u64 {
     let m = Metadata {
         region_size: 8,
         target_size: 2048,
@@ -26,12 +28,14 @@ fn image(path: &Path, damage: bool) {
     for (b, d) in write::write(&m, 1024).unwrap() {
         img[b as usize * BLOCK_SIZE..][..BLOCK_SIZE].copy_from_slice(&d);
     }
+    // The bitset's root (superblock field bitset_root, at byte 188).
+    let root = u64::from_le_bytes(img[188..196].try_into().unwrap());
     if damage {
-        // The bitset's root: its checksum.
-        let root = u64::from_le_bytes(img[188..196].try_into().unwrap()) as usize;
-        img[root * BLOCK_SIZE + 40] ^= 1;
+        // Its checksum no longer matches.
+        img[root as usize * BLOCK_SIZE + 40] ^= 1;
     }
     std::fs::write(path, img).unwrap();
+    root
 }
 
 fn run(tool: &str, args: &[&str]) -> Output {
@@ -89,11 +93,29 @@ fn check_says_clean_or_names_the_damaged_block() {
     let o = run("check", &["-q", good.to_str().unwrap()]);
     assert_eq!((o.status.code(), o.stdout.len()), (Some(0), 0));
     let bad = tmp("bad.img");
-    image(&bad, true);
+    let root = image(&bad, true);
     let o = run("check", &[bad.to_str().unwrap()]);
     assert_eq!(o.status.code(), Some(1));
+    // The bitset root is not the superblock (block 0), so naming block 0, or any block
+    // but the root, fails. Exactly one problem: the root's checksum, with its number.
+    // (Block 5 with this writer: the last of the 6 blocks in use.)
+    assert_eq!(root, 5, "bitset root moved: the writer's layout changed");
+    let named: Vec<String> = text(&o)
+        .lines()
+        .filter(|l| l.contains(": block "))
+        .map(String::from)
+        .collect();
+    let want = format!(
+        "{}: block {root}: bitset btree node: bad checksum ",
+        bad.display()
+    );
     assert!(
-        text(&o).contains("bad checksum") && text(&o).contains("damaged"),
+        named.len() == 1 && named[0].starts_with(&want),
+        "want one line starting {want:?}, got:\n{}",
+        text(&o)
+    );
+    assert!(
+        text(&o).contains(&format!("{}: damaged: 1 problem(s)", bad.display())),
         "{}",
         text(&o)
     );
@@ -102,6 +124,7 @@ fn check_says_clean_or_names_the_damaged_block() {
     // The superblock alone is fine.
     let o = run("check", &["--super-block-only", bad.to_str().unwrap()]);
     assert_eq!(o.status.code(), Some(0), "{}", text(&o));
+    assert!(text(&o).contains("clean"), "{}", text(&o));
     // A broken superblock.
     let mut img = std::fs::read(&good).unwrap();
     img[32] ^= 1;
@@ -128,6 +151,7 @@ fn dump_writes_the_copied_runs() {
         "<superblock version=\"1\" region_size=\"8\" target_size=\"2048\" nr_regions=\"256\" nr_copied=\"13\">\n  <copied first=\"0\" count=\"10\"/>\n  <copied first=\"100\" count=\"2\"/>\n  <copied first=\"255\" count=\"1\"/>\n</superblock>\n"
     );
     let o = run("dump", &["--format", "human", good.to_str().unwrap()]);
+    assert_eq!(o.status.code(), Some(0), "{}", text(&o));
     assert!(
         String::from_utf8_lossy(&o.stdout).contains("copied: 0-9\ncopied: 100-101\ncopied: 255\n")
     );
@@ -149,10 +173,15 @@ fn dump_writes_the_copied_runs() {
     assert!(text(&o).contains("must not exist"), "{}", text(&o));
     // Damaged: what can be read, and exit 1.
     let bad = tmp("dump-bad.img");
-    image(&bad, true);
+    let root = image(&bad, true);
     let o = run("dump", &[bad.to_str().unwrap()]);
     assert_eq!(o.status.code(), Some(1), "{}", text(&o));
-    assert!(text(&o).contains("dumped what could be read"));
+    assert!(
+        text(&o).contains(&format!("block {root}: bitset btree node: bad checksum"))
+            && text(&o).contains("dumped what could be read"),
+        "{}",
+        text(&o)
+    );
 }
 
 fn restore(args: &[&str]) -> Output {

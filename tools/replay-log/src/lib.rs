@@ -13,7 +13,20 @@
 //! The target logs a write only when a later flush completes (or at once for a
 //! FUA write), so replaying the log up to a FLUSH or FUA entry gives the device
 //! as a power cut at that moment could have left it.
+//!
+//! A disk with a volatile write cache may lose any of the writes completed
+//! since the last flush, in any combination, so a power cut after durability
+//! point P (a FLUSH or FUA entry, or the start of the log) and before the next
+//! one, Q, may leave entries `0..=P` plus any subset of the writes and
+//! discards strictly between P and Q: P's [`Window`]. [`windows`] lists them,
+//! [`pick_subsets`] chooses subsets of one (all of them, or a seeded random
+//! sample), and [`choose`] checks a subset against the window after an entry
+//! and orders it for replay (log order, or reversed: an earlier overlapping
+//! write landing after a later one). Not modelled: a FUA write orders nothing
+//! else, so a write logged after a FUA entry Q (at the next flush) may have
+//! reached the disk before Q did; those states are not listed.
 
+use std::collections::HashSet;
 use std::fmt;
 use std::io;
 
@@ -174,6 +187,13 @@ impl Entry {
     pub fn is_durability_point(&self) -> bool {
         self.flags & (flag::FLUSH | flag::FUA) != 0
     }
+
+    /// Whether a power cut may lose this entry until the next durability
+    /// point: a write or a discard, with sectors, that is not itself a flush or
+    /// FUA entry. Marks and empty entries change nothing.
+    pub fn is_volatile_data(&self) -> bool {
+        !self.is_durability_point() && self.flags & flag::MARK == 0 && self.nr_sectors > 0
+    }
 }
 
 fn le64(b: &[u8], at: usize) -> u64 {
@@ -306,6 +326,334 @@ impl<R: ReadAt> Log<R> {
         }
         Ok(written)
     }
+}
+
+/// The writes and discards a power cut after one durability point may lose.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Window {
+    /// The entry the window follows: a durability point, or `None` for the
+    /// start of the log (from [`window_after`], any entry).
+    pub point: Option<u64>,
+    /// The indices of the [`Entry::is_volatile_data`] entries after `point`
+    /// and before `next`, in log order.
+    pub entries: Vec<u64>,
+    /// The first durability point after `point`, `None` if the log ends first.
+    pub next: Option<u64>,
+}
+
+/// Why a point or a subset does not fit the log.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum WindowError {
+    /// No such entry; the log has `len` entries.
+    NoEntry {
+        /// The index asked for.
+        index: u64,
+        /// Entries in the log.
+        len: u64,
+    },
+    /// The entry is not a FLUSH or FUA entry.
+    NotAPoint {
+        /// The entry.
+        index: u64,
+        /// Its [`Entry::kind`].
+        kind: String,
+    },
+    /// The entry is at or before the window's point: it is in the prefix.
+    NotAfter {
+        /// The entry.
+        index: u64,
+        /// The window's point.
+        point: u64,
+    },
+    /// The entry is at or past the durability point that ends the window.
+    PastWindow {
+        /// The entry.
+        index: u64,
+        /// The window's point (`None`: the start of the log).
+        point: Option<u64>,
+        /// The durability point ending the window.
+        next: u64,
+        /// Its [`Entry::kind`].
+        next_kind: String,
+    },
+    /// The entry is in the window's range but is a mark or an empty entry.
+    NotData {
+        /// The entry.
+        index: u64,
+        /// Its [`Entry::kind`].
+        kind: String,
+    },
+    /// The entry is listed more than once.
+    Twice(u64),
+}
+
+fn after_text(point: Option<u64>) -> String {
+    match point {
+        Some(p) => format!("entry {p}"),
+        None => "the start of the log".to_string(),
+    }
+}
+
+impl fmt::Display for WindowError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            WindowError::NoEntry { index, len: 0 } => {
+                write!(f, "entry {index}: the log has no entries")
+            }
+            WindowError::NoEntry { index, len } => {
+                write!(f, "entry {index}: the log has entries 0..={}", len - 1)
+            }
+            WindowError::NotAPoint { index, kind } => write!(
+                f,
+                "entry {index} is a {kind} entry, not a flush or FUA entry \
+                 (`dmc-replay-log windows` lists the points)"
+            ),
+            WindowError::NotAfter { index, point } => write!(
+                f,
+                "entry {index} is not after entry {point}: it is in the prefix, already applied"
+            ),
+            WindowError::PastWindow {
+                index,
+                point,
+                next,
+                next_kind,
+            } => write!(
+                f,
+                "entry {index} is not in the window after {}: that window ends at entry \
+                 {next} ({next_kind}), which makes it durable",
+                after_text(*point)
+            ),
+            WindowError::NotData { index, kind } => write!(
+                f,
+                "entry {index} is a {kind} entry, not a write or discard a crash could lose"
+            ),
+            WindowError::Twice(i) => write!(f, "entry {i} is listed twice"),
+        }
+    }
+}
+
+impl std::error::Error for WindowError {}
+
+/// The entry at `index` (entries as [`Log::entries`] returns them: entry i at
+/// position i).
+fn entry_at(entries: &[Entry], index: u64) -> Result<&Entry, WindowError> {
+    usize::try_from(index)
+        .ok()
+        .and_then(|i| entries.get(i))
+        .ok_or(WindowError::NoEntry {
+            index,
+            len: entries.len() as u64,
+        })
+}
+
+/// The window after `after` (any entry, or `None` for the start of the log):
+/// the volatile data entries after it up to the next durability point.
+pub fn window_after(entries: &[Entry], after: Option<u64>) -> Result<Window, WindowError> {
+    let start = match after {
+        Some(p) => {
+            entry_at(entries, p)?;
+            // p < entries.len(), a usize.
+            p as usize + 1
+        }
+        None => 0,
+    };
+    let mut w = Window {
+        point: after,
+        entries: Vec::new(),
+        next: None,
+    };
+    for e in &entries[start..] {
+        if e.is_durability_point() {
+            w.next = Some(e.index);
+            break;
+        }
+        if e.is_volatile_data() {
+            w.entries.push(e.index);
+        }
+    }
+    Ok(w)
+}
+
+/// Every crash window of the log, in log order: the one after the start of
+/// the log, then one after each durability point (empty ones included). Every
+/// volatile data entry is in exactly one.
+pub fn windows(entries: &[Entry]) -> Vec<Window> {
+    let mut out = vec![Window {
+        point: None,
+        entries: Vec::new(),
+        next: None,
+    }];
+    for e in entries {
+        if e.is_durability_point() {
+            if let Some(last) = out.last_mut() {
+                last.next = Some(e.index);
+            }
+            out.push(Window {
+                point: Some(e.index),
+                entries: Vec::new(),
+                next: None,
+            });
+        } else if e.is_volatile_data() {
+            if let Some(last) = out.last_mut() {
+                last.entries.push(e.index);
+            }
+        }
+    }
+    out
+}
+
+/// The window after durability point `point` (`None`: the start of the
+/// log); refuses an entry that is not a FLUSH or FUA entry.
+pub fn window_at_point(entries: &[Entry], point: Option<u64>) -> Result<Window, WindowError> {
+    if let Some(p) = point {
+        let e = entry_at(entries, p)?;
+        if !e.is_durability_point() {
+            return Err(WindowError::NotAPoint {
+                index: p,
+                kind: e.kind(),
+            });
+        }
+    }
+    window_after(entries, point)
+}
+
+/// Check that every entry of `chosen` is a volatile data entry in the window
+/// after `after` (see [`window_after`]), listed once, and give them in the
+/// order to apply them: log order, or its reverse if `reverse`.
+pub fn choose(
+    entries: &[Entry],
+    after: Option<u64>,
+    chosen: &[u64],
+    reverse: bool,
+) -> Result<Vec<u64>, WindowError> {
+    let w = window_after(entries, after)?;
+    let mut seen = HashSet::new();
+    for &i in chosen {
+        let e = entry_at(entries, i)?;
+        if let Some(p) = after {
+            if i <= p {
+                return Err(WindowError::NotAfter { index: i, point: p });
+            }
+        }
+        if let Some(next) = w.next {
+            if i >= next {
+                let next_kind = entry_at(entries, next)?.kind();
+                return Err(WindowError::PastWindow {
+                    index: i,
+                    point: after,
+                    next,
+                    next_kind,
+                });
+            }
+        }
+        if !e.is_volatile_data() {
+            return Err(WindowError::NotData {
+                index: i,
+                kind: e.kind(),
+            });
+        }
+        if !seen.insert(i) {
+            return Err(WindowError::Twice(i));
+        }
+    }
+    let mut order = chosen.to_vec();
+    order.sort_unstable();
+    if reverse {
+        order.reverse();
+    }
+    Ok(order)
+}
+
+/// The most entries a window may have for [`pick_subsets`] to list all of
+/// its subsets (2^20 of them).
+pub const MAX_EXHAUSTIVE: u32 = 20;
+
+/// SplitMix64: a small, seeded, well-mixed generator (Steele, Lea, Flood
+/// 2014), enough to sample crash states reproducibly.
+#[derive(Debug, Clone)]
+pub struct SplitMix64(u64);
+
+impl SplitMix64 {
+    /// A generator whose stream is fixed by `seed`.
+    pub fn new(seed: u64) -> Self {
+        SplitMix64(seed)
+    }
+
+    /// The next 64 bits.
+    pub fn next_u64(&mut self) -> u64 {
+        self.0 = self.0.wrapping_add(0x9e37_79b9_7f4a_7c15);
+        let mut z = self.0;
+        z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
+        z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
+        z ^ (z >> 31)
+    }
+}
+
+/// The seed [`pick_subsets`] is given for the window after `point` by a run
+/// seeded with `seed`: windows get different samples from one seed.
+pub fn window_seed(seed: u64, point: Option<u64>) -> u64 {
+    let p = point.map_or(0, |p| p.wrapping_add(1));
+    SplitMix64::new(seed ^ p.wrapping_mul(0xd1b5_4a32_d192_ed03)).next_u64()
+}
+
+/// Subsets of `window` (entry indices in log order), each in log order.
+///
+/// If the window has at most `max_exhaustive` entries (capped at
+/// [`MAX_EXHAUSTIVE`]), every subset: 2^n of them, subset k holding the
+/// entries whose bit is set in k (bit i for `window[i]`), so the empty one is
+/// first and the full one last. Otherwise the empty subset, then up to
+/// `random` distinct others, neither empty nor full, each entry in with
+/// probability 1/2 (a [`SplitMix64`] seeded with `seed`), then the full one.
+/// The same arguments give the same list.
+pub fn pick_subsets(
+    window: &[u64],
+    max_exhaustive: u32,
+    random: usize,
+    seed: u64,
+) -> Vec<Vec<u64>> {
+    let n = window.len();
+    if n <= max_exhaustive.min(MAX_EXHAUSTIVE) as usize {
+        return (0..1u64 << n)
+            .map(|mask| {
+                window
+                    .iter()
+                    .enumerate()
+                    .filter(|(i, _)| mask >> i & 1 == 1)
+                    .map(|(_, &e)| e)
+                    .collect()
+            })
+            .collect();
+    }
+    // n > 0 here, so the empty and the full subsets differ.
+    let mut rng = SplitMix64::new(seed);
+    let mut out: Vec<Vec<u64>> = vec![Vec::new()];
+    let mut seen: HashSet<Vec<u64>> = HashSet::new();
+    seen.insert(Vec::new());
+    seen.insert(window.to_vec());
+    // Bounded: a small window may not have `random` other subsets.
+    let attempts = random.saturating_mul(4).saturating_add(64);
+    let mut found = 0;
+    for _ in 0..attempts {
+        if found == random {
+            break;
+        }
+        let mut pick = Vec::new();
+        let mut bits = 0u64;
+        for (i, &e) in window.iter().enumerate() {
+            if i % 64 == 0 {
+                bits = rng.next_u64();
+            }
+            if bits >> (i % 64) & 1 == 1 {
+                pick.push(e);
+            }
+        }
+        if seen.insert(pick.clone()) {
+            out.push(pick);
+            found += 1;
+        }
+    }
+    out.push(window.to_vec());
+    out
 }
 
 #[cfg(test)]
@@ -442,5 +790,318 @@ mod tests {
         let cut = &log[..512 + 100];
         let mut l = Log::open(cut).unwrap();
         assert!(l.entries().is_err());
+    }
+
+    /// An entry as `Log::entries` makes it (no data behind it).
+    fn entry(index: u64, flags: u64, sector: u64, nr_sectors: u64) -> Entry {
+        Entry {
+            index,
+            sector,
+            nr_sectors,
+            flags,
+            mark: (flags & flag::MARK != 0).then(|| "m".to_string()),
+            data_offset: 0,
+        }
+    }
+
+    /// A random log's entries: writes (some empty), discards, flushes (some
+    /// with data), FUA writes and marks.
+    fn random_entries(rng: &mut SplitMix64) -> Vec<Entry> {
+        let len = rng.next_u64() % 40;
+        (0..len)
+            .map(|i| {
+                let r = rng.next_u64();
+                let (flags, n) = match r % 9 {
+                    0..=2 => (0, 8),
+                    3 => (0, 0),
+                    4 => (flag::DISCARD, 8),
+                    5 => (flag::FLUSH, (r >> 8) % 2 * 8),
+                    6 => (flag::FUA | flag::METADATA, 8),
+                    7 => (flag::MARK, 0),
+                    _ => (flag::METADATA, 8),
+                };
+                entry(i, flags, (r >> 16) % 64 * 8, n)
+            })
+            .collect()
+    }
+
+    #[test]
+    fn windows_partition_the_volatile_data_between_durability_points() {
+        let mut rng = SplitMix64::new(7);
+        for _ in 0..500 {
+            let e = random_entries(&mut rng);
+            let w = windows(&e);
+            // One window for the start, then one per durability point, in order.
+            let points: Vec<_> = e
+                .iter()
+                .filter(|e| e.is_durability_point())
+                .map(|e| Some(e.index))
+                .collect();
+            assert_eq!(w[0].point, None);
+            assert_eq!(w[1..].iter().map(|w| w.point).collect::<Vec<_>>(), points);
+            // Every volatile data entry exactly once, nothing else.
+            let mut count = vec![0; e.len()];
+            for win in &w {
+                for &i in &win.entries {
+                    count[i as usize] += 1;
+                }
+            }
+            for x in &e {
+                assert_eq!(count[x.index as usize], usize::from(x.is_volatile_data()));
+            }
+            for (k, win) in w.iter().enumerate() {
+                // Bounded by its point and the next one, which ends it.
+                assert_eq!(win.next, w.get(k + 1).and_then(|n| n.point));
+                let lo = win.point.map_or(0, |p| p + 1);
+                let hi = win.next.unwrap_or(e.len() as u64);
+                assert!(win.entries.windows(2).all(|p| p[0] < p[1]));
+                assert!(win.entries.iter().all(|&i| lo <= i && i < hi));
+                assert!(e[lo as usize..hi as usize]
+                    .iter()
+                    .all(|x| !x.is_durability_point()));
+                // The same as asked for one point at a time.
+                assert_eq!(window_at_point(&e, win.point).as_ref(), Ok(win));
+                assert_eq!(window_after(&e, win.point).as_ref(), Ok(win));
+            }
+            for x in e.iter().filter(|x| !x.is_durability_point()) {
+                assert!(matches!(
+                    window_at_point(&e, Some(x.index)),
+                    Err(WindowError::NotAPoint { index, .. }) if index == x.index
+                ));
+            }
+            let past = e.len() as u64;
+            assert!(matches!(
+                window_at_point(&e, Some(past)),
+                Err(WindowError::NoEntry { index, .. }) if index == past
+            ));
+        }
+    }
+
+    #[test]
+    fn exhaustive_subsets_are_all_2_to_the_n_distinct_ones() {
+        for n in 0..=10u64 {
+            let window: Vec<u64> = (0..n).map(|i| 100 + 3 * i).collect();
+            let s = pick_subsets(&window, 10, 5, 1);
+            assert_eq!(s.len(), 1 << n);
+            let distinct: HashSet<_> = s.iter().cloned().collect();
+            assert_eq!(distinct.len(), 1 << n);
+            assert!(s[0].is_empty());
+            assert_eq!(s.last(), Some(&window));
+            for sub in &s {
+                assert!(sub.windows(2).all(|p| p[0] < p[1]));
+                assert!(sub.iter().all(|i| window.contains(i)));
+            }
+        }
+    }
+
+    #[test]
+    fn random_subsets_are_seeded_distinct_and_inside_the_window() {
+        let window: Vec<u64> = (0..70).map(|i| 10 + 2 * i).collect();
+        let a = pick_subsets(&window, 8, 50, 42);
+        assert_eq!(a, pick_subsets(&window, 8, 50, 42));
+        assert_ne!(a, pick_subsets(&window, 8, 50, 43));
+        assert_eq!(a.len(), 52);
+        assert!(a[0].is_empty());
+        assert_eq!(a.last(), Some(&window));
+        let distinct: HashSet<_> = a.iter().cloned().collect();
+        assert_eq!(distinct.len(), a.len());
+        for sub in &a {
+            assert!(sub.windows(2).all(|p| p[0] < p[1]));
+            assert!(sub.iter().all(|i| window.contains(i)));
+        }
+        // Bits past the first 64 entries are drawn too.
+        assert!(a.iter().any(|sub| sub.iter().any(|&i| i >= 10 + 2 * 64)));
+        // A small window has only so many subsets: every one, once.
+        let small = pick_subsets(&[1, 2, 3], 2, 100, 5);
+        assert_eq!(small.len(), 8);
+        assert_eq!(small.iter().cloned().collect::<HashSet<_>>().len(), 8);
+        // The exhaustive bound is capped.
+        let big: Vec<u64> = (0..MAX_EXHAUSTIVE as u64 + 1).collect();
+        assert_eq!(pick_subsets(&big, u32::MAX, 3, 0).len(), 5);
+        // No random subsets: the empty and the full one.
+        assert_eq!(pick_subsets(&big, 0, 0, 0), vec![vec![], big.clone()]);
+        // Windows get different samples from one seed.
+        assert_ne!(window_seed(1, None), window_seed(1, Some(0)));
+        assert_eq!(window_seed(1, Some(4)), window_seed(1, Some(4)));
+    }
+
+    #[test]
+    fn choose_refuses_what_a_crash_after_the_point_cannot_lose() {
+        // 0 write, 1 flush, 2 write, 3 mark, 4 discard, 5 empty write,
+        // 6 fua, 7 write.
+        let e = vec![
+            entry(0, 0, 0, 8),
+            entry(1, flag::FLUSH, 0, 0),
+            entry(2, 0, 8, 8),
+            entry(3, flag::MARK, 0, 0),
+            entry(4, flag::DISCARD, 16, 8),
+            entry(5, 0, 0, 0),
+            entry(6, flag::FUA, 24, 8),
+            entry(7, 0, 32, 8),
+        ];
+        assert_eq!(choose(&e, Some(1), &[4, 2], false), Ok(vec![2, 4]));
+        assert_eq!(choose(&e, Some(1), &[2, 4], true), Ok(vec![4, 2]));
+        assert_eq!(choose(&e, Some(1), &[], false), Ok(vec![]));
+        assert_eq!(choose(&e, None, &[0], false), Ok(vec![0]));
+        assert_eq!(choose(&e, Some(6), &[7], false), Ok(vec![7]));
+        // After a data entry: the rest of its window.
+        assert_eq!(choose(&e, Some(2), &[4], false), Ok(vec![4]));
+        let err = |after, with: &[u64]| choose(&e, after, with, false).unwrap_err();
+        assert_eq!(
+            err(Some(1), &[0]),
+            WindowError::NotAfter { index: 0, point: 1 }
+        );
+        assert_eq!(
+            err(Some(1), &[1]),
+            WindowError::NotAfter { index: 1, point: 1 }
+        );
+        assert!(matches!(
+            err(Some(1), &[3]),
+            WindowError::NotData { index: 3, .. }
+        ));
+        assert!(matches!(
+            err(Some(1), &[5]),
+            WindowError::NotData { index: 5, .. }
+        ));
+        assert!(matches!(
+            err(Some(1), &[2, 6]),
+            WindowError::PastWindow {
+                index: 6,
+                next: 6,
+                ..
+            }
+        ));
+        assert!(matches!(
+            err(None, &[2]),
+            WindowError::PastWindow {
+                index: 2,
+                point: None,
+                next: 1,
+                ..
+            }
+        ));
+        assert!(matches!(
+            err(Some(1), &[8]),
+            WindowError::NoEntry { index: 8, len: 8 }
+        ));
+        assert!(matches!(
+            err(Some(9), &[]),
+            WindowError::NoEntry { index: 9, len: 8 }
+        ));
+        assert_eq!(err(Some(1), &[2, 4, 2]), WindowError::Twice(2));
+        // The messages name the entry.
+        for (after, with, text) in [
+            (Some(1), &[0u64][..], "entry 0 is not after entry 1"),
+            (
+                Some(1),
+                &[3],
+                "entry 3 is a mark entry, not a write or discard",
+            ),
+            (
+                Some(1),
+                &[7],
+                "entry 7 is not in the window after entry 1: that window \
+                              ends at entry 6 (write,fua)",
+            ),
+            (
+                None,
+                &[7],
+                "entry 7 is not in the window after the start of the log",
+            ),
+            (Some(1), &[99], "entry 99: the log has entries 0..=7"),
+            (Some(1), &[2, 2], "entry 2 is listed twice"),
+        ] {
+            let msg = err(after, with).to_string();
+            assert!(msg.starts_with(text), "{msg}");
+        }
+        assert!(window_at_point(&e, Some(2))
+            .unwrap_err()
+            .to_string()
+            .starts_with("entry 2 is a write entry, not a flush or FUA entry"));
+    }
+
+    /// The log of `replaying_a_subset_gives_the_prefix_and_exactly_those_writes`:
+    /// entry i writes byte 0x20 + i (a discard writes zeros) over
+    /// `(first 512-byte sector, sectors)`; `None` changes nothing.
+    fn model_log(ss: usize) -> (Vec<u8>, Vec<Option<(u64, u64)>>) {
+        let s = (ss / 512) as u64;
+        let mut b = Builder::new(ss);
+        let write = |b: &mut Builder, sector: u64, blocks: u64| {
+            let fill = 0x20 + b.n as u8;
+            b.push(sector, 0, &vec![fill; blocks as usize * ss], "");
+            Some((sector, blocks * s))
+        };
+        let model = vec![
+            write(&mut b, 0, 2), // 0: prefix
+            {
+                b.push(0, flag::FLUSH, &[], ""); // 1: the point
+                None
+            },
+            write(&mut b, 2 * s, 1), // 2
+            write(&mut b, s, 2),     // 3: over 0 and 2
+            {
+                b.discard(4 * s, s); // 4
+                Some((4 * s, s))
+            },
+            {
+                b.push(0, flag::MARK, &[], "f1"); // 5
+                None
+            },
+            write(&mut b, 2 * s, 3), // 6: over 2, 3 and 4
+            {
+                b.push(0, flag::FLUSH, &[], ""); // 7: ends the window
+                None
+            },
+            write(&mut b, 0, 8), // 8: after it
+        ];
+        (b.finish(), model)
+    }
+
+    #[test]
+    fn replaying_a_subset_gives_the_prefix_and_exactly_those_writes() {
+        for ss in [512, 4096] {
+            let (log, model) = model_log(ss);
+            let mut l = Log::open(&log[..]).unwrap();
+            let e = l.entries().unwrap();
+            let w = window_at_point(&e, Some(1)).unwrap();
+            assert_eq!(w.entries, [2, 3, 4, 6]);
+            assert_eq!(w.next, Some(7));
+            let size = 16 * ss;
+            let mut prefix = vec![0x11u8; size];
+            l.replay(&e[..=1], &mut prefix).unwrap();
+            let subsets = pick_subsets(&w.entries, 8, 0, 0);
+            assert_eq!(subsets.len(), 16);
+            for sub in &subsets {
+                for reverse in [false, true] {
+                    let order = choose(&e, Some(1), sub, reverse).unwrap();
+                    let mut dev = prefix.clone();
+                    let picked: Vec<Entry> = order.iter().map(|&i| e[i as usize].clone()).collect();
+                    l.replay(&picked, &mut dev).unwrap();
+                    // The model: the base, entry 0, then the subset in order.
+                    let mut want = vec![0x11u8; size];
+                    for &i in std::iter::once(&0).chain(&order) {
+                        if let Some((sector, n)) = model[i as usize] {
+                            let fill = if e[i as usize].flags & flag::DISCARD != 0 {
+                                0
+                            } else {
+                                0x20 + i as u8
+                            };
+                            want[sector as usize * 512..][..n as usize * 512].fill(fill);
+                        }
+                    }
+                    assert_eq!(dev, want, "ss {ss}, subset {sub:?}, reverse {reverse}");
+                }
+            }
+            // Overlap: in log order the later write wins, reversed the earlier.
+            let mut last = |sub: &[u64], reverse| {
+                let order = choose(&e, Some(1), sub, reverse).unwrap();
+                let mut dev = prefix.clone();
+                let picked: Vec<Entry> = order.iter().map(|&i| e[i as usize].clone()).collect();
+                l.replay(&picked, &mut dev).unwrap();
+                dev[2 * ss]
+            };
+            assert_eq!(last(&[2, 6], false), 0x26);
+            assert_eq!(last(&[2, 6], true), 0x22);
+        }
     }
 }

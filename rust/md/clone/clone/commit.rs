@@ -10,7 +10,7 @@
 
 use super::CloneCore;
 use crate::metadata::Metadata;
-use core::sync::atomic::{AtomicU8, Ordering};
+use core::sync::atomic::{AtomicBool, AtomicU8, Ordering};
 use kernel::{prelude::*, sync::Arc};
 
 /// The metadata mode (as in C): it only ever goes down the list.
@@ -54,22 +54,45 @@ impl MetadataMode {
 }
 
 /// The current mode; it can only go down (see the module documentation). Any context.
-pub(super) struct ModeCell(AtomicU8);
+///
+/// And whether writes may have been lost: a failed transaction whose marks were taken back
+/// (they read as not copied again) may have had writes acknowledged to those regions, which
+/// now read as the source. No flush may then say that the writes before it are durable:
+/// every later flush and FUA write fails (C: its failed transaction stays "changed"). Set
+/// under the metadata mutex, before the mode leaves `ReadWrite` (`Release`, then the mode's
+/// `AcqRel`: a reader that sees the new mode, `Acquire`, sees it), never cleared. Read by
+/// `commit` (under the mutex) and by `map` for flushes and FUA writes (any context).
+pub(super) struct ModeCell {
+    mode: AtomicU8,
+    writes_lost: AtomicBool,
+}
 
 impl ModeCell {
     pub(super) fn new() -> Self {
-        Self(AtomicU8::new(MetadataMode::ReadWrite as u8))
+        Self {
+            mode: AtomicU8::new(MetadataMode::ReadWrite as u8),
+            writes_lost: AtomicBool::new(false),
+        }
+    }
+
+    /// Whether writes acknowledged before may have been lost (see the type's documentation).
+    pub(super) fn writes_lost(&self) -> bool {
+        self.writes_lost.load(Ordering::Acquire)
+    }
+
+    fn lose_writes(&self) {
+        self.writes_lost.store(true, Ordering::Release);
     }
 
     /// The mode. `Acquire`: pairs with the `Release` of [`Self::degrade`], so whoever sees a
     /// lower mode also sees what the failed commit did before it (the frozen marks).
     pub(super) fn get(&self) -> MetadataMode {
-        MetadataMode::from_u8(self.0.load(Ordering::Acquire))
+        MetadataMode::from_u8(self.mode.load(Ordering::Acquire))
     }
 
     /// Goes down to `mode` unless already there or lower; returns whether it changed.
     fn degrade(&self, mode: MetadataMode) -> bool {
-        let old = MetadataMode::from_u8(self.0.fetch_max(mode as u8, Ordering::AcqRel));
+        let old = MetadataMode::from_u8(self.mode.fetch_max(mode as u8, Ordering::AcqRel));
         mode > old
     }
 }
@@ -81,9 +104,14 @@ impl CloneCore {
 
     /// Commits the marks not on disk yet: closes the transaction's set, writes its words,
     /// flushes the destination and commits (see `marks`). Returns whether it flushed the
-    /// destination (false: nothing to commit). Process context.
+    /// destination (false: nothing to commit). Fails, whatever there is to commit, once
+    /// writes may have been lost ([`ModeCell::writes_lost`]): the flush or FUA write that
+    /// needs the commit must fail. Process context.
     pub(super) fn commit(self: &Arc<Self>) -> Result<bool> {
         let mut md = self.md.lock();
+        if self.mode.writes_lost() {
+            return Err(EIO);
+        }
         if !self.regions.marks().changed() {
             return Ok(false);
         }
@@ -140,6 +168,11 @@ impl CloneCore {
             e.to_errno()
         );
         pr_err!("{}: aborting current metadata transaction\n", self.name());
+        // The marks not on disk are taken back below: writes acknowledged to their regions
+        // are lost. Said before the mode changes, so that whoever sees the new mode sees it.
+        if self.regions.marks().changed() {
+            self.mode.lose_writes();
+        }
         *md = None;
         let mode = match Metadata::open(&self.cfg.meta_dev, self.cfg.geometry, false) {
             Ok(m) => {
@@ -158,11 +191,18 @@ impl CloneCore {
             .regions
             .marks()
             .freeze(|r| md.as_mut().is_some_and(|m| m.is_copied(r).unwrap_or(false)));
+        if taken > 0 || md.is_none() {
+            self.mode.lose_writes();
+        }
         if taken > 0 {
             pr_err!(
                 "{}: {} regions copied since the last commit read as not copied again (their copies cannot be recorded)\n",
                 self.name(),
                 taken
+            );
+            pr_err!(
+                "{}: writes acknowledged to them since are lost: every flush and FUA write fails from now on\n",
+                self.name()
             );
         }
     }

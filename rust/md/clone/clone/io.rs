@@ -151,11 +151,22 @@ impl CloneCore {
 
     /// Gives the bio back if it can go now; takes it if it needs a commit first (deferring it
     /// to the worker, or failing it if no commit can be made).
+    ///
+    /// Once writes may have been lost (`ModeCell::writes_lost`, set before the mode leaves
+    /// `ReadWrite`: the mode is read first), every flush and FUA write fails.
     fn unless_commit_needed(self: &Arc<Self>, bio: Bio<PerBio>) -> Option<Bio<PerBio>> {
-        if !(bio.is_preflush() || bio.is_fua()) || !self.regions.marks().changed() {
+        if !(bio.is_preflush() || bio.is_fua()) {
             return Some(bio);
         }
-        if self.mode() != MetadataMode::ReadWrite {
+        let mode = self.mode();
+        if mode != MetadataMode::ReadWrite && self.mode.writes_lost() {
+            bio.end(Status::IOERR);
+            return None;
+        }
+        if !self.regions.marks().changed() {
+            return Some(bio);
+        }
+        if mode != MetadataMode::ReadWrite {
             bio.end(Status::IOERR);
             return None;
         }

@@ -97,7 +97,13 @@ impl CloneCore {
                 e.to_errno()
             );
         })?;
-        self.load_marks(&mut m)?;
+        self.load_marks(&mut m).inspect_err(|e| {
+            pr_err!(
+                "{}: cannot read the copied regions from the metadata: error {}\n",
+                self.name(),
+                e.to_errno()
+            );
+        })?;
         *md = Some(m);
         self.life.loaded.store(true, Ordering::Release);
         Ok(())
