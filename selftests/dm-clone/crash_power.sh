@@ -103,6 +103,8 @@ cuts() {
 			echo "# $1, cut $c: no fsync completed in 60 s" >&2
 			power 0
 			wait $wl
+			timeout 30 dmsetup remove dmc-c >&2
+			power 1
 			return 1
 		fi
 		# Then 0.3 to 2.2 s.
