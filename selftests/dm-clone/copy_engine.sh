@@ -34,25 +34,9 @@ fresh() {
 # stat <key>: a value from the copy_stats reply.
 stat() { dmsetup message dmc-ce 0 copy_stats | tr ' ' '\n' | sed -n "s/^$1=//p"; }
 # per_read <copy options>: regions copied per source read (x10), over 512 regions
-# at least: on a clone made with the copy off, the copy runs until 512 regions are
-# copied. (lib.sh's dmc_per_read, but it prints nothing, so that the check fails,
-# when the copy did not reach 512 regions or no read of the source was counted:
-# dmc_per_read divides by 1 then, and 8 regions copied with no read would pass.)
-per_read() {
-	fresh "$DMC_DEST" 1 no_background_copy "$@" >/dev/null || return 1
-	pr0=$(dmc_reads_done "$S")
-	dmsetup message dmc-ce 0 enable_background_copy
-	dmc_wait_for 60 '[ "$(dmc_copied dmc-ce)" -ge 512 ]' ||
-		echo "# per_read $*: $(dmc_copied dmc-ce) regions copied in 60 s, not 512" >&2
-	dmsetup message dmc-ce 0 disable_background_copy
-	dmc_wait_for 5 '[ "$(dmc_status_field dmc-ce 5)" = 0 ]'
-	pr1=$(dmc_reads_done "$S") pc=$(dmc_copied dmc-ce)
-	if dmc_between "$pc" 512 "$total" && dmc_between "$pr1" $((pr0 + 1)) 999999999; then
-		echo $((pc * 10 / (pr1 - pr0)))
-	else
-		echo "# per_read $*: $pc regions copied, source reads $pr0 -> $pr1" >&2
-	fi
-}
+# at least (nothing, so that the check fails, if the copy did not get there or
+# no source read was counted).
+per_read() { fresh "$DMC_DEST" 1 no_background_copy "$@" >/dev/null && dmc_per_read dmc-ce "$S" 512; }
 
 # 1. No core arguments: the controller's choice.
 dm_test "create with no core arguments" fresh "$DMC_DEST" 1 no_background_copy

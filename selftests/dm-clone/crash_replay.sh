@@ -27,7 +27,9 @@
 ktap_print_header
 DMC_DEV_MB=64
 dmc_require_both dm_log_writes dm_delay
-command -v dmc-replay-log >/dev/null || ktap_exit_fail_msg "dmc-replay-log is not in the guest"
+for tool in dmc-replay-log dmc-write; do
+	command -v $tool >/dev/null || ktap_exit_fail_msg "$tool is not in the guest"
+done
 dm_brd_setup dmc- 5 "$DMC_DEV_MB"
 trap "dm_brd_cleanup; dmc_unload_targets" EXIT
 DATA=/dev/ram0 LOG=/dev/ram1 SRC=/dev/ram2 REPLAY=/dev/ram3 SCRATCH=/dev/ram4
@@ -45,7 +47,11 @@ POINTS=${DMC_CRASH_POINTS:-$(dmc_form all 4 10)}
 WINDOWS=${DMC_CRASH_WINDOWS:-$(dmc_form all 2 3)}
 SUB_K=${DMC_CRASH_K:-$(dmc_form 8 2 3)}
 SUB_N=${DMC_CRASH_N:-$(dmc_form 32 2 4)}
-ktap_set_plan 12
+# The concurrent workload: 24 writes (12 on the debug kernel, 48 long), 6
+# points (3; every one long) and the windows above.
+NCONC=${DMC_CRASH_CONC:-$(dmc_form 48 12 24)}
+CPOINTS=${DMC_CRASH_CPOINTS:-$(dmc_form all 3 6)}
+ktap_set_plan 16
 
 dd if=/dev/urandom of=/tmp/dmc-src.img bs=1M count=16 2>/dev/null
 dd if=/tmp/dmc-src.img of=$SRC bs=1M oflag=direct 2>/dev/null
@@ -87,8 +93,39 @@ workload() {
 	done
 }
 
-# record <module> <copy args>: run the workload on a clone of that module over a
-# log-writes device; leaves the log in /tmp/dmc-log.txt.
+# conc_workload <clone>: 3 writers at once (3 writes in flight), writer w doing
+# operations w, w+3, ... below NCONC, each on its own region: a whole-region
+# write (i even) or the second half (i odd: it races the copy of its region),
+# O_DIRECT|O_DSYNC by dmc-write (a FUA write, or a write and a flush: durable
+# once acknowledged), then a log mark "d<i>". Writes /tmp/dmc-ops.
+conc_workload() {
+	: >/tmp/dmc-ops
+	rm -f /tmp/dmc-conc-bad
+	for w in 0 1 2; do
+		: >/tmp/dmc-ops.$w
+		(
+			i=$w
+			while [ $i -lt "$NCONC" ]; do
+				r=$(op_region $i)
+				if [ $((i % 2)) = 0 ]; then b=$((r * 2)) n=2; else b=$((r * 2 + 1)) n=1; fi
+				dd if=/dev/urandom of=/tmp/dmc-op$i bs=4096 count=$n 2>/dev/null
+				dmc-write /tmp/dmc-op$i "/dev/mapper/$1" --offset $((b * 4096)) ||
+					{ echo "# write $i failed" >>/tmp/dmc-conc-bad; break; }
+				echo "$i w $b $n a" >>/tmp/dmc-ops.$w
+				dmsetup message dmc-lw 0 mark "d$i" || { echo "# mark $i" >>/tmp/dmc-conc-bad; break; }
+				i=$((i + 3))
+			done
+		) &
+	done
+	wait
+	[ ! -e /tmp/dmc-conc-bad ] || { cat /tmp/dmc-conc-bad; return 1; }
+	cat /tmp/dmc-ops.0 /tmp/dmc-ops.1 /tmp/dmc-ops.2 | sort -n >/tmp/dmc-ops
+	[ "$(wc -l </tmp/dmc-ops)" = "$NCONC" ]
+}
+
+# record <module> <copy args>: run the workload ($WORKLOAD) on a clone of that
+# module over a log-writes device; leaves the log in /tmp/dmc-log.txt.
+WORKLOAD=workload
 record() {
 	dmc_use_target "$1" || return 1
 	dd if=/dev/zero of=$DATA bs=1M count=20 oflag=direct 2>/dev/null
@@ -98,7 +135,7 @@ record() {
 	dmsetup create dmc-c --table "0 $DEST_SECTORS clone /dev/mapper/dmc-l-meta \
 		/dev/mapper/dmc-l-dest /dev/mapper/dmc-src $REGION $2" || return 1
 	dmc_serves "$1" || return 1
-	workload dmc-c || return 1
+	$WORKLOAD dmc-c || return 1
 	dmc_copied dmc-c >/tmp/dmc-copied-at-end
 	echo "# $1: $(cat /tmp/dmc-copied-at-end) of 2048 regions copied when the workload ended"
 	dmsetup remove dmc-c && dmsetup remove dmc-l-dest && dmsetup remove dmc-l-meta &&
@@ -132,6 +169,40 @@ check_state() {
 # check_subset <module> <device> <point> <state id> <durable ops>: a state of the
 # wider model, built on <device>.
 check_subset() { check_on "$1" "$2" "point $3 state $4" "$5"; }
+
+# The concurrent workload's checks: a write is durable at a state if its mark
+# "d<i>" is in the log at or before the state's entry (it was acknowledged, so
+# durable, before the mark was logged).
+conc_durable() { # conc_durable <entry, or - or end>: the durable ones to /tmp/dmc-dset
+	awk -v e="$1" 'e != "end" && (e == "-" || $1 > e) { exit }
+		$2 == "mark" && $5 ~ /^d[0-9]+$/ { print substr($5, 2) }' /tmp/dmc-log.txt >/tmp/dmc-dset
+}
+conc_state() { # conc_state <module> <entry> <unused mark>
+	dd if=$REPLAY of=$SCRATCH bs=1M count=20 oflag=direct 2>/dev/null
+	conc_durable "$2"
+	check_on "$1" $SCRATCH "entry $2" @/tmp/dmc-dset
+}
+conc_subset() { # conc_subset <module> <device> <point> <state id> <unused mark>
+	conc_durable "$3"
+	check_on "$1" "$2" "point $3 state $4" @/tmp/dmc-dset
+}
+# conc_all <module>: the points, the end and subsets of windows: "<checked> <failed>
+# <durable writes seen at the end>".
+conc_all() {
+	dmc_replay_points $LOG $REPLAY 20 d "$CPOINTS" conc_state "$1" || return 1
+	checked=$DMC_CHECKED failed=$DMC_FAILED
+	last=$(tail -n1 /tmp/dmc-log.txt | cut -d' ' -f1)
+	if [ "$DMC_FROM" -le "$last" ]; then
+		dmc-replay-log replay $LOG $REPLAY --from $DMC_FROM --to "$last" >&2 || return 1
+	fi
+	conc_durable end
+	dd if=$REPLAY of=$SCRATCH bs=1M count=20 oflag=direct 2>/dev/null
+	check_on "$1" $SCRATCH "end" @/tmp/dmc-dset >&2 || failed=$((failed + 1))
+	ends=$(wc -l </tmp/dmc-dset)
+	dmc_replay_states $LOG $REPLAY $SCRATCH 20 d "$WINDOWS" "$SUB_K" "$SUB_N" conc_subset "$1" ||
+		return 1
+	echo "$((checked + 1 + DMC_CHECKED)) $((failed + DMC_FAILED)) $ends"
+}
 
 # subsets <module>: states of the wider model (dmc_replay_states); prints
 # "<windows> <states> <failed>".
@@ -171,6 +242,15 @@ dm_test "ours: states with a subset of the writes after a flush point checked" \
 	sh -c "[ ${1:-0} -ge 1 ] && [ ${2:-0} -gt ${1:-0} ]"
 dm_test "ours: every such state loads and holds every acknowledged write" [ "${3:-1}" = 0 ]
 
+WORKLOAD=conc_workload
+dm_test "ours: 3 writers at once, O_DSYNC writes racing the copy, on a clone over log-writes" \
+	record dm_clone_rs "0 6 hydration_threshold 4 hydration_batch_size 1 copy_rate_limit 2"
+set -- $(conc_all dm_clone_rs)
+echo "# ours, concurrent: $1 states checked (points, the end, subsets), $2 failed; $3 writes durable at the end"
+dm_test "ours: every state of the concurrent workload holds every write acknowledged before it" \
+	sh -c "[ ${1:-0} -ge 3 ] && [ ${2:-1} = 0 ] && [ ${3:-0} = $NCONC ]"
+WORKLOAD=workload
+
 # C, same script, upstream option names (its results are reported, not required).
 dm_test "C: the workload runs on a clone over log-writes" record dm_clone \
 	"0 4 hydration_threshold 1 hydration_batch_size 1"
@@ -183,4 +263,11 @@ echo "# C: $2 states of $1 windows (any subset of the writes after a flush), $3 
 dm_test "C: states with a subset of the writes after a flush point checked" \
 	sh -c "[ ${1:-0} -ge 1 ] && [ ${2:-0} -gt ${1:-0} ]"
 dmc_c_result "every such state holds every acknowledged write ($3 failed)" [ "${3:-1}" = 0 ]
+WORKLOAD=conc_workload
+dm_test "C: 3 writers at once, O_DSYNC writes racing the copy, on a clone over log-writes" \
+	record dm_clone "0 4 hydration_threshold 4 hydration_batch_size 1"
+set -- $(conc_all dm_clone)
+echo "# C, concurrent: $1 states checked (points, the end, subsets), $2 failed; $3 writes durable at the end"
+dmc_c_result "every state of the concurrent workload holds every write acknowledged before it" \
+	sh -c "[ ${1:-0} -ge 3 ] && [ ${2:-1} = 0 ] && [ ${3:-0} = $NCONC ]"
 ktap_finished

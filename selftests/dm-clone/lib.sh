@@ -106,16 +106,23 @@ dmc_most_in_flight() {
 
 # dmc_per_read <clone> <source blkdev name> <regions>: on a clone made with the
 # copy off, turn it on until that many regions are copied, off again, and print
-# the regions copied per read request of the source, times 10.
+# the regions copied per read request of the source, times 10. Prints nothing
+# (so that a numeric check fails) if fewer regions were copied or no read of the
+# source was counted.
 dmc_per_read() {
 	local r0 r1 c1
 	r0=$(dmc_reads_done "$2")
 	dmsetup message "$1" 0 enable_background_copy
-	dmc_wait_for 60 "[ \"\$(dmc_copied $1)\" -ge $3 ]"
+	dmc_wait_for 60 "[ \"\$(dmc_copied $1)\" -ge $3 ]" ||
+		echo "# $1: $(dmc_copied "$1") regions copied in 60 s, not $3" >&2
 	dmsetup message "$1" 0 disable_background_copy
 	dmc_wait_for 5 "[ \"\$(dmc_status_field $1 5)\" = 0 ]"
 	r1=$(dmc_reads_done "$2") c1=$(dmc_copied "$1")
-	echo "$((c1 * 10 / (r1 - r0 + (r1 == r0))))"
+	if dmc_between "$c1" "$3" 999999999 >&2 && dmc_between "$r1" $((r0 + 1)) 999999999 >&2; then
+		echo "$((c1 * 10 / (r1 - r0)))"
+	else
+		echo "# $1: $c1 regions copied, source reads $r0 -> $r1" >&2
+	fi
 }
 
 # dmc_between <value> <low> <high>: the value is a number from low to high (an empty
@@ -170,18 +177,29 @@ dmc_same_blocks() {
 # <base> is the image before the operations; <ops> has one line per operation,
 # "<i> <w|d> <first 4 KiB block> <blocks> <a|i>" (a: acknowledged, i: issued,
 # never acknowledged), each on its own blocks; operation data is in /tmp/dmc-op<i>.
-#   - an acknowledged write with i < <durable> (an fsync completed after it) is
-#     there, whole;
+# <durable> is a number n (operations 0..n-1 are durable: a workload whose
+# operations are made durable in order) or @<file>, the operations made durable,
+# one number per line (concurrent writers).
+#   - an acknowledged write with i < <durable> (an fsync completed after it), or
+#     listed in the file, is there, whole;
 #   - any other write is there or not: as a whole with <unit> "whole", 4 KiB
 #     block by block with "block" (what a disk cache losing unflushed pages does);
 #   - a discarded block reads as before or as zeros;
 #   - every other byte equals <base>.
 # On success <base> becomes what was read (the next crash starts from there).
+# dmc_durable_op <i> <durable>: operation i is durable (see dmc_check_ops).
+dmc_durable_op() {
+	case $2 in
+	@*) grep -qx "$1" "${2#@}" ;;
+	*) [ "$1" -lt "$2" ] ;;
+	esac
+}
+
 dmc_check_ops() {
 	local label=$1 got=$2 base=$3 ops=$4 durable=$5 unit=$6 bad=0 i k b n s j
 	cp "$base" /tmp/dmc-exp.img
 	while read -r i k b n s; do
-		if [ "$k" = w ] && [ "$s" = a ] && [ "$i" -lt "$durable" ]; then
+		if [ "$k" = w ] && [ "$s" = a ] && dmc_durable_op "$i" "$durable"; then
 			dmc_same_blocks "$got" "$b" /tmp/dmc-op"$i" 0 "$n" || {
 				echo "# $label: write $i (blocks $b+$n), fsynced, is not there whole"
 				bad=1

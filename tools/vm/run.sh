@@ -39,7 +39,7 @@ fi
 
 # The userspace tools (tools/Cargo.toml), with any library the base lacks.
 bindir=$("$DMC_TOP/tools/build/userspace.sh" build)
-for tool in dmc-replay-log dmc-meta-csum clone_check clone_dump clone_restore clone_repair \
+for tool in dmc-replay-log dmc-write dmc-meta-csum clone_check clone_dump clone_restore clone_repair \
 	clone_metadata_size clonectl; do
 	install -D -m755 "$bindir/$tool" "$rundir/root/usr/bin/$tool"
 	for lib in $(ldd "$bindir/$tool" | awk '/=> \//{print $3}'); do
