@@ -289,7 +289,7 @@ dm_test "a crash at any flush point of the grow leaves the old size or the new o
 # plus any subset of the metadata writes after it and before the next flush (a
 # volatile cache loses any of them): every subset of a window of up to K
 # writes, else N random ones, the empty one and the whole.
-SUB_K=$(dmc_form 8 4 6) SUB_N=$(dmc_form 64 8 16)
+SUB_K=$(dmc_form 8 2 6) SUB_N=$(dmc_form 64 3 16)
 subsets_each() {
 	olds=0 news=0 bad=0 n=0
 	dmc-replay-log windows $LOGDEV | awk '$4 > 0 { print $1 }' >/tmp/dmc-windows || return 1

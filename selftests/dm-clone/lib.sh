@@ -335,7 +335,7 @@ dmc_replay_points() {
 # lose any subset of the writes completed since the last flush; dm-log-writes
 # logs them between that flush and the next (a "window", listed by
 # `dmc-replay-log windows`). For <windows> non-empty windows, evenly spread
-# with the first and the last (or "all"), the log up to the window's flush
+# with the first and the last (1: the last; or "all"), the log up to the window's flush
 # point is replayed onto <replay dev> (its first <MiB>, zeroed first), and for
 # each chosen subset of the window (`dmc-replay-log states`: every subset if it
 # has at most <K> writes, else the empty one, <N> random ones and the whole)
@@ -351,6 +351,8 @@ dmc_replay_states() {
 	total=$(wc -l </tmp/dmc-windows)
 	if [ "$pick" = all ] || [ "$total" -le "$pick" ]; then
 		cp /tmp/dmc-windows /tmp/dmc-wpick
+	elif [ "$pick" = 1 ]; then
+		tail -n 1 /tmp/dmc-windows >/tmp/dmc-wpick
 	else
 		awk -v n="$pick" -v t="$total" 'NR == 1 || NR == t ||
 			int(NR * (n - 1) / t) != int((NR - 1) * (n - 1) / t)' /tmp/dmc-windows >/tmp/dmc-wpick
