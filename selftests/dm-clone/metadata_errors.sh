@@ -19,7 +19,7 @@ ktap_print_header
 DMC_DEV_MB=16
 dmc_setup
 dm_require_modules dm_flakey dm_delay
-ktap_set_plan 26
+ktap_set_plan 27
 
 dmc_fill_source || ktap_exit_fail_msg "cannot fill the source"
 len=$(dm_sectors "$DMC_SRC")
@@ -72,6 +72,21 @@ copied_write() {
 dm_test "a write to a region committed as copied works and reads back" copied_write
 dmc_put /tmp/dmc-w.bin 4096 1 0 /tmp/dmc-exp.img 3
 dd if=$C of=/tmp/dmc-before.img bs=1M iflag=direct 2>/dev/null
+# ro stops the background copy and is never left: with the copy turned on and
+# the metadata healthy again, after two periodic commits' time, nothing more is
+# copied and the mode is still ro (removing and reloading the table is the way
+# back).
+dmc_swap dmc-zmeta "$healthy"
+dmsetup message dmc-me 0 enable_background_copy
+ro_c0=$(dmc_copied dmc-me)
+sleep 2.5
+ro_stays() {
+	c1=$(dmc_copied dmc-me)
+	echo "# in ro with the copy on and healthy metadata: $ro_c0 -> $c1 regions copied, mode $(dmc_mode dmc-me)"
+	[ "$(dmc_mode dmc-me)" = ro ] && [ "$c1" = "$ro_c0" ]
+}
+dm_test "ro stops the background copy and is never left, even with healthy metadata" ro_stays
+dmsetup message dmc-me 0 disable_background_copy
 dmsetup remove dmc-me
 
 # Healthy again: the on-disk metadata is the last committed (region 1).
