@@ -172,6 +172,14 @@ dmc_same_blocks() {
 	cmp -s /tmp/dmc-x.bin /tmp/dmc-y.bin
 }
 
+# dmc_durable_op <i> <durable>: operation i is durable (see dmc_check_ops).
+dmc_durable_op() {
+	case $2 in
+	@*) grep -qx "$1" "${2#@}" ;;
+	*) [ "$1" -lt "$2" ] ;;
+	esac
+}
+
 # dmc_check_ops <label> <got> <base> <ops> <durable> <unit>: what a clone read back
 # after a crash (<got>, an image of the whole clone) against what was done to it.
 # <base> is the image before the operations; <ops> has one line per operation,
@@ -187,14 +195,6 @@ dmc_same_blocks() {
 #   - a discarded block reads as before or as zeros;
 #   - every other byte equals <base>.
 # On success <base> becomes what was read (the next crash starts from there).
-# dmc_durable_op <i> <durable>: operation i is durable (see dmc_check_ops).
-dmc_durable_op() {
-	case $2 in
-	@*) grep -qx "$1" "${2#@}" ;;
-	*) [ "$1" -lt "$2" ] ;;
-	esac
-}
-
 dmc_check_ops() {
 	local label=$1 got=$2 base=$3 ops=$4 durable=$5 unit=$6 bad=0 i k b n s j
 	cp "$base" /tmp/dmc-exp.img
@@ -298,6 +298,18 @@ dmc_require_both() {
 	rmmod dm_clone_rs || ktap_exit_fail_msg "cannot unload dm_clone_rs"
 }
 
+# dmc_pick_evenly <n|all> <file>: n of the file's lines, evenly spread, the first
+# and the last among them (1: the last); all of them if it has no more, or "all".
+dmc_pick_evenly() {
+	awk -v n="$1" '{ l[NR] = $0 }
+		END {
+			for (i = 1; i <= NR; i++)
+				if (n == "all" || NR <= n + 0 || i == NR || (n > 1 && (i == 1 ||
+				    int(i * (n - 1) / NR) != int((i - 1) * (n - 1) / NR))))
+					print l[i]
+		}' "$2"
+}
+
 # dmc_replay_points <log dev> <replay dev> <MiB> <mark prefix> <points> <check...>:
 # the log listed in /tmp/dmc-log.txt (dmc-replay-log list) is replayed onto the
 # first <MiB> of <replay dev>, zeroed first, up to FLUSH and FUA entries: <points>
@@ -306,16 +318,10 @@ dmc_require_both() {
 # (empty if none). Sets DMC_CHECKED, DMC_FAILED and DMC_FROM (the first entry
 # not replayed); fails if the replay does.
 dmc_replay_points() {
-	local log=$1 dev=$2 mib=$3 prefix=$4 points=$5 total line entry mark
+	local log=$1 dev=$2 mib=$3 prefix=$4 points=$5 line entry mark
 	shift 5
 	grep -n -E ' (flush|write,fua)' /tmp/dmc-log.txt | cut -d: -f1 >/tmp/dmc-lines
-	total=$(wc -l </tmp/dmc-lines)
-	if [ "$points" = all ] || [ "$total" -le "$points" ]; then
-		cp /tmp/dmc-lines /tmp/dmc-pick
-	else
-		awk -v n="$points" -v t="$total" 'NR == 1 || NR == t ||
-			int(NR * n / t) != int((NR - 1) * n / t)' /tmp/dmc-lines >/tmp/dmc-pick
-	fi
+	dmc_pick_evenly "$points" /tmp/dmc-lines >/tmp/dmc-pick
 	dd if=/dev/zero of="$dev" bs=1M count="$mib" oflag=direct 2>/dev/null
 	DMC_FROM=0 DMC_CHECKED=0 DMC_FAILED=0
 	for line in $(cat /tmp/dmc-pick); do
@@ -345,18 +351,10 @@ dmc_replay_points() {
 # subsets are seeded by DMC_SEED (default 0). Sets DMC_CHECKED, DMC_FAILED and
 # DMC_WINDOWS (windows checked); fails if a replay does.
 dmc_replay_states() {
-	local log=$1 dev=$2 scr=$3 mib=$4 prefix=$5 pick=$6 k=$7 n=$8 total p id with mark range
+	local log=$1 dev=$2 scr=$3 mib=$4 prefix=$5 pick=$6 k=$7 n=$8 p id with mark range
 	shift 8
 	dmc-replay-log windows "$log" | awk '$4 > 0 { print $1 }' >/tmp/dmc-windows || return 1
-	total=$(wc -l </tmp/dmc-windows)
-	if [ "$pick" = all ] || [ "$total" -le "$pick" ]; then
-		cp /tmp/dmc-windows /tmp/dmc-wpick
-	elif [ "$pick" = 1 ]; then
-		tail -n 1 /tmp/dmc-windows >/tmp/dmc-wpick
-	else
-		awk -v n="$pick" -v t="$total" 'NR == 1 || NR == t ||
-			int(NR * (n - 1) / t) != int((NR - 1) * (n - 1) / t)' /tmp/dmc-windows >/tmp/dmc-wpick
-	fi
+	dmc_pick_evenly "$pick" /tmp/dmc-windows >/tmp/dmc-wpick
 	dd if=/dev/zero of="$dev" bs=1M count="$mib" oflag=direct 2>/dev/null
 	DMC_FROM=0 DMC_CHECKED=0 DMC_FAILED=0 DMC_WINDOWS=0
 	for p in $(cat /tmp/dmc-wpick); do

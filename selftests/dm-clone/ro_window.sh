@@ -99,9 +99,9 @@ dmc_c_result "the write acknowledged in ro mode reads back after the map reload 
 dmc_c_result "the write acknowledged in ro mode survives a clean reload (rc=$rc2, $at_reload)" kept
 dmc_c_result "a flush in ro mode fails (rc=$rc_flush)" [ "$rc_flush" != 0 ]
 
-# A periodic commit that fails between a write and its fsync: a 4 KiB write to
-# block 20 (half of region 10, copied for it) is acknowledged; the metadata then
-# fails its writes, the next periodic commit (within a second) fails and the
+# A periodic commit that fails between a write and its fsync: the metadata fails
+# its writes; a 4 KiB write to block 20 (half of region 10, copied for it) is
+# acknowledged; the next periodic commit (within a second) fails and the
 # mode goes ro, taking back region 10's mark: the write now reads as the source.
 # The fsync that follows must fail: it would otherwise say a lost write is
 # durable. (Status with --noflush: C's status commits otherwise.)
@@ -113,9 +113,12 @@ lost_write() {
 	dmc_swap dmc-zmeta "$healthy" || return 1
 	dmsetup create dmc-pr --table "$table" || return 1
 	dmc_serves "$1" || return 1
+	# The metadata fails its writes before the write: a periodic commit cannot
+	# record the write's mark between the two (nothing else is pending: the clone
+	# was just made, with the copy off).
+	dmc_swap dmc-zmeta "$failing" || return 1
 	dd if=/tmp/dmc-w1.bin of=$C bs=4096 count=1 seek=20 oflag=direct 2>/dev/null
 	rc_w=$?
-	dmc_swap dmc-zmeta "$failing" || return 1
 	dmc_wait_for 30 '[ "$(dmsetup status --noflush dmc-pr | awk "{ print \$NF }")" = ro ]' ||
 		echo "# $1: the mode did not go ro in 30 s"
 	mode=$(dmsetup status --noflush dmc-pr | awk '{ print $NF }')

@@ -68,6 +68,11 @@ fn run(args: &[&str]) -> Output {
         .unwrap()
 }
 
+/// The exit code of a run.
+fn code(args: &[&str]) -> Option<i32> {
+    run(args).status.code()
+}
+
 fn stdout(o: &Output) -> String {
     assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
     String::from_utf8_lossy(&o.stdout).into_owned()
@@ -134,11 +139,9 @@ fn windows_and_states_print_the_documented_lines() {
     );
     let o = run(&["states", log, "--point", "10"]);
     assert_eq!(o.status.code(), Some(1));
-    assert_eq!(run(&["states", log, "--point", "x"]).status.code(), Some(2));
+    assert_eq!(code(&["states", log, "--point", "x"]), Some(2));
     assert_eq!(
-        run(&["states", log, "--point", "1", "--max-exhaustive", "21"])
-            .status
-            .code(),
+        code(&["states", log, "--point", "1", "--max-exhaustive", "21"]),
         Some(2)
     );
 }
@@ -202,20 +205,13 @@ fn replay_without_with_is_unchanged() {
     std::fs::write(&t, vec![0x11u8; 16 * 512]).unwrap();
     let ts = t.to_str().unwrap();
     // The refusals of before, with their exit codes.
-    assert_eq!(run(&["replay", l, ts]).status.code(), Some(2));
-    assert_eq!(run(&["replay", l, ts, "--to", "10"]).status.code(), Some(1));
+    assert_eq!(code(&["replay", l, ts]), Some(2));
+    assert_eq!(code(&["replay", l, ts, "--to", "10"]), Some(1));
     assert_eq!(
-        run(&["replay", l, ts, "--from", "2", "--to", "1"])
-            .status
-            .code(),
+        code(&["replay", l, ts, "--from", "2", "--to", "1"]),
         Some(1)
     );
-    assert_eq!(
-        run(&["replay", l, ts, "--to", "1", "--reverse"])
-            .status
-            .code(),
-        Some(2)
-    );
+    assert_eq!(code(&["replay", l, ts, "--to", "1", "--reverse"]), Some(2));
 }
 
 #[test]

@@ -170,7 +170,8 @@ impl CloneCore {
         pr_err!("{}: aborting current metadata transaction\n", self.name());
         // The marks not on disk are taken back below: writes acknowledged to their regions
         // are lost. Said before the mode changes, so that whoever sees the new mode sees it.
-        if self.regions.marks().changed() {
+        let lost = self.regions.marks().changed();
+        if lost {
             self.mode.lose_writes();
         }
         *md = None;
@@ -191,15 +192,14 @@ impl CloneCore {
             .regions
             .marks()
             .freeze(|r| md.as_mut().is_some_and(|m| m.is_copied(r).unwrap_or(false)));
-        if taken > 0 || md.is_none() {
-            self.mode.lose_writes();
-        }
         if taken > 0 {
             pr_err!(
                 "{}: {} regions copied since the last commit read as not copied again (their copies cannot be recorded)\n",
                 self.name(),
                 taken
             );
+        }
+        if lost {
             pr_err!(
                 "{}: writes acknowledged to them since are lost: every flush and FUA write fails from now on\n",
                 self.name()
