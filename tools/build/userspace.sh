@@ -7,7 +7,10 @@
 #   userspace.sh lint      cargo fmt --check and cargo clippy -D warnings
 source "$(dirname "$0")/env.sh"
 
-export CARGO_TARGET_DIR=$DMC_CACHE/cargo-target
+# One target directory per checkout: tests find their fixtures through the path
+# they were compiled in (CARGO_MANIFEST_DIR), and cargo does not rebuild a test
+# when only the checkout moved.
+export CARGO_TARGET_DIR=$DMC_CACHE/cargo-target/$(printf %s "$DMC_TOP" | sha1sum | cut -c1-12)
 manifest=(--manifest-path "$DMC_TOP/tools/Cargo.toml")
 case "${1:-build}" in
 build)
