@@ -10,13 +10,15 @@
 # one is there or not 4 KiB block by block (an unflushed cache loses pages, not
 # bios), nothing else changed. Then it goes on from there with the copy on.
 # DMC_CUTS cuts (default 4, 2 on the debug kernel; 100 with DMC_LONG=1); then the copy finishes and the
-# destination itself must equal the expected image. The C dm-clone gets the same
-# run; its result is reported, not required.
+# destination itself must equal the expected image. Then a power cut in ro mode
+# (below, ro_cut). The C dm-clone gets the same run; its result is reported, not
+# required.
 . "$(dirname "$0")/lib.sh"
 
 ktap_print_header
 DMC_DEV_MB=16
-dmc_require_both dm_delay
+dmc_require_both dm_delay dm_flakey
+command -v dmc-write >/dev/null || ktap_exit_fail_msg "dmc-write is not in the guest"
 dm_brd_setup dmc- 1 "$DMC_DEV_MB"
 DMC_SRC=/dev/ram0
 rmmod null_blk 2>/dev/null
@@ -29,6 +31,7 @@ pc_cleanup() {
 	for d in dmcmeta dmcdest; do
 		[ -d $CFS/$d ] && { echo 0 >$CFS/$d/power; rmdir $CFS/$d; }
 	done
+	command dmsetup remove dmc-pm 2>/dev/null
 	rmmod null_blk 2>/dev/null
 	dmc_unload_targets
 }
@@ -36,7 +39,7 @@ trap pc_cleanup EXIT
 # Quick form: 4 cuts (2 on the debug kernel); long: 100.
 CUTS=${DMC_CUTS:-$(dmc_form 100 2 4)}
 SECTORS=32768 REGION=16 # 16 MiB, 8 KiB regions: 2048
-ktap_set_plan 9
+ktap_set_plan 13
 
 # nb_make <name> <MiB>: a memory-backed null_blk with a 1 MiB write-back cache.
 nb_make() {
@@ -151,6 +154,82 @@ ran() {
 	dmc_between "${4:-0}" "$1" 100000 && [ "${5:-1}" = 0 ] &&
 		dmc_between "${3:-0}" "$4" "$2" && dmc_between "${3:-0}" $((${2:-0} - $1)) "$2"
 }
+# A power cut in ro mode. The metadata is behind dmc-pm (a dm-linear over the
+# null_blk, swapped to dm-flakey failing writes). While healthy, four writes,
+# each with fsync (durable): region 10 whole, then 4 KiB in regions 20, 50 and
+# 60. Then the metadata fails writes, and: 4 KiB to region 40 (acknowledged: its
+# mark waits for a commit, which fails, periodic or not: the mode goes ro and the
+# mark is taken back), then in ro a write to the other half of region 20
+# (copied: acknowledged), writes to region 1 (not copied) and to region 40's
+# other half (mark taken back), both refused, then a FUA write (dmc-write,
+# O_DSYNC) in region 50 and a write with fsync in region 60: each that reports
+# success makes every acknowledged write before it durable (so a target that
+# lets them succeed must have kept region 40's write: it cannot, its mark is not
+# on disk). Then both devices lose power, the metadata is healthy again, and the
+# clone loads rw and reads whole: checked as after the other cuts, and region
+# 40 reads as the source. Prints "<went ro> <ro writes acknowledged> <durable>
+# <failed>".
+ro_cut() {
+	dmc_use_target "$1" || return 1
+	dd if=/dev/zero of=/dev/dmcmeta bs=1M count=4 oflag=direct conv=fsync 2>/dev/null
+	dd if=/dev/zero of=/dev/dmcdest bs=1M count=16 oflag=direct conv=fsync 2>/dev/null
+	msect=$(dm_sectors /dev/dmcmeta)
+	dmsetup create dmc-pm --table "0 $msect linear /dev/dmcmeta 0" || return 1
+	table="0 $SECTORS clone /dev/mapper/dmc-pm /dev/dmcdest /dev/mapper/dmc-src $REGION 1 no_hydration"
+	dmsetup create dmc-c --table "$table" || return 1
+	dmc_serves "$1" >&2 || return 1
+	: >/tmp/dmc-ops
+	durable=0 ro=0 acked_ro=0
+	# op <i> <first block> <blocks> <how: plain|fsync|dsync>
+	op() {
+		dd if=/dev/urandom of=/tmp/dmc-op"$1" bs=4096 count="$3" 2>/dev/null
+		case $4 in
+		plain) dd if=/tmp/dmc-op"$1" of=/dev/mapper/dmc-c bs=$(($3 * 4096)) seek=$(($2 / $3)) \
+			count=1 oflag=direct 2>/dev/null ;;
+		fsync) dd if=/tmp/dmc-op"$1" of=/dev/mapper/dmc-c bs=$(($3 * 4096)) seek=$(($2 / $3)) \
+			count=1 oflag=direct conv=fsync 2>/dev/null ;;
+		dsync) dmc-write /dev/mapper/dmc-c $(($2 * 4096)) /tmp/dmc-op"$1" ;;
+		esac
+		r=$?
+		if [ $r = 0 ]; then
+			echo "$1 w $2 $3 a" >>/tmp/dmc-ops
+			[ "$4" = plain ] || durable=$(($1 + 1))
+		else
+			echo "$1 w $2 $3 i" >>/tmp/dmc-ops
+		fi
+		return $r
+	}
+	op 0 20 2 fsync && op 1 40 1 fsync && op 2 100 1 fsync && op 3 120 1 fsync ||
+		{ echo "# $1: the writes before the failure failed" >&2; dmsetup remove dmc-c; return 1; }
+	dmsetup suspend dmc-pm && dmsetup load dmc-pm --table "0 $msect flakey /dev/dmcmeta 0 0 1 1 error_writes" &&
+		dmsetup resume dmc-pm || return 1
+	op 4 80 1 plain || echo "# $1: the write to region 40 failed" >&2
+	dmc_wait_for 10 '[ "$(dmc_mode dmc-c)" = ro ]' && ro=1
+	op 5 41 1 plain && acked_ro=$((acked_ro + 1))
+	op 6 2 1 plain && acked_ro=$((acked_ro + 1))
+	op 7 81 1 plain && acked_ro=$((acked_ro + 1))
+	op 8 101 1 dsync
+	op 9 121 1 fsync
+	echo "# $1 in ro: $(tr '\n' ';' </tmp/dmc-ops)" >&2
+	power 0
+	timeout 30 dmsetup remove dmc-c >&2 || { echo "# $1: remove hangs or fails"; return 1; }
+	dmsetup remove dmc-pm
+	power 1 || return 1
+	dmsetup create dmc-k --table "0 $SECTORS clone /dev/dmcmeta /dev/dmcdest /dev/mapper/dmc-src $REGION 1 no_hydration" ||
+		{ echo "# $1: the clone does not load after the cut" >&2; return 1; }
+	mode=$(dmc_mode dmc-k)
+	dd if=/dev/mapper/dmc-k of=/tmp/dmc-got.img bs=1M iflag=direct 2>/dev/null
+	dmsetup remove dmc-k
+	failed=0
+	cp /tmp/dmc-src.img /tmp/dmc-base.img
+	dmc_check_ops "$1, ro cut" /tmp/dmc-got.img /tmp/dmc-base.img /tmp/dmc-ops "$durable" block >&2 ||
+		failed=1
+	dmc_same_blocks /tmp/dmc-got.img 80 /tmp/dmc-src.img 80 2 ||
+		{ echo "# $1: region 40 (its mark never committed) does not read as the source" >&2; failed=1; }
+	[ "$mode" = rw ] || { echo "# $1: mode $mode after the reload" >&2; failed=1; }
+	echo "$ro $acked_ro $durable $failed"
+}
+
 set -- $(cuts dm_clone_rs "0 4 hydration_threshold 4 copy_rate_limit 4")
 echo "# ours: $1 power cuts over $3 operations ($4 acknowledged, $5 durable), $2 failed"
 dm_test "ours: $CUTS power cuts made and checked" [ "${1:-0}" = "$CUTS" ]
@@ -167,4 +246,15 @@ dmc_c_result "every cut loses no acknowledged write and changes nothing else ($2
 dm_test "C: the workload ran between the cuts: every cut after acknowledged, durable writes" \
 	ran "$CUTS" "${3:-0}" "${4:-0}" "${5:-0}" "${6:-1}"
 dmc_c_result "after the cuts the copy finishes; the destination is the expected image" finish
+
+set -- $(ro_cut dm_clone_rs)
+echo "# ours, power cut in ro mode: went ro $1, writes acknowledged in ro $2, durable $3, failed ${4:-}"
+dm_test "ours: in ro mode only the write to a copied region is acknowledged; no flush or FUA write succeeds" \
+	[ "${1:-} ${2:-} ${3:-}" = "1 1 4" ]
+dm_test "ours: after a power cut in ro mode the clone loads rw; durable writes kept, the lost one reads as the source" \
+	[ "${4:-1}" = 0 ]
+set -- $(ro_cut dm_clone)
+echo "# C, power cut in ro mode: went ro $1, writes acknowledged in ro $2, durable $3, failed ${4:-}"
+dm_test "C: the metadata's failure makes the mode ro" [ "${1:-0}" = 1 ]
+dmc_c_result "after a power cut in ro mode nothing durable is lost (${4:-?} failed)" [ "${4:-1}" = 0 ]
 ktap_finished

@@ -19,7 +19,7 @@ ktap_print_header
 DMC_DEV_MB=16
 dmc_setup
 dm_require_modules dm_flakey dm_delay
-ktap_set_plan 27
+ktap_set_plan 28
 
 dmc_fill_source || ktap_exit_fail_msg "cannot fill the source"
 len=$(dm_sectors "$DMC_SRC")
@@ -42,6 +42,7 @@ dd if=/tmp/dmc-w.bin of=$C bs=4096 count=1 seek=2 oflag=direct conv=fsync 2>/dev
 dm_test "a partial write with fsync while the metadata is healthy" [ $? = 0 ]
 dmc_put /tmp/dmc-w.bin 4096 1 0 /tmp/dmc-exp.img 2
 ev=$(dmc_event_nr dmc-me)
+dm_dmesg_mark me-ro
 # Writes to the metadata fail from now on; reads work.
 dmc_swap dmc-zmeta "$flakey"
 # A partial write: region 3 is copied, then fsync needs a commit, which fails. (The
@@ -61,6 +62,13 @@ dm_test "a dm event was raised" [ "$(dmc_event_nr dmc-me)" -gt "$ev" ]
 dm_test "region 3, whose mark was not committed, reads as the source again (as after a reload)" \
 	dmc_same $C 8192 1 3 /tmp/dmc-src.img 3
 dm_test "1 region copied: the committed one" [ "$(dmc_copied dmc-me)" = 1 ]
+# The log counts what was taken back (region 3, the one mark not committed) and
+# says that flushes fail from now on.
+logged() {
+	dm_dmesg_since me-ro | grep -q ": 1 regions copied since the last commit read as not copied again" &&
+		dm_dmesg_since me-ro | grep -q ": writes acknowledged to them since are lost: every flush and FUA write fails"
+}
+dm_test "the log says 1 region reads as not copied again, and that every flush fails from now on" logged
 dm_cmp_direct $C /tmp/dmc-exp.img
 dm_test "reads are served: the source, and the write committed before the failure" [ $? = 0 ]
 dd if=/tmp/dmc-w.bin of=$C bs=4096 count=1 seek=100 oflag=direct 2>/dev/null
