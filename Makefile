@@ -11,11 +11,13 @@
 #   make clean            remove what the build left in the checkout
 #   make distclean        also remove the cached kernel builds
 #
-# KERNEL=debug selects the debug kernel (KASAN, lockdep, kmemleak, ...).
+# KERNEL=debug selects the debug kernel (KASAN, lockdep, kmemleak, ...);
+# LINUX=7.3 builds and tests on mainline 7.3 instead of 6.12 LTS.
 # (When kbuild builds our modules it reads ./Kbuild, not this file.)
 
 KERNEL ?= fast
-export KERNEL
+LINUX ?= 6.12
+export KERNEL LINUX
 CACHE := $(or $(DMC_CACHE),$(or $(XDG_CACHE_HOME),$(HOME)/.cache)/dm-clone-rs)
 KBUILD_ARGS := $(if $(CLIPPY),CLIPPY=$(CLIPPY)) $(if $(W),W=$(W))
 
@@ -23,7 +25,7 @@ KBUILD_ARGS := $(if $(CLIPPY),CLIPPY=$(CLIPPY)) $(if $(W),W=$(W))
 all: modules
 
 help:
-	@sed -n '2,17s/^# \{0,1\}//p' Makefile
+	@sed -n '2,18s/^# \{0,1\}//p' Makefile
 
 deps:
 	@tools/build/deps.sh

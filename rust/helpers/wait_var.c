@@ -7,12 +7,16 @@
  * calls rust_helper_wake_up_var_mb() after (wait_var_event() on a Rust
  * atomic). The full barrier orders the caller's earlier stores (a flag it set
  * before waiting) before the first test of the count, which wait_var_event()
- * makes before it queues itself (and its barrier).
+ * makes before it queues itself (and its barrier). The test that sees zero is
+ * an acquire load: it pairs with the release of the decrement (SeqCst in Rust),
+ * so that what the decrementing side wrote before it (a job's result) is seen
+ * by the caller after the wait. (READ_ONCE() alone would order nothing after
+ * it on weakly ordered CPUs.)
  */
 void rust_helper_wait_var_event_zero(unsigned long *var)
 {
 	smp_mb();
-	wait_var_event(var, READ_ONCE(*var) == 0);
+	wait_var_event(var, smp_load_acquire(var) == 0);
 }
 
 /*

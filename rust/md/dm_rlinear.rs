@@ -23,7 +23,6 @@ module_dm_target! {
     target: "rlinear",
     version: [1, 0, 0],
     name: "dm_rlinear",
-    author: "dm-clone-rs developers",
     description: "device-mapper linear target in Rust",
     license: "GPL",
 }

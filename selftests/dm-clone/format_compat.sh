@@ -10,7 +10,7 @@
 ktap_print_header
 DMC_DEV_MB=16
 # Both modules register `clone`: only one can be loaded at a time.
-dm_require_modules crc32c_generic dm_delay dm_clone_rs
+dm_require_modules dm_delay dm_clone_rs
 rmmod dm_clone_rs
 dm_require_modules dm_clone
 rmmod dm_clone

@@ -32,7 +32,6 @@ module_dm_target! {
     target: "kcopyd_test",
     version: [1, 0, 0],
     name: "dm_kcopyd_test",
-    author: "dm-clone-rs developers",
     description: "device-mapper target exercising kcopyd, for selftests",
     license: "GPL",
 }

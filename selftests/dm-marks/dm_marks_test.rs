@@ -20,7 +20,6 @@ use marks::{Mark, Marks};
 module! {
     type: MarksTest,
     name: "dm_marks_test",
-    author: "dm-clone-rs developers",
     description: "unit tests of the clone target's copied map and commit sets",
     license: "GPL",
 }

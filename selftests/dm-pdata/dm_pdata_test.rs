@@ -35,7 +35,6 @@ module_dm_target! {
     target: "pdata_test",
     version: [1, 0, 0],
     name: "dm_pdata_test",
-    author: "dm-clone-rs developers",
     description: "device-mapper target exercising persistent-data, for selftests",
     license: "GPL",
 }

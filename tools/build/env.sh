@@ -16,9 +16,27 @@ fast|debug) ;;
 *) echo "error: KERNEL=$KERNEL: expected 'fast' or 'debug'" >&2; exit 2 ;;
 esac
 
-# The kernel source comes from Debian's linux-source-6.12 package.
-DMC_KERNEL_TARBALL=/usr/src/linux-source-6.12.tar.xz
-DMC_BINDGEN_VERSION=0.69.5
+# The kernel: LINUX=6.12 (Debian 12's linux-source-6.12, the LTS distributions
+# run) or LINUX=7.3 (mainline as Debian packages it: linux-source-7.3 from
+# trixie-backports, fetched by deps.sh into the cache without touching the
+# machine's apt configuration, and pinned here).
+LINUX=${LINUX:-6.12}
+case "$LINUX" in
+6.12)
+	DMC_KERNEL_PKG=linux-source-6.12
+	DMC_KERNEL_TARBALL=/usr/src/linux-source-6.12.tar.xz
+	DMC_BINDGEN_VERSION=0.69.5
+	;;
+7.3)
+	DMC_KERNEL_PKG=linux-source-7.3
+	DMC_KERNEL_PIN=7.3.4-1~bpo13+1
+	DMC_KERNEL_SUITE="trixie-backports main"
+	DMC_KERNEL_DEB=$DMC_CACHE/pkg/${DMC_KERNEL_PKG}_${DMC_KERNEL_PIN}
+	DMC_KERNEL_TARBALL=$DMC_KERNEL_DEB/usr/src/linux-source-7.3.tar.xz
+	DMC_BINDGEN_VERSION=0.71.1
+	;;
+*) echo "error: LINUX=$LINUX: expected '6.12' or '7.3'" >&2; exit 2 ;;
+esac
 DMC_BINDGEN_ROOT=$DMC_CACHE/bindgen-$DMC_BINDGEN_VERSION
 
 # Toolchain trap: rustup puts rustc 1.95 (without rust-src) first in PATH.
@@ -38,8 +56,14 @@ dmc_die() { printf 'error: %s\n' "$*" >&2; exit 1; }
 
 # The version of the kernel source package, e.g. 6.12.117-1~deb12u1.
 dmc_kernel_pkg_version() {
-	dpkg-query -W -f='${Version}' linux-source-6.12 2>/dev/null ||
-		dmc_die "linux-source-6.12 is not installed (run tools/build/deps.sh)"
+	if [ -n "${DMC_KERNEL_PIN:-}" ]; then
+		[ -e "$DMC_KERNEL_TARBALL" ] ||
+			dmc_die "$DMC_KERNEL_PKG $DMC_KERNEL_PIN is not in the cache (run make deps LINUX=$LINUX)"
+		echo "$DMC_KERNEL_PIN"
+	else
+		dpkg-query -W -f='${Version}' "$DMC_KERNEL_PKG" 2>/dev/null ||
+			dmc_die "$DMC_KERNEL_PKG is not installed (run tools/build/deps.sh)"
+	fi
 }
 
 # Where the unpacked, overlaid source tree lives (shared by both flavours).
@@ -51,6 +75,7 @@ dmc_build_key() {
 	{
 		dmc_kernel_pkg_version
 		cat "$DMC_TOP/tools/build/config/base.config"
+		cat "$DMC_TOP/tools/build/config/linux-$LINUX.config"
 		if [ "$KERNEL" = debug ]; then cat "$DMC_TOP/tools/build/config/debug.config"; fi
 		"$RUSTC" --version
 		clang-19 --version | head -n1
@@ -58,5 +83,10 @@ dmc_build_key() {
 	} | sha256sum | cut -c1-12
 }
 
-# The O= directory of the current flavour.
-dmc_objtree() { echo "$DMC_CACHE/build/$KERNEL-$(dmc_build_key)"; }
+# The O= directory of the current kernel and flavour: <flavour>-<key> for 6.12
+# (the names its builds had before 7.3 came), 7.3-<flavour>-<key> for 7.3.
+dmc_objtree() {
+	local prefix=
+	[ "$LINUX" = 6.12 ] || prefix=$LINUX-
+	echo "$DMC_CACHE/build/$prefix$KERNEL-$(dmc_build_key)"
+}

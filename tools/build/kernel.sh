@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # SPDX-License-Identifier: GPL-2.0
 # Prepare and build the kernel for the current flavour ($KERNEL):
-#   1. unpack Debian's linux-source-6.12 into the cache (once per package version);
+#   1. unpack the kernel source ($LINUX: see env.sh) into the cache (once per package version);
 #   2. overlay our kernel-crate additions (tools/build/overlay.sh);
 #   3. configure O=<cache>/build/<flavour>-<key> from tinyconfig + fragments, and
 #      check that every option of the fragments stuck;
@@ -42,7 +42,7 @@ check_config() {
 	return $bad
 }
 
-frags=("$DMC_TOP/tools/build/config/base.config")
+frags=("$DMC_TOP/tools/build/config/base.config" "$DMC_TOP/tools/build/config/linux-$LINUX.config")
 [ "$KERNEL" = debug ] && frags+=("$DMC_TOP/tools/build/config/debug.config")
 
 if [ ! -e "$obj/.dmc-configured" ]; then
@@ -59,9 +59,15 @@ if [ ! -e "$obj/.dmc-configured" ]; then
 			dmc_die "options of ${f#$DMC_TOP/} did not stick in $obj/.config (see above)"
 	done
 	touch "$obj/.dmc-configured"
-	# Builds of this flavour under an older key are of no further use.
-	for old in "$DMC_CACHE/build/$KERNEL"-*; do
-		[ "$old" = "$obj" ] || rm -rf "$old"
+	# Builds of this kernel and flavour under an older key are of no further use.
+	# (Not one a VM still runs from: its logs go there when it ends.)
+	for old in "${obj%-*}"-*; do
+		[ "$old" = "$obj" ] && continue
+		if pgrep -f "$old/arch/x86/boot/bzImage" >/dev/null; then
+			dmc_log "keeping $old: a VM runs from it"
+			continue
+		fi
+		rm -rf "$old"
 	done
 fi
 

@@ -7,13 +7,38 @@ source "$(dirname "$0")/env.sh"
 src=$(dmc_srctree)
 obj=$(dmc_objtree)
 cd "$DMC_TOP"
-files=$(find rust selftests -name '*.rs' | sort)
+files=$(find rust selftests compat -name '*.rs' | sort)
+# The files of this kernel's layer, at their paths in the tree (for the log's paths).
+layer=
+if [ -d "compat/$LINUX" ]; then
+	layer=$(find "compat/$LINUX" -name '*.rs' | sed "s|^compat/$LINUX/||" | sort)
+fi
 
+# rustfmt follows `mod` items: a layer's file (compat/<kernel>/rust/...) declares
+# children that live in rust/ (e.g. bitmap.rs's `mod atomic`), so each layer is
+# formatted in a copy of the tree it is laid over.
+fmt() { # <--check or nothing>
+	local rc=0 t v f
+	"$RUSTFMT" --edition 2021 --config-path "$src/.rustfmt.toml" "$@" \
+		$(printf '%s\n' $files | grep -v '^compat/') || rc=1
+	for v in compat/*/; do
+		v=${v%/}
+		t=$(mktemp -d)
+		cp -r rust "$t/"
+		cp -r "$v/rust/." "$t/rust/"
+		for f in $(cd "$v" && find rust -name '*.rs'); do
+			"$RUSTFMT" --edition 2021 --config-path "$src/.rustfmt.toml" "$@" "$t/$f" || rc=1
+			[ "${1:-}" = --check ] || cp "$t/$f" "$v/$f"
+		done
+		rm -rf "$t"
+	done
+	return $rc
+}
 if [ "${1:-}" = --fix ]; then
-	"$RUSTFMT" --edition 2021 --config-path "$src/.rustfmt.toml" $files
+	fmt
 	exit 0
 fi
-if ! "$RUSTFMT" --edition 2021 --config-path "$src/.rustfmt.toml" --check $files; then
+if ! fmt --check; then
 	dmc_die "rustfmt: run 'make lint FIX=1' to format"
 fi
 
@@ -25,7 +50,7 @@ log=$obj/lint.log
 	{ cat "$log" >&2; dmc_die "modules do not build under clippy"; }
 "${DMC_KMAKE[@]}" -C "$src" O="$obj" CLIPPY=1 W=1 rust/kernel.o >>"$log" 2>&1 ||
 	{ cat "$log" >&2; dmc_die "kernel crate does not build under clippy"; }
-ours=$(printf '%s\n' $files | sed 's/[.]/\\./g' | paste -sd'|')
+ours=$(printf '%s\n' $(printf '%s\n' $files | grep -v '^compat/') $layer | sed 's/[.]/\\./g' | paste -sd'|')
 if grep -E -A12 "^(warning|error)" "$log" | grep -qE "($ours)"; then
 	grep -E -B2 -A14 "^(warning|error)" "$log" >&2
 	dmc_die "clippy or W=1 found problems in our code (above)"

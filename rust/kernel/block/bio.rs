@@ -12,12 +12,13 @@
 //!
 //! # Contexts
 //!
-//! Bios are ended from any context, including hard and soft interrupts. Everything in this
-//! module may be called from atomic context: nothing here sleeps.
+//! Bios are ended from any context, including hard and soft interrupts: ending one (`end`,
+//! dropping it, dropping a [`BioList`]) and reading or changing its fields never sleeps.
+//! Submitting one ([`Bio::submit`]) may sleep.
 
 use crate::{
     bindings,
-    error::{code::EINVAL, Error, Result},
+    error::{code::EINVAL, Result},
 };
 use core::{marker::PhantomData, mem::ManuallyDrop, ptr::NonNull};
 
@@ -63,18 +64,13 @@ pub struct Status(bindings::blk_status_t);
 
 impl Status {
     /// Success (`BLK_STS_OK`).
-    pub const OK: Status = Status(bindings::BLK_STS_OK as _);
+    pub const OK: Status = Status(bindings::BLK_STS_OK as bindings::blk_status_t);
     /// An I/O error (`BLK_STS_IOERR`).
     pub const IOERR: Status = Status(bindings::BLK_STS_IOERR);
     /// The operation is not supported (`BLK_STS_NOTSUPP`).
     pub const NOTSUPP: Status = Status(bindings::BLK_STS_NOTSUPP);
     /// Out of space (`BLK_STS_NOSPC`).
     pub const NOSPC: Status = Status(bindings::BLK_STS_NOSPC);
-
-    /// The status the block layer uses for an errno (`errno_to_blk_status`).
-    pub fn from_error(e: Error) -> Self {
-        Status(e.to_blk_status())
-    }
 
     /// Whether this is success.
     pub fn is_ok(self) -> bool {
@@ -144,52 +140,64 @@ impl<P> Bio<P> {
         ManuallyDrop::new(self).ptr
     }
 
-    fn raw(&self) -> &bindings::bio {
-        // SAFETY: By the type invariants, `ptr` points to a valid bio, which only this value
-        // changes while it exists.
-        unsafe { self.ptr.as_ref() }
+    /// The bio, for reading and writing single fields through the pointer: no reference to the
+    /// whole `struct bio` is made, as the block layer may change fields this value does not
+    /// own (e.g. the remaining count of a chained bio) on other CPUs meanwhile.
+    fn raw(&self) -> *mut bindings::bio {
+        self.ptr.as_ptr()
     }
 
-    fn raw_mut(&mut self) -> &mut bindings::bio {
-        // SAFETY: As for `raw`, and `&mut self` makes this the only access.
-        unsafe { self.ptr.as_mut() }
+    /// The operation and flags (`bi_opf`).
+    fn opf(&self) -> bindings::blk_opf_t {
+        // SAFETY: By the type invariants `ptr` points to a valid bio; its submitter set `bi_opf`,
+        // which nothing changes while this value holds the bio.
+        unsafe { (*self.raw()).bi_opf }
+    }
+
+    /// The position (`bi_iter`): only the bio's holder, this value, changes it.
+    fn iter(&self) -> bindings::bvec_iter {
+        // SAFETY: By the type invariants `ptr` points to a valid bio, whose iterator only this
+        // value changes while it exists.
+        unsafe { (*self.raw()).bi_iter }
     }
 
     /// The operation.
     pub fn op(&self) -> Operation {
-        Operation::from_opf(self.raw().bi_opf)
+        Operation::from_opf(self.opf())
     }
 
     /// Whether the operation writes (writes, discards, write-zeroes, flushes, ...).
     pub fn is_write(&self) -> bool {
         // Same as `op_is_write()`: writing operations have odd numbers.
-        self.raw().bi_opf & 1 != 0
+        self.opf() & 1 != 0
     }
 
     /// Whether the volatile write cache must be flushed before the bio's data is written
     /// (`REQ_PREFLUSH`).
     pub fn is_preflush(&self) -> bool {
-        self.raw().bi_opf & bindings::REQ_PREFLUSH != 0
+        self.opf() & bindings::REQ_PREFLUSH != 0
     }
 
     /// Whether the bio's data must be on stable storage when it completes (`REQ_FUA`).
     pub fn is_fua(&self) -> bool {
-        self.raw().bi_opf & bindings::REQ_FUA != 0
+        self.opf() & bindings::REQ_FUA != 0
     }
 
     /// The first sector, in 512-byte units.
     pub fn sector(&self) -> u64 {
-        self.raw().bi_iter.bi_sector
+        self.iter().bi_sector
     }
 
     /// Sets the first sector.
     pub fn set_sector(&mut self, sector: u64) {
-        self.raw_mut().bi_iter.bi_sector = sector;
+        // SAFETY: By the type invariants the bio is valid and only this value changes its
+        // position (`&mut self`).
+        unsafe { (*self.raw()).bi_iter.bi_sector = sector };
     }
 
     /// The size in bytes.
     pub fn size(&self) -> u32 {
-        self.raw().bi_iter.bi_size
+        self.iter().bi_size
     }
 
     /// The size in 512-byte sectors.
@@ -210,9 +218,12 @@ impl<P> Bio<P> {
         if self.op() != Operation::Discard || !inside {
             return Err(EINVAL);
         }
-        let iter = &mut self.raw_mut().bi_iter;
-        iter.bi_sector = sector;
-        iter.bi_size = bytes;
+        // SAFETY: By the type invariants the bio is valid and only this value changes its
+        // position (`&mut self`).
+        unsafe {
+            (*self.raw()).bi_iter.bi_sector = sector;
+            (*self.raw()).bi_iter.bi_size = bytes;
+        }
         Ok(())
     }
 
@@ -256,7 +267,11 @@ impl<P> Bio<P> {
     /// submits a bio itself (deferred, or after a copy) so does what device-mapper would have
     /// done had `map` returned it remapped.
     ///
-    /// May be called in atomic context; the block layer queues the bio if needed.
+    /// # Context
+    ///
+    /// May sleep (`submit_bio_noacct` may wait, e.g. for a request or a throttle): process
+    /// context, as a target's `map`, its work items and kcopyd's completions run in; never
+    /// from `end_io` or another completion in interrupt context.
     pub fn submit(self) {
         let ptr = self.into_raw();
         // SAFETY: We were responsible for the valid bio `ptr`, and hand that over to the block

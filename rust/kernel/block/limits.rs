@@ -33,78 +33,94 @@ impl QueueLimits {
         unsafe { &*ptr.cast() }
     }
 
-    fn raw(&self) -> &bindings::queue_limits {
-        // SAFETY: By the type invariants the limits are valid.
-        unsafe { &*self.0.get() }
-    }
-
-    fn raw_mut(&mut self) -> &mut bindings::queue_limits {
-        // SAFETY: By the type invariants the limits are valid and ours to change.
-        unsafe { &mut *self.0.get() }
+    /// The limits, for reading and writing single fields through the pointer: no reference to
+    /// the whole `struct queue_limits` is made (a device's live limits may be updated by others
+    /// under the queue's limits lock).
+    fn raw(&self) -> *mut bindings::queue_limits {
+        self.0.get()
     }
 
     /// The smallest I/O size the device handles without a penalty.
     pub fn io_min(&self) -> u32 {
-        self.raw().io_min
+        // SAFETY: By the type invariants the limits are valid; one field is read.
+        unsafe { (*self.raw()).io_min }
     }
 
     /// Sets the smallest I/O size the device handles without a penalty.
     pub fn set_io_min(&mut self, bytes: u32) {
-        self.raw_mut().io_min = bytes;
+        // SAFETY: By the type invariants the limits are valid and ours to change (`&mut self`);
+        // one field is written.
+        unsafe { (*self.raw()).io_min = bytes };
     }
 
     /// The I/O size the device handles best.
     pub fn io_opt(&self) -> u32 {
-        self.raw().io_opt
+        // SAFETY: By the type invariants the limits are valid; one field is read.
+        unsafe { (*self.raw()).io_opt }
     }
 
     /// Sets the I/O size the device handles best.
     pub fn set_io_opt(&mut self, bytes: u32) {
-        self.raw_mut().io_opt = bytes;
+        // SAFETY: By the type invariants the limits are valid and ours to change (`&mut self`);
+        // one field is written.
+        unsafe { (*self.raw()).io_opt = bytes };
     }
 
     /// The granularity of discards.
     pub fn discard_granularity(&self) -> u32 {
-        self.raw().discard_granularity
+        // SAFETY: By the type invariants the limits are valid; one field is read.
+        unsafe { (*self.raw()).discard_granularity }
     }
 
     /// Sets the granularity of discards.
     pub fn set_discard_granularity(&mut self, bytes: u32) {
-        self.raw_mut().discard_granularity = bytes;
+        // SAFETY: By the type invariants the limits are valid and ours to change (`&mut self`);
+        // one field is written.
+        unsafe { (*self.raw()).discard_granularity = bytes };
     }
 
     /// The largest discard the hardware takes, in sectors.
     pub fn max_hw_discard_sectors(&self) -> u32 {
-        self.raw().max_hw_discard_sectors
+        // SAFETY: By the type invariants the limits are valid; one field is read.
+        unsafe { (*self.raw()).max_hw_discard_sectors }
     }
 
     /// Sets the largest discard the hardware takes, in sectors (0: no discards).
     pub fn set_max_hw_discard_sectors(&mut self, sectors: u32) {
-        self.raw_mut().max_hw_discard_sectors = sectors;
+        // SAFETY: By the type invariants the limits are valid and ours to change (`&mut self`);
+        // one field is written.
+        unsafe { (*self.raw()).max_hw_discard_sectors = sectors };
     }
 
     /// The alignment of discards.
     pub fn discard_alignment(&self) -> u32 {
-        self.raw().discard_alignment
+        // SAFETY: By the type invariants the limits are valid; one field is read.
+        unsafe { (*self.raw()).discard_alignment }
     }
 
     /// Sets the alignment of discards.
     pub fn set_discard_alignment(&mut self, bytes: u32) {
-        self.raw_mut().discard_alignment = bytes;
+        // SAFETY: By the type invariants the limits are valid and ours to change (`&mut self`);
+        // one field is written.
+        unsafe { (*self.raw()).discard_alignment = bytes };
     }
 
     /// The most segments a discard may have.
     pub fn max_discard_segments(&self) -> u16 {
-        self.raw().max_discard_segments
+        // SAFETY: By the type invariants the limits are valid; one field is read.
+        unsafe { (*self.raw()).max_discard_segments }
     }
 
     /// Sets the most segments a discard may have.
     pub fn set_max_discard_segments(&mut self, segments: u16) {
-        self.raw_mut().max_discard_segments = segments;
+        // SAFETY: By the type invariants the limits are valid and ours to change (`&mut self`);
+        // one field is written.
+        unsafe { (*self.raw()).max_discard_segments = segments };
     }
 
     /// The logical block size.
     pub fn logical_block_size(&self) -> u32 {
-        self.raw().logical_block_size
+        // SAFETY: By the type invariants the limits are valid; one field is read.
+        unsafe { (*self.raw()).logical_block_size }
     }
 }

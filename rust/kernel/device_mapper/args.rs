@@ -22,7 +22,7 @@ use core::ops::RangeInclusive;
 /// let dev = args.next_arg(c_str!("Missing device"))?;
 /// let start = args.next_u64(0..=u64::MAX, c_str!("Invalid device sector"))?;
 /// let mut features = args.group(0..=1, c_str!("Invalid number of feature arguments"))?;
-/// assert_eq!(dev.as_bytes(), b"/dev/sdb");
+/// assert_eq!(dev.to_bytes(), b"/dev/sdb");
 /// assert_eq!(start, 2048);
 /// assert_eq!(features.next_keyword(&[("no_discard_passdown", 1)]), Some(1));
 /// features.finish(c_str!("Too many features"))?;
@@ -32,12 +32,12 @@ use core::ops::RangeInclusive;
 /// let argv = [c_str!("4"), c_str!("x")];
 /// let mut args = Args::new(&argv);
 /// let e = args.next_u32(8..=2097152, c_str!("Invalid region size")).unwrap_err();
-/// assert_eq!(e.message().as_bytes(), b"Invalid region size");
+/// assert_eq!(e.message().to_bytes(), b"Invalid region size");
 /// assert_eq!(e.code(), EINVAL);
 /// let e = args.next_u32(0..=10, c_str!("Not a number")).unwrap_err();
-/// assert_eq!(e.message().as_bytes(), b"Not a number");
+/// assert_eq!(e.message().to_bytes(), b"Not a number");
 /// let e = args.next_arg(c_str!("Missing")).unwrap_err();
-/// assert_eq!(e.message().as_bytes(), b"Missing");
+/// assert_eq!(e.message().to_bytes(), b"Missing");
 /// # Ok::<(), kernel::device_mapper::TargetError>(())
 /// ```
 #[derive(Clone)]

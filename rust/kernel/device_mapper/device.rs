@@ -9,6 +9,10 @@ use crate::{
     error::{to_result, Result},
     str::CStr,
 };
+// (7.3: `CStrExt`, whose methods `as_char_ptr` and `from_char_ptr` are, comes with the prelude;
+// 6.12 needs nothing.)
+#[allow(unused_imports)]
+use crate::prelude::*;
 use core::ptr::NonNull;
 
 /// How a target opens a device.
@@ -86,11 +90,13 @@ impl Device {
         unsafe { (*self.dev.as_ptr()).bdev }
     }
 
-    /// The device's name as device-mapper shows it in tables: `<major>:<minor>`.
-    pub fn name(&self) -> &CStr {
+    /// The device's name as device-mapper shows it in tables: `<major>:<minor>` (ASCII; "?"
+    /// if it were not UTF-8).
+    pub fn name(&self) -> &str {
         // SAFETY: `name` is a NUL-terminated array set by `dm_get_device`, unchanged while the
         // device is open.
-        unsafe { CStr::from_char_ptr((*self.dev.as_ptr()).name.as_ptr()) }
+        let name = unsafe { CStr::from_char_ptr((*self.dev.as_ptr()).name.as_ptr()) };
+        name.to_str().unwrap_or("?")
     }
 
     /// Whether the device was opened for writing.
@@ -145,6 +151,10 @@ impl Device {
 }
 
 impl Drop for Device {
+    /// # Context
+    ///
+    /// Sleeps (`dm_put_device` takes the table's mutex and may close the device): process
+    /// context, as the destructor that drops the target's data runs in.
     fn drop(&mut self) {
         // SAFETY: By the type invariants `dev` was got for `ti`, whose table is still live (the
         // count below holds the destructor back), and has not been put.

@@ -67,16 +67,13 @@ impl Throttle {
             last_jiffies: 0,
         }))
     }
+}
 
-    /// The percentage (`throttle` field) that a module parameter sets, as
-    /// [`declare_kcopyd_throttle!`](crate::declare_kcopyd_throttle) declares it.
-    #[doc(hidden)]
-    pub const fn percent_ptr(&'static self) -> *mut u32 {
-        let t = self.0.get();
-        // SAFETY: `t` points to the wrapped struct, which lives as long as `self`; this only
-        // computes the address of one of its fields.
-        unsafe { core::ptr::addr_of_mut!((*t).throttle) }
-    }
+// SAFETY: `Throttle` is a transparent wrapper of an `Opaque` (an `UnsafeCell`) holding a
+// `dm_kcopyd_throttle`, whose `throttle` percentage is a `u32` at this offset, which kcopyd
+// reads with single loads and only a module parameter writes.
+unsafe impl crate::module_param::UintParamStorage for Throttle {
+    const OFFSET: usize = core::mem::offset_of!(bindings::dm_kcopyd_throttle, throttle);
 }
 
 /// Declares a module's kcopyd [`Throttle`] as a `static`, unthrottled (100%), with module
@@ -106,7 +103,7 @@ macro_rules! declare_kcopyd_throttle {
             $crate::__module_param_uint! {
                 module: $module,
                 name: $name,
-                var: $id.percent_ptr(),
+                var: &$id,
                 range: 1..=100,
                 perm: 0o644,
                 description: $desc,
@@ -315,12 +312,15 @@ impl Client {
         job: T::Pointer,
         submit: impl FnOnce(bindings::dm_kcopyd_notify_fn, *mut crate::ffi::c_void),
     ) {
-        let context = job.into_foreign() as *mut crate::ffi::c_void;
-        submit(Some(notify::<T>), context);
+        let context: *const crate::ffi::c_void = job.into_foreign();
+        submit(Some(notify::<T>), context.cast_mut());
     }
 }
 
 impl Drop for Client {
+    /// # Context
+    ///
+    /// Sleeps (waits for the client's jobs): process context.
     fn drop(&mut self) {
         // SAFETY: By the type invariants the client is live. Destroying it waits for all its
         // jobs to complete, before `devices` are dropped after this function.

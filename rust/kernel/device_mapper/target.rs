@@ -19,6 +19,10 @@ use crate::{
     ThisModule,
 };
 use core::{ffi::c_int, marker::PhantomData, mem::size_of, pin::Pin, ptr::NonNull};
+// (7.3: `CStrExt`, whose methods `as_char_ptr` and `from_char_ptr` are, comes with the prelude;
+// 6.12 needs nothing.)
+#[allow(unused_imports)]
+use crate::prelude::*;
 
 /// An error of a constructor or a message: an errno and the text the user sees.
 ///
@@ -78,7 +82,7 @@ impl From<crate::alloc::AllocError> for TargetError {
 /// fn open() -> Result<u32> { Err(ENODEV) }
 /// let e: TargetError = open().ti_error(c_str!("Error opening source device")).unwrap_err();
 /// assert_eq!(e.code(), ENODEV);
-/// assert_eq!(e.message().as_bytes(), b"Error opening source device");
+/// assert_eq!(e.message().to_bytes(), b"Error opening source device");
 /// ```
 pub trait ResultExt<T> {
     /// The error, if any, with text `msg`.
@@ -157,9 +161,18 @@ impl Target {
         self.0.get()
     }
 
-    fn raw(&self) -> &bindings::dm_target {
-        // SAFETY: By the type invariants the target is valid.
-        unsafe { &*self.0.get() }
+    /// The target, for reading single fields through the pointer: no reference to the whole
+    /// `struct dm_target` is made, as device-mapper core may change fields this code does not
+    /// read while a target's methods run.
+    fn raw(&self) -> *mut bindings::dm_target {
+        self.0.get()
+    }
+
+    /// The table the target is in (`ti->table`): set by device-mapper core before the
+    /// constructor, never changed.
+    fn table(&self) -> *mut bindings::dm_table {
+        // SAFETY: By the type invariants the target is valid; one field is read.
+        unsafe { (*self.raw()).table }
     }
 
     fn raw_mut(&mut self) -> &mut bindings::dm_target {
@@ -170,12 +183,16 @@ impl Target {
 
     /// The first sector of the target in the mapped device.
     pub fn begin(&self) -> u64 {
-        self.raw().begin
+        // SAFETY: By the type invariants the target is valid; one field, set by device-mapper
+        // core before the constructor and never changed, is read.
+        unsafe { (*self.raw()).begin }
     }
 
     /// The length of the target in sectors.
     pub fn len(&self) -> u64 {
-        self.raw().len
+        // SAFETY: By the type invariants the target is valid; one field, set by device-mapper
+        // core before the constructor and never changed, is read.
+        unsafe { (*self.raw()).len }
     }
 
     /// Whether the target has no sectors (never for a table device-mapper accepted).
@@ -188,19 +205,12 @@ impl Target {
         bio.sector().wrapping_sub(self.begin())
     }
 
-    /// The name of the mapped device, `<major>:<minor>`, for messages.
-    pub fn device_name(&self) -> &CStr {
+    /// The name of the mapped device, `<major>:<minor>` (ASCII; "?" if it were not UTF-8), for
+    /// messages.
+    pub fn device_name(&self) -> &str {
         // SAFETY: The table of a live target is valid, and so is its mapped device's name.
-        unsafe { CStr::from_char_ptr(bindings::dm_table_device_name(self.raw().table)) }
-    }
-
-    /// Raises a device-mapper event on the table (`dm_table_event`): `dmsetup wait` wakes up.
-    ///
-    /// Sleeps (it takes a mutex): process context only, never from `map` or `end_io`; queue
-    /// work to raise an event from there.
-    pub fn event(&self) {
-        // SAFETY: The table of a live target is valid.
-        unsafe { bindings::dm_table_event(self.raw().table) }
+        let name = unsafe { CStr::from_char_ptr(bindings::dm_table_device_name(self.table())) };
+        name.to_str().unwrap_or("?")
     }
 
     /// A handle that raises events on this target's table from work the target runs later
@@ -231,7 +241,7 @@ impl Target {
     /// Whether the table was loaded read-write.
     pub fn is_table_writable(&self) -> bool {
         // SAFETY: The table of a live target is valid.
-        unsafe { bindings::dm_table_get_mode(self.raw().table) & bindings::BLK_OPEN_WRITE != 0 }
+        unsafe { bindings::dm_table_get_mode(self.table()) & bindings::BLK_OPEN_WRITE != 0 }
     }
 
     /// Opens a device of the table (`dm_get_device`); only a constructor can.
@@ -441,7 +451,7 @@ impl<T: TargetOperations> Callbacks<T> {
         // SAFETY: `private` is the `TargetState` set up in `ctr`, whose `data` came from
         // `into_foreign` and is only given back to `from_foreign` in `dtr`, which device-mapper
         // does not run concurrently with other callbacks.
-        unsafe { T::Data::borrow((*(*ti).private.cast::<TargetState>()).data) }
+        unsafe { T::Data::borrow((*(*ti).private.cast::<TargetState>()).data.cast_mut()) }
     }
 
     /// # Safety
@@ -492,7 +502,7 @@ impl<T: TargetOperations> Callbacks<T> {
         // with no other callback running or to come.
         let state = unsafe { (*ti).private.cast::<TargetState>() };
         // SAFETY: `data` came from `into_foreign` in `ctr` and is taken back only here.
-        drop(unsafe { T::Data::from_foreign((*state).data) });
+        drop(unsafe { T::Data::from_foreign((*state).data.cast_mut()) });
         // SAFETY: `state` came from `KBox::into_raw` in `ctr`; no callback uses it any more.
         unsafe { TargetState::release(state, Target::from_raw(ti)) };
     }
@@ -720,7 +730,7 @@ impl<T: TargetOperations> Callbacks<T> {
         T::io_hints(this, target, limits);
     }
 
-    const fn build(
+    fn build(
         name: &'static CStr,
         version: [u32; 3],
         module: *mut bindings::module,
@@ -866,7 +876,7 @@ impl TargetState {
 /// Sets `ti->error` and returns the errno for a failed constructor.
 fn fail_ctr(target: &mut Target, e: TargetError) -> c_int {
     // `ti->error` is `char *` for historical reasons; device-mapper only reads it.
-    target.raw_mut().error = e.message().as_char_ptr() as *mut crate::ffi::c_char;
+    target.raw_mut().error = e.message().as_char_ptr().cast_mut();
     e.code().to_errno()
 }
 
@@ -936,7 +946,7 @@ impl<T: TargetOperations> Registration<T> {
             );
         };
         let tt = KBox::pin(
-            Opaque::new(Callbacks::<T>::build(name, version, module.0)),
+            Opaque::new(Callbacks::<T>::build(name, version, module.as_ptr())),
             GFP_KERNEL,
         )?;
         // SAFETY: `tt` is a valid target type at a fixed address until it is unregistered in
@@ -977,7 +987,6 @@ impl<T: TargetOperations> Drop for Registration<T> {
 ///     target: "rlinear",
 ///     version: [1, 0, 0],
 ///     name: "dm_rlinear",
-///     author: "...",
 ///     description: "...",
 ///     license: "GPL",
 /// }

@@ -85,12 +85,17 @@ impl WaitCount {
         true
     }
 
-    /// Sleeps until the count is zero. Process context; the caller holds no spinlock.
+    /// Sleeps until the count is zero. What the side that made it zero wrote before its
+    /// decrement is seen after this returns (the test that sees zero is an acquire load).
+    ///
+    /// # Context
+    ///
+    /// Process context (sleeps); the caller holds no spinlock.
     pub fn wait_zero(&self) {
         // SAFETY: `count` is an `unsigned long`-sized atomic, alive while borrowed here; the
-        // helper is `smp_mb(); wait_var_event(count, READ_ONCE(*count) == 0)`, which tests,
-        // then puts the task on the queue (with a full barrier) before each further test.
-        // Sleeping is allowed (process context).
+        // helper is `smp_mb(); wait_var_event(count, smp_load_acquire(count) == 0)`, which
+        // tests, then puts the task on the queue (with a full barrier) before each further
+        // test. Sleeping is allowed (process context).
         unsafe { bindings::wait_var_event_zero(self.count.as_ptr().cast()) }
     }
 }

@@ -67,7 +67,7 @@ use kernel::{
     impl_has_delayed_work, impl_has_work, new_delayed_work, new_mutex, new_spinlock_irq, new_work,
     prelude::*,
     sync::{Arc, Mutex, SpinLockIrq},
-    time::{msecs_to_jiffies, Ktime},
+    time::{ktime_get_ns, msecs_to_jiffies},
     workqueue::{self, DelayedWork, OwnedQueue, Work},
 };
 use lifecycle::Lifecycle;
@@ -82,7 +82,7 @@ const ALLOC_RETRY_MS: u32 = 10;
 /// differences).
 fn now_us() -> u32 {
     // Truncation intended.
-    (Ktime::ktime_get().to_ns() / 1000) as u32
+    (ktime_get_ns() / 1000) as u32
 }
 
 /// What the constructor fixed: never changes.
@@ -192,7 +192,7 @@ impl CloneCore {
                 copier <- new_mutex!(Copier::new(p.kcopyd), "clone_copier"),
                 in_flight: InFlight::new(),
                 deferred <- new_spinlock_irq!(Deferred::new(), "clone_deferred"),
-                ctl <- CopyControl::new(region_bytes, Ktime::ktime_get().to_ns()),
+                ctl <- CopyControl::new(region_bytes, ktime_get_ns()),
                 settings: Settings::new(&p.options),
                 life: Lifecycle::new(),
                 flags: WorkerFlags::new(),
@@ -222,8 +222,8 @@ impl CloneCore {
     /// copy. Not once the target is being destroyed (see [`Self::shutdown`]).
     fn kick_after(self: &Arc<Self>, ms: u32) {
         if !self.life.dying() {
-            let _ =
-                workqueue::system().enqueue_delayed::<Self, 2>(self.clone(), msecs_to_jiffies(ms));
+            let _ = workqueue::system_percpu()
+                .enqueue_delayed::<_, 2>(self.clone(), msecs_to_jiffies(ms));
         }
     }
 

@@ -93,7 +93,6 @@ module_dm_target! {
     target: "clone",
     version: [1, 0, 0],
     name: "dm_clone_rs",
-    author: "dm-clone-rs developers",
     description: "device-mapper clone target in Rust: a writable copy of a read-only source, usable at once",
     license: "GPL",
 }
@@ -165,7 +164,7 @@ impl TargetOperations for CloneTarget {
         let mut table_args = KVec::new();
         for a in args.remaining() {
             table_args.push(b' ', GFP_KERNEL)?;
-            table_args.extend_from_slice(a.as_bytes(), GFP_KERNEL)?;
+            table_args.extend_from_slice(a.to_bytes(), GFP_KERNEL)?;
         }
 
         let options = Options::parse(&mut args)?;

@@ -23,7 +23,10 @@
 //! `map` (process context) adds records and waiting bios; a whole-region write's completion
 //! (interrupt context) and kcopyd's completion (its thread) remove them; the worker starts the
 //! queued copies. The table is under one spinlock taken with interrupts off; nodes are
-//! allocated before it is taken, so nothing under it allocates or sleeps.
+//! allocated before it is taken, so nothing under it allocates or sleeps. The regions whose
+//! copy waits to be started are also kept in a tree of their own, so that the worker takes
+//! them without walking every record with interrupts off; each record carries the node it
+//! needs there, allocated with it.
 //!
 //! Lock order: the table's lock, then the marks' (`Marks::state`, also interrupts off); they
 //! nest only in [`Regions::mark_idle`]. Reading the copied map takes no lock (RCU).
@@ -34,7 +37,7 @@ pub(crate) use marks::Marks;
 
 use crate::{failures::View, PerBio};
 use kernel::{
-    alloc::flags::GFP_NOIO,
+    alloc::flags::{GFP_NOIO, GFP_NOWAIT},
     block::bio::{Bio, BioList},
     new_spinlock_irq,
     prelude::*,
@@ -59,12 +62,54 @@ enum Phase {
 struct Record {
     phase: Phase,
     waiting: BioList<PerBio>,
+    /// The node that puts the region in [`Table::queue`] (in it while the phase is
+    /// [`Phase::Queued`] or [`Phase::Retry`], here otherwise).
+    queue_node: Option<RBTreeNodeReservation<u32, ()>>,
 }
+
+impl Record {
+    fn new(phase: Phase, waiting: BioList<PerBio>, node: QueueNode) -> Self {
+        Self {
+            phase,
+            waiting,
+            queue_node: Some(node),
+        }
+    }
+}
+
+type QueueNode = RBTreeNodeReservation<u32, ()>;
 
 struct Table {
     records: RBTree<u32, Record>,
-    /// Records in [`Phase::Queued`] or [`Phase::Retry`].
+    /// The regions whose record is in [`Phase::Queued`] or [`Phase::Retry`].
+    queue: RBTree<u32, ()>,
+    /// How many they are.
     queued: usize,
+}
+
+impl Table {
+    /// Puts region `r`, whose record is `rec`, in the queue (its phase set by the caller).
+    fn enqueue(queue: &mut RBTree<u32, ()>, queued: &mut usize, r: u32, rec: &mut Record) {
+        if let Some(node) = rec.queue_node.take() {
+            queue.insert(node.into_node(r, ()));
+            *queued += 1;
+        }
+    }
+}
+
+/// Nodes for a new record and its place in the queue, allocated before the table's lock.
+struct Nodes {
+    record: RBTreeNodeReservation<u32, Record>,
+    queue: QueueNode,
+}
+
+impl Nodes {
+    fn new() -> Option<Self> {
+        Some(Self {
+            record: RBTreeNodeReservation::new(GFP_NOIO).ok()?,
+            queue: RBTreeNodeReservation::new(GFP_NOIO).ok()?,
+        })
+    }
 }
 
 /// What happened to a write to a region that was not copied when `map` looked.
@@ -116,7 +161,7 @@ impl Regions {
         Ok(try_pin_init!(Self {
             marks <- marks,
             table <- new_spinlock_irq!(
-                Table { records: RBTree::new(), queued: 0 },
+                Table { records: RBTree::new(), queue: RBTree::new(), queued: 0 },
                 "clone_regions"
             ),
         }? Error))
@@ -130,7 +175,7 @@ impl Regions {
     /// Parks a write to region `r`, which `map` found not copied. `whole` says whether the write
     /// may fill the region by itself. Process context (allocates).
     pub(crate) fn park_write(&self, r: u32, bio: Bio<PerBio>, whole: bool) -> Parked {
-        let Ok(node) = RBTreeNodeReservation::new(GFP_NOIO) else {
+        let Some(nodes) = Nodes::new() else {
             return Parked::NoMemory(bio);
         };
         let mut t = self.table.lock();
@@ -142,23 +187,16 @@ impl Regions {
             return Parked::Waiting;
         }
         if whole {
-            let rec = Record {
-                phase: Phase::Overwriting,
-                waiting: BioList::new(),
-            };
-            t.records.insert(node.into_node(r, rec));
+            let rec = Record::new(Phase::Overwriting, BioList::new(), nodes.queue);
+            t.records.insert(nodes.record.into_node(r, rec));
             return Parked::Overwrite(bio);
         }
         let mut waiting = BioList::new();
         waiting.push(bio);
-        t.records.insert(node.into_node(
-            r,
-            Record {
-                phase: Phase::Queued,
-                waiting,
-            },
-        ));
-        t.queued += 1;
+        let mut rec = Record::new(Phase::Queued, waiting, nodes.queue);
+        let Table { queue, queued, .. } = &mut *t;
+        Table::enqueue(queue, queued, r, &mut rec);
+        t.records.insert(nodes.record.into_node(r, rec));
         Parked::Queued
     }
 
@@ -173,7 +211,7 @@ impl Regions {
             return 0;
         }
         for _ in 0..max {
-            let Ok(n) = RBTreeNodeReservation::new(GFP_NOIO) else {
+            let Some(n) = Nodes::new() else {
                 break;
             };
             if nodes.push(n, GFP_NOIO).is_err() {
@@ -192,14 +230,11 @@ impl Regions {
             {
                 break;
             }
-            let Some(node) = nodes.next() else {
+            let Some(n) = nodes.next() else {
                 break;
             };
-            let rec = Record {
-                phase: Phase::Copying,
-                waiting: BioList::new(),
-            };
-            t.records.insert(node.into_node(r, rec));
+            let rec = Record::new(Phase::Copying, BioList::new(), n.queue);
+            t.records.insert(n.record.into_node(r, rec));
             claimed += 1;
         }
         claimed
@@ -264,40 +299,65 @@ impl Regions {
         self.remove_run(first, count, to);
     }
 
-    /// Takes the regions whose copy waits to be started, recording them as copying; at most
-    /// `out`'s spare capacity.
+    /// Takes the regions whose copy waits to be started, in region order, recording them as
+    /// copying; at most `out`'s spare capacity (it never grows here). Each costs a lookup:
+    /// the records of the copies in flight are not walked.
     pub(crate) fn take_queued(&self, out: &mut KVec<QueuedCopy>) {
         let mut t = self.table.lock();
-        let mut taken = 0;
-        for (r, rec) in t.records.iter_mut() {
-            if out.len() == out.capacity() {
+        let Table {
+            records,
+            queue,
+            queued,
+        } = &mut *t;
+        while out.len() < out.capacity() {
+            let Some(&r) = queue.keys().next() else {
+                break;
+            };
+            let Some(node) = queue.remove_node(&r) else {
+                break;
+            };
+            *queued = queued.saturating_sub(1);
+            // (A region is in the queue only while its record is queued: `remove_run` takes it
+            // out with its record.)
+            let Some(rec) = records.get_mut(&r) else {
+                continue;
+            };
+            let copy = match rec.phase {
+                Phase::Queued => QueuedCopy::First(r),
+                Phase::Retry => QueuedCopy::Retry(r),
+                // (Not queued: never so, but its node goes back where a later retry finds it.)
+                _ => {
+                    rec.queue_node = Some(node.into_reservation());
+                    continue;
+                }
+            };
+            // Within the capacity, `push` does not allocate (nor would GFP_NOWAIT sleep).
+            if out.push(copy, GFP_NOWAIT).is_err() {
+                // (Not there any more: nothing is replaced.)
+                let _ = queue.insert(node);
+                *queued += 1;
                 break;
             }
-            let copy = match rec.phase {
-                Phase::Queued => QueuedCopy::First(*r),
-                Phase::Retry => QueuedCopy::Retry(*r),
-                _ => continue,
-            };
-            if out.push(copy, GFP_NOIO).is_ok() {
-                rec.phase = Phase::Copying;
-                taken += 1;
-            }
+            rec.phase = Phase::Copying;
+            rec.queue_node = Some(node.into_reservation());
         }
-        t.queued = t.queued.saturating_sub(taken);
     }
 
     /// Regions `first..first + count`, copied in one batch that failed, are to be copied
     /// again one by one by the worker (their records and waiting writes stay).
     pub(crate) fn retry_singly(&self, first: u32, count: u32) {
         let mut t = self.table.lock();
-        let mut n = 0;
+        let Table {
+            records,
+            queue,
+            queued,
+        } = &mut *t;
         for r in first..first.saturating_add(count) {
-            if let Some(rec) = t.records.get_mut(&r) {
+            if let Some(rec) = records.get_mut(&r) {
                 rec.phase = Phase::Retry;
-                n += 1;
+                Table::enqueue(queue, queued, r, rec);
             }
         }
-        t.queued += n;
     }
 
     /// How many regions wait for their copy to be started.
@@ -309,10 +369,15 @@ impl Regions {
     /// for them to `to`. Only after they are marked (or when their filling failed).
     fn remove_run(&self, first: u32, count: u32, to: &mut BioList<PerBio>) {
         let mut t = self.table.lock();
+        let Table {
+            records,
+            queue,
+            queued,
+        } = &mut *t;
         for r in first..first.saturating_add(count) {
-            if let Some(mut rec) = t.records.remove(&r) {
-                if matches!(rec.phase, Phase::Queued | Phase::Retry) {
-                    t.queued = t.queued.saturating_sub(1);
+            if let Some(mut rec) = records.remove(&r) {
+                if queue.remove(&r).is_some() {
+                    *queued = queued.saturating_sub(1);
                 }
                 to.append(&mut rec.waiting);
             }

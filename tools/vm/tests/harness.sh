@@ -13,7 +13,7 @@ tmp=$(mktemp -d)
 trap 'rm -rf "$tmp"' EXIT
 
 # The number of tests below: change it with them (checked at the end).
-plan=26
+plan=27
 echo "KTAP version 1"
 echo "1..$plan"
 n=0
@@ -179,33 +179,40 @@ result $? "runner exits 0 when every test passed or skipped"
 
 # Overlay: a scratch repo and a scratch kernel tree.
 repo=$tmp/repo ktree=$tmp/linux
-mkdir -p "$repo/tools/build" "$repo/tools/kernel/patches" "$repo/rust/kernel" "$ktree/rust/kernel"
+P=$repo/tools/kernel/patches/6.12
+mkdir -p "$repo/tools/build" "$P" "$repo/rust/kernel" "$ktree/rust/kernel"
 cp "$vm/../build/env.sh" "$vm/../build/overlay.sh" "$repo/tools/build/"
 printf 'pub mod a;\n' >"$ktree/rust/kernel/lib.rs"
 printf '// new\n' >"$repo/rust/kernel/new.rs"
-cat >"$repo/tools/kernel/patches/0001-lib.patch" <<'P'
+cat >"$P/0001-lib.patch" <<'P'
 --- a/rust/kernel/lib.rs
 +++ b/rust/kernel/lib.rs
 @@ -1 +1,2 @@
  pub mod a;
 +pub mod new;
 P
-overlay() { DMC_CACHE=$tmp/cache "$repo/tools/build/overlay.sh" "$ktree" >"$tmp/ov" 2>&1; }
+overlay() { LINUX=${1:-6.12} DMC_CACHE=$tmp/cache "$repo/tools/build/overlay.sh" "$ktree" >"$tmp/ov" 2>&1; }
 overlay && cmp -s "$repo/rust/kernel/new.rs" "$ktree/rust/kernel/new.rs" &&
 	[ "$(cat "$ktree/rust/kernel/lib.rs")" = "$(printf 'pub mod a;\npub mod new;')" ]
 result $? "overlay copies new files and applies patches"
 touch -d '2001-01-01' "$ktree/rust/kernel/lib.rs" "$ktree/rust/kernel/new.rs"
 overlay && [ -z "$(find "$ktree/rust/kernel" -type f -newermt 2002-01-01)" ]
 result $? "overlay run again changes nothing (keeps the build incremental)"
-rm "$repo/rust/kernel/new.rs" "$repo/tools/kernel/patches/0001-lib.patch"
+rm "$repo/rust/kernel/new.rs" "$P/0001-lib.patch"
 overlay && [ ! -e "$ktree/rust/kernel/new.rs" ] &&
 	[ "$(cat "$ktree/rust/kernel/lib.rs")" = "pub mod a;" ]
 result $? "overlay removes dropped files and restores unpatched ones"
 printf -- '--- a/rust/kernel/lib.rs\n+++ b/rust/kernel/lib.rs\n@@ -1 +1 @@\n-pub mod zzz;\n+pub mod b;\n' \
-	>"$repo/tools/kernel/patches/0002-bad.patch"
+	>"$P/0002-bad.patch"
 ! overlay && grep -q "0002-bad.patch does not apply" "$tmp/ov"
 result $? "overlay fails loudly on a patch that does not apply"
-rm "$repo/tools/kernel/patches/0002-bad.patch"
+rm "$P/0002-bad.patch"
+mkdir -p "$repo/compat/6.12/rust/kernel"
+printf '// 6.12 only\n' >"$repo/compat/6.12/rust/kernel/layer.rs"
+overlay && cmp -s "$repo/compat/6.12/rust/kernel/layer.rs" "$ktree/rust/kernel/layer.rs" &&
+	overlay 7.3 && [ ! -e "$ktree/rust/kernel/layer.rs" ] && [ "$(cat "$ktree/rust/kernel/lib.rs")" = "pub mod a;" ]
+result $? "overlay lays compat/<kernel> over that kernel only (and 7.3 gets none of 6.12's patches)"
+rm -r "$repo/compat"
 printf '// mine\n' >"$repo/rust/kernel/lib.rs"
 ! overlay && grep -q "exists in the kernel tree" "$tmp/ov" && [ "$(cat "$ktree/rust/kernel/lib.rs")" = "pub mod a;" ]
 result $? "overlay refuses to replace an existing kernel file"

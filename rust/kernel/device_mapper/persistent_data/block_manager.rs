@@ -102,7 +102,7 @@ impl BlockValidator {
     /// The validator for `V`, named `name` in the block manager's messages.
     pub const fn new<V: Validator>(name: &'static CStr) -> Self {
         Self(Opaque::new(bindings::dm_block_validator {
-            name: name.as_char_ptr(),
+            name: crate::str::as_char_ptr_in_const_context(name),
             prepare_for_write: Some(prepare_for_write_callback::<V>),
             check: Some(check_callback::<V>),
         }))
@@ -255,19 +255,6 @@ impl BlockManager {
         })
     }
 
-    /// Locks block `location` for writing, checked by `validator`.
-    pub fn write_lock(
-        &mut self,
-        location: u64,
-        validator: &'static BlockValidator,
-    ) -> Result<WriteBlock<'_>> {
-        let b = self.lock(bindings::dm_bm_write_lock, location, Some(validator))?;
-        // INVARIANT: Write-locked just now.
-        Ok(WriteBlock {
-            block: Block::new(b, self),
-        })
-    }
-
     /// Locks block `location` for writing without reading it: its data starts zeroed.
     pub fn write_lock_zero(
         &mut self,
@@ -307,6 +294,9 @@ impl BlockManager {
 }
 
 impl Drop for BlockManager {
+    /// # Context
+    ///
+    /// Sleeps (writes back dirty blocks and waits for them): process context.
     fn drop(&mut self) {
         // SAFETY: By the type invariants the manager is live and no lock is held (locks borrow
         // it). Destroying it writes back dirty blocks.

@@ -123,7 +123,7 @@ impl CloneCore {
         };
         // The marks first, then the flush: every bit read here was set after its region's
         // data landed, so the flush issued next covers it (see `marks`).
-        let drained = match md.as_mut() {
+        let drained = match Option::as_mut(&mut *md) {
             Some(meta) => self
                 .regions
                 .marks()
@@ -138,7 +138,7 @@ impl CloneCore {
             self.metadata_failed(&mut md, "flush destination device", e);
             return Err(e);
         }
-        let written = match md.as_mut() {
+        let written = match Option::as_mut(&mut *md) {
             Some(meta) => meta.commit(),
             None => return Err(EIO),
         };

@@ -25,7 +25,7 @@ use kernel::{
     device_mapper::kcopyd::{Client, CopyDone, CopyResult, Region},
     prelude::*,
     sync::{Arc, WaitCount},
-    time::Ktime,
+    time::ktime_get_ns,
 };
 
 /// At most this many regions are claimed per pass of the worker (bounds the records it
@@ -140,7 +140,7 @@ impl CloneCore {
                 clone: self.clone(),
                 first,
                 count,
-                start_ns: Ktime::ktime_get().to_ns(),
+                start_ns: ktime_get_ns(),
             },
             GFP_NOIO,
         )?;
@@ -183,7 +183,7 @@ impl CloneCore {
     fn copy_done(self: &Arc<Self>, job: &CopyJob, result: CopyResult) {
         let (first, count) = (job.first, job.count);
         let ok = result.is_ok();
-        let now = Ktime::ktime_get().to_ns();
+        let now = ktime_get_ns();
         if ok {
             let bytes = self.cfg.geometry.span_bytes(first, count);
             self.ctl
@@ -282,7 +282,7 @@ impl CloneCore {
     pub(super) fn background_copy(self: &Arc<Self>) {
         if self.mode() != MetadataMode::ReadWrite
             || self.regions.marks().done()
-            || self.failures.paused(Ktime::ktime_get().to_ns())
+            || self.failures.paused(ktime_get_ns())
         {
             return;
         }
@@ -315,7 +315,7 @@ impl CloneCore {
                 break;
             }
             let rate = self.settings.rate_limit();
-            let now = Ktime::ktime_get().to_ns();
+            let now = ktime_get_ns();
             let (allowed, job) = {
                 let mut ctl = self.ctl.lock();
                 let a = ctl.allowance(now, in_flight_bytes, rate);

@@ -173,15 +173,16 @@ impl CloneCore {
     /// Stops everything that holds a reference (see the module documentation).
     pub(crate) fn shutdown(self: &Arc<Self>) {
         self.life.dying.store(true, Ordering::Release);
-        DelayedWork::<Self, 1>::cancel_sync(self);
+        // The waker and the pacer are disabled for good before the queue drains: a timer
+        // still armed (a worker pass or a postsuspend that had not seen `dying` or
+        // `suspended` may have armed it after they were cancelled) would otherwise fire during
+        // the drain, and its kick would be dropped by the draining queue while reporting
+        // success, leaking the reference it carries (the release would wait for ever).
+        // Disabled, a pending one is cancelled (its reference dropped) and arming one fails.
+        DelayedWork::<Self, 1>::disable_sync(self);
+        DelayedWork::<Self, 2>::disable_sync(self);
         let clients = self.copier.lock().clients.take();
         drop(clients);
-        // The pacer is armed by the worker and by `map` (no bio is mapped any more), and only
-        // while not `dying` (`kick_after`): once the worker is drained, runs that could have
-        // missed `dying` are over. Then the pacer is cancelled (waiting for one that runs),
-        // and what it queued is drained.
-        self.wq.drain();
-        DelayedWork::<Self, 2>::cancel_sync(self);
         self.wq.drain();
     }
 }

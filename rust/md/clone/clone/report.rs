@@ -7,7 +7,7 @@
 use super::{commit::MetadataMode, CloneCore};
 use crate::{config::Message, metadata::BLOCK_SECTORS};
 use core::{fmt::Write, sync::atomic::Ordering};
-use kernel::{device_mapper::StatusWriter, prelude::*, sync::Arc, time::Ktime};
+use kernel::{device_mapper::StatusWriter, prelude::*, sync::Arc, time::ktime_get_ns};
 
 impl CloneCore {
     pub(crate) fn status(self: &Arc<Self>, commit_first: bool, out: &mut StatusWriter<'_>) {
@@ -24,7 +24,7 @@ impl CloneCore {
             if !self.life.loaded() {
                 // A table never resumed (`dmsetup status --inactive`): its counts come from
                 // the metadata its constructor read; the first resume loads them again.
-                if let Some(m) = md.as_mut() {
+                if let Some(m) = Option::as_mut(&mut *md) {
                     if self.load_marks(m).is_err() {
                         let _ = write!(out, "Error");
                         return;
@@ -93,7 +93,7 @@ impl CloneCore {
             Message::BackgroundCopy(on) => self.settings.set_background_copy(on),
             Message::RateLimit(mib) => {
                 self.settings.set_rate_limit_mib(mib);
-                self.ctl.lock().rate_changed(Ktime::ktime_get().to_ns());
+                self.ctl.lock().rate_changed(ktime_get_ns());
             }
             Message::CopyStats => self.copy_stats(out),
             Message::CopyFailures => self.copy_failures(out),

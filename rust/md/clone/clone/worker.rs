@@ -159,8 +159,8 @@ impl CloneCore {
         self.flags.commit_due.store(true, Ordering::Relaxed);
         self.kick();
         if !self.life.suspended() && !self.life.dying() {
-            let _ = workqueue::system()
-                .enqueue_delayed::<Self, 1>(self.clone(), msecs_to_jiffies(COMMIT_PERIOD_MS));
+            let _ = workqueue::system_percpu()
+                .enqueue_delayed::<_, 1>(self.clone(), msecs_to_jiffies(COMMIT_PERIOD_MS));
         }
     }
 }

@@ -187,15 +187,14 @@ impl Marks {
     /// Whether region `r` is copied.
     pub(crate) fn is_copied(&self, r: u32) -> bool {
         let g = rcu::read_lock();
-        self.maps.get(&g).map_or(true, |m| m.copied.test_bit(r))
+        // (Not `Option::is_none_or`, newer than 6.12's minimum Rust.)
+        !matches!(self.maps.get(&g), Some(m) if !m.copied.test_bit(r))
     }
 
     /// Whether regions `first..first + count` are all copied.
     pub(crate) fn all_copied(&self, first: u32, count: u32) -> bool {
         let g = rcu::read_lock();
-        self.maps
-            .get(&g)
-            .map_or(true, |m| m.copied.all_set(first, count))
+        !matches!(self.maps.get(&g), Some(m) if !m.copied.all_set(first, count))
     }
 
     /// The first region at or after `from` that is not copied and not set in
@@ -346,9 +345,10 @@ impl Marks {
         }
         let w = r / WORD_BITS;
         let g = rcu::read_lock();
-        self.maps.get(&g).map_or(true, |m| {
-            !m.sets.iter().any(|set| set.words.test_bit(w)) && m.copied.test_bit(r)
-        })
+        !matches!(
+            self.maps.get(&g),
+            Some(m) if m.sets.iter().any(|set| set.words.test_bit(w)) || !m.copied.test_bit(r)
+        )
     }
 
     /// Nothing can be committed any more: refuses marks from now on, then takes back every

@@ -1,10 +1,10 @@
 // SPDX-License-Identifier: GPL-2.0
 
-//! Bitmaps.
-//!
 //! [`AtomicBitmap`]: a fixed-size bitmap of atomic words, usable from any context without a
 //! lock. Its operations have the names of the C bitmap and bit operations
-//! (`include/linux/bitmap.h`, `include/linux/bitops.h`) and of upstream's later `Bitmap`.
+//! (`include/linux/bitmap.h`, `include/linux/bitops.h`) and of mainline's `Bitmap`, which it
+//! does not replace: that one has no test-and-set or word access, and holds at most
+//! `i32::MAX` bits in `kmalloc` memory; this one up to 2^32 - 1 bits in `kvmalloc` memory.
 
 use crate::{
     alloc::{flags::GFP_KERNEL, Flags, KVVec},
@@ -145,9 +145,11 @@ impl AtomicBitmap {
     /// it returns true, as for a bit set already: a caller counting the bits it newly sets
     /// never counts one there.
     pub fn test_and_set_bit(&self, bit: u32) -> bool {
-        self.word(bit).map_or(true, |(w, mask)| {
-            w.fetch_or(mask, Ordering::AcqRel) & mask != 0
-        })
+        // (A `match`: `Option::is_none_or` is newer than 6.12's minimum Rust.)
+        match self.word(bit) {
+            Some((w, mask)) => w.fetch_or(mask, Ordering::AcqRel) & mask != 0,
+            None => true,
+        }
     }
 
     /// Clears bit `bit` (nothing beyond the end).
@@ -206,7 +208,7 @@ impl AtomicBitmap {
     pub fn all_set(&self, first: u32, count: u32) -> bool {
         match first.checked_add(count) {
             Some(end) if end <= self.len => {
-                self.next_zero_bit(first).map_or(true, |clear| clear >= end)
+                !matches!(self.next_zero_bit(first), Some(clear) if clear < end)
             }
             _ => false,
         }

@@ -3,8 +3,18 @@
 //! A spinlock that keeps local interrupts off while held.
 //!
 //! C header: [`include/linux/spinlock.h`](srctree/include/linux/spinlock.h)
+//!
+//! 6.12 layer: mainline (7.3) has `SpinLockIrq` under the same names (`new_spinlock_irq!`,
+//! `lock()`), with the same nesting rule (the state saved by the outermost disable is restored
+//! by the last enable). Unlike mainline's, this one is not for PREEMPT_RT, where a `spinlock_t`
+//! sleeps and may not be taken with interrupts off: such a kernel does not build with it.
 
 use crate::bindings;
+
+#[cfg(CONFIG_PREEMPT_RT)]
+compile_error!(
+    "kernel::sync::SpinLockIrq of the 6.12 layer does not support PREEMPT_RT (use 7.3's)"
+);
 
 /// Creates a [`SpinLockIrq`] initialiser with the given name and a newly-created lock class.
 ///

@@ -1,21 +1,17 @@
 // SPDX-License-Identifier: GPL-2.0
 
-//! Read-copy update: lock-free readers, and memory freed only once no reader can see it.
-//!
-//! C header: [`include/linux/rcupdate.h`](srctree/include/linux/rcupdate.h).
-//!
-//! [`Guard`] and [`read_lock`] are the read side, shaped as upstream's later
-//! `kernel::sync::rcu`. [`RcuBox`] is an owned, optional box that readers reach under a
-//! [`Guard`] without any lock, and that its owner can take away
-//! ([`RcuBoxOwner::retire`]): the value is dropped only after a grace period, when no reader
-//! that saw it is left. A target uses it for in-core maps it no longer needs (e.g. once every
-//! region of a clone is copied), which bios in flight may still be reading.
+//! [`RcuBox`]: an owned, optional box that readers reach under an RCU [`Guard`] without any
+//! lock, and that its owner can take away ([`RcuBoxOwner::retire`]): the value is dropped only
+//! after a grace period, when no reader that saw it is left. A target uses it for in-core maps
+//! it no longer needs (e.g. once every region of a clone is copied), which bios in flight may
+//! still be reading. (Mainline's `Revocable` also drops its value after a grace period, but
+//! gives no sleeping access to the owner and does not hand the value back.)
 
+use super::{synchronize_rcu, Guard};
 use crate::{
     alloc::KBox,
-    bindings,
-    init::PinInit,
-    new_mutex, pin_init,
+    new_mutex,
+    prelude::{pin_data, pin_init, pinned_drop, PinInit},
     sync::{
         lock::{mutex::MutexBackend, Guard as LockGuard},
         Mutex,
@@ -27,58 +23,6 @@ use core::{
     ptr,
     sync::atomic::{AtomicPtr, Ordering},
 };
-use macros::{pin_data, pinned_drop};
-
-/// An RCU read-side critical section (`rcu_read_lock`), ended when the guard is dropped.
-///
-/// Like a spinlock's guard, it must not be held across anything that sleeps (the debug
-/// kernel's lockdep reports it).
-///
-/// # Invariants
-///
-/// The RCU read lock is held by the current task, from the guard's creation to its drop; the
-/// guard stays on that task (it is neither `Send` nor `Sync`).
-pub struct Guard {
-    _not_send: PhantomData<*mut ()>,
-}
-
-impl Guard {
-    /// Begins a read-side critical section. Any context.
-    pub fn new() -> Self {
-        // SAFETY: An FFI call without requirements; the drop ends the section.
-        unsafe { bindings::rcu_read_lock() };
-        // INVARIANT: The read lock was just taken, by this task.
-        Self {
-            _not_send: PhantomData,
-        }
-    }
-}
-
-impl Default for Guard {
-    fn default() -> Self {
-        Self::new()
-    }
-}
-
-impl Drop for Guard {
-    fn drop(&mut self) {
-        // SAFETY: By the type invariants, this task holds the read lock this guard took.
-        unsafe { bindings::rcu_read_unlock() };
-    }
-}
-
-/// Begins a read-side critical section (`rcu_read_lock`).
-pub fn read_lock() -> Guard {
-    Guard::new()
-}
-
-/// Waits until every read-side critical section begun before the call has ended
-/// (`synchronize_rcu`). Sleeps: process context only, holding no spinlock or [`Guard`].
-pub fn synchronize() {
-    // SAFETY: An FFI call without requirements beyond the context, documented above (the
-    // debug kernel's might_sleep checks it).
-    unsafe { bindings::synchronize_rcu() }
-}
 
 /// An optional `KBox<T>`: readers reach it under a [`Guard`] without a lock ([`RcuBox::get`]);
 /// its owner side, serialised by a mutex, may read it while sleeping and may take it away
@@ -163,16 +107,17 @@ impl<T> RcuBoxOwner<'_, T> {
     }
 
     /// Takes the value away: readers see `None` from now on. Waits for the readers that may
-    /// still see it ([`synchronize`]: sleeps), then returns it, for the caller to drop or keep.
+    /// still see it ([`synchronize_rcu`]: sleeps), then returns it, for the caller to drop or
+    /// keep.
     pub fn retire(self) -> Option<KBox<T>> {
         let p = self.boxed.ptr.swap(ptr::null_mut(), Ordering::AcqRel);
         if p.is_null() {
             return None;
         }
-        synchronize();
+        synchronize_rcu();
         // SAFETY: `p` came from `KBox::into_raw` (type invariants) and is no longer reachable
         // through the `RcuBox`; every reader that loaded it did so in a read-side section begun
-        // before the swap, which `synchronize` waited for, and no other owner exists while
+        // before the swap, which `synchronize_rcu` waited for, and no other owner exists while
         // `self` holds the mutex.
         Some(unsafe { KBox::from_raw(p) })
     }

@@ -2,12 +2,14 @@
 
 //! Work that runs after a delay (`struct delayed_work`).
 //!
+//! 6.12 layer: [`DelayedWork`], [`new_delayed_work!`], [`impl_has_delayed_work!`] and
+//! [`Queue::enqueue_delayed`] as mainline (7.3) has them in `workqueue.rs` (there
+//! `enqueue_delayed` takes any queue: see below). Cancelling and disabling are ours on both
+//! kernels (`delayed_sync.rs`).
+//!
 //! A [`DelayedWork`] field makes a struct a work item that can be queued with a delay, through
 //! [`Queue::enqueue_delayed`]. It runs like any [`WorkItem`]: its `run` gets back the pointer
 //! (e.g. the [`Arc`]) that was queued. A timer queues the work when the delay has passed.
-//!
-//! Cancelling ([`DelayedWork::cancel_sync`]) hands back the reference that the queued work
-//! held, so that nothing leaks when pending work is cancelled (e.g. when a device is torn down).
 //!
 //! Delayed work goes on queues that live forever (the system ones, `&'static Queue`): a timer
 //! still pending when a driver's own queue is destroyed would queue onto a freed queue. Work
@@ -42,50 +44,6 @@ pub use new_delayed_work;
 /// A work item that is queued after a delay: wraps the kernel's `struct delayed_work`.
 ///
 /// Declare the field with [`impl_has_delayed_work!`](crate::impl_has_delayed_work).
-///
-/// # Examples
-///
-/// ```
-/// use core::sync::atomic::{AtomicU32, Ordering};
-/// use kernel::{impl_has_delayed_work, new_delayed_work, sync::Arc};
-/// use kernel::workqueue::{self, DelayedWork, WorkItem};
-///
-/// #[pin_data]
-/// struct Ticker {
-///     runs: AtomicU32,
-///     #[pin]
-///     work: DelayedWork<Ticker>,
-/// }
-///
-/// impl_has_delayed_work! {
-///     impl HasDelayedWork<Self> for Ticker { self.work }
-/// }
-///
-/// impl WorkItem for Ticker {
-///     type Pointer = Arc<Ticker>;
-///
-///     fn run(this: Arc<Ticker>) {
-///         this.runs.fetch_add(1, Ordering::Relaxed);
-///     }
-/// }
-///
-/// let queue = workqueue::system();
-/// let ticker = Arc::pin_init(
-///     pin_init!(Ticker { runs: AtomicU32::new(0), work <- new_delayed_work!() }),
-///     GFP_KERNEL,
-/// )?;
-///
-/// // Queued for in an hour, then cancelled: the queued reference comes back.
-/// assert!(queue.enqueue_delayed(ticker.clone(), 3_600_000).is_ok());
-/// assert!(DelayedWork::cancel_sync(&ticker));
-/// assert!(!DelayedWork::cancel_sync(&ticker));
-///
-/// // Queued for in an hour, then flushed: it runs now, and the flush waits for it.
-/// assert!(queue.enqueue_delayed(ticker.clone(), 3_600_000).is_ok());
-/// DelayedWork::flush(&ticker);
-/// assert_eq!(ticker.runs.load(Ordering::Relaxed), 1);
-/// # Ok::<(), Error>(())
-/// ```
 #[pin_data]
 #[repr(transparent)]
 pub struct DelayedWork<T: ?Sized, const ID: u64 = 0> {
@@ -175,45 +133,6 @@ impl<T: ?Sized, const ID: u64> DelayedWork<T, ID> {
             )
         }
         .cast_mut()
-    }
-
-    /// Cancels `item`'s delayed work if it is pending, and waits for it if it is running
-    /// (`cancel_delayed_work_sync`). Returns whether pending work was cancelled; the reference
-    /// it held is dropped then.
-    ///
-    /// Sleeps: process context only.
-    pub fn cancel_sync(item: &Arc<T>) -> bool
-    where
-        T: Sized + HasDelayedWork<T, ID> + WorkItem<ID, Pointer = Arc<T>>,
-    {
-        let ptr: *const T = &**item;
-        // SAFETY: `ptr` points to a live `T`, whose `DelayedWork` field holds an initialised
-        // `delayed_work` (the `HasDelayedWork` contract): `raw_get_work` gives its `work`.
-        let dwork = unsafe { Self::raw_of_work(T::raw_get_work(ptr.cast_mut())) };
-        // SAFETY: `dwork` is a valid, initialised delayed work.
-        let was_pending = unsafe { bindings::cancel_delayed_work_sync(dwork) };
-        if was_pending {
-            // SAFETY: The work was queued with a reference from `Arc::into_raw` (in
-            // `RawWorkItem::__enqueue`) that its `run` would have taken back; cancelled, it will
-            // not run, so the reference is ours to drop.
-            drop(unsafe { Arc::from_raw(ptr) });
-        }
-        was_pending
-    }
-
-    /// Runs `item`'s delayed work now if it is pending, and waits until it has run
-    /// (`flush_delayed_work`). Returns whether it waited for a run.
-    ///
-    /// Sleeps: process context only.
-    pub fn flush(item: &Arc<T>) -> bool
-    where
-        T: Sized + HasDelayedWork<T, ID> + WorkItem<ID, Pointer = Arc<T>>,
-    {
-        let ptr: *const T = &**item;
-        // SAFETY: As in `cancel_sync`: `dwork` is `item`'s valid, initialised delayed work.
-        let dwork = unsafe { Self::raw_of_work(T::raw_get_work(ptr.cast_mut())) };
-        // SAFETY: `dwork` is valid; flushing leaves the reference accounting to `run`.
-        unsafe { bindings::flush_delayed_work(dwork) }
     }
 }
 

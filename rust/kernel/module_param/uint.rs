@@ -1,6 +1,7 @@
 // SPDX-License-Identifier: GPL-2.0
 
-//! Module parameters: unsigned integers in a range, settable at load time and through sysfs.
+//! Module parameters of our own: unsigned integers in a range, settable at load time and
+//! through sysfs, stored in a variable the caller owns.
 //!
 //! C header: [`include/linux/moduleparam.h`](srctree/include/linux/moduleparam.h)
 //!
@@ -13,8 +14,11 @@
 //! (`param_set_uint_minmax`), where C's `param_ops_uint` takes any value. The macro also
 //! writes the `parmtype` and `parm` strings to `.modinfo`, which `modinfo -p` prints.
 //!
-//! The 6.12 `module!` macro has no parameters; this is the part of them a device-mapper target
-//! needs (kcopyd's throttle, as `DECLARE_DM_KCOPYD_THROTTLE_WITH_MODULE_PARM` declares it in C).
+//! This is the part of them a device-mapper target needs: kcopyd's throttle, as
+//! `DECLARE_DM_KCOPYD_THROTTLE_WITH_MODULE_PARM` declares it in C, a field of a C structure
+//! that kcopyd reads, writable through sysfs and refused outside its range. The 6.12 `module!`
+//! macro has no parameters; mainline's (7.3) are set only at load time, have no sysfs file, no
+//! range, and their own storage, so this stays beside them there.
 //!
 //! # Contexts
 //!
@@ -59,8 +63,8 @@ impl<const MIN: u32, const MAX: u32> UintRange<MIN, MAX> {
 /// # Invariants
 ///
 /// `name` is a static nul-terminated string, `ops` static operations that read and write a
-/// `u32`, and `arg` points to a `u32` that lives as long as the module and that the kernel
-/// alone writes (under its parameter lock).
+/// `u32`, and `arg` points to a `u32` (of a [`UintParamStorage`]) that lives as long as the
+/// module and that the kernel alone writes (under its parameter lock).
 #[repr(transparent)]
 pub struct UintParam(bindings::kernel_param);
 
@@ -68,25 +72,41 @@ pub struct UintParam(bindings::kernel_param);
 // variable it points to is written by the kernel under its parameter lock only.
 unsafe impl Sync for UintParam {}
 
+/// A `'static` value holding the `u32` that a [`UintParam`] sets: the parameter's storage is
+/// owned by a type that says where it is, not given as a pointer (which safe code could make
+/// null or read-only).
+///
+/// # Safety
+///
+/// At byte offset `OFFSET` in `Self` there is a `u32` inside an `UnsafeCell` (e.g. a field of
+/// an `Opaque` C structure), read by others with single loads and written by nobody but the
+/// kernel's parameter code.
+pub unsafe trait UintParamStorage: Sync {
+    /// The byte offset of the `u32` in `Self`.
+    const OFFSET: usize;
+}
+
 impl UintParam {
     /// An entry for the parameter `name` (the name in sysfs and on the command line), parsed by
-    /// `ops`, setting `*arg`, with sysfs permissions `perm`.
+    /// `ops`, setting the `u32` of `storage`, with sysfs permissions `perm`.
     ///
     /// # Safety
     ///
-    /// `arg` points to a `u32` that lives as long as the module, is read by others with single
-    /// loads and written by nobody but the kernel's parameter code; `module` is the module's
-    /// `THIS_MODULE` (or null for code built in).
-    pub const unsafe fn new(
+    /// `module` is the module's `THIS_MODULE` (or null for code built in).
+    pub const unsafe fn new<S: UintParamStorage>(
         name: &'static CStr,
         ops: &'static bindings::kernel_param_ops,
-        arg: *mut u32,
+        storage: &'static S,
         perm: u16,
         module: *mut bindings::module,
     ) -> Self {
-        // INVARIANT: The caller's guarantees, and a static name and operations.
+        let base: *const S = storage;
+        // By the `UintParamStorage` contract the `u32` is at `S::OFFSET` in `*storage`, inside
+        // an `UnsafeCell`: written through this pointer by the parameter code only.
+        let arg = base.cast::<u8>().wrapping_add(S::OFFSET).cast_mut();
+        // INVARIANT: A static `u32` as the storage contract says, a static name and operations.
         Self(bindings::kernel_param {
-            name: name.as_char_ptr(),
+            name: crate::str::as_char_ptr_in_const_context(name),
             mod_: module,
             ops,
             perm,
@@ -115,18 +135,13 @@ pub const fn modinfo_bytes<const N: usize>(s: &str) -> [u8; N] {
 
 /// Declares an unsigned integer module parameter over a `u32` that lives as long as the module.
 ///
-/// `var` is an expression for a `*mut u32` to that variable, evaluated at compile time; `range`
-/// the values it accepts (others are refused with `-EINVAL`). For a loadable module, the
-/// parameter appears as `/sys/module/<module>/parameters/<name>` with permissions `perm`; built
-/// in, as `<module>.<name>` on the kernel command line.
-///
-/// # Safety
-///
-/// The expansion trusts `var` with what [`UintParam::new`] needs: it lives as long as the
-/// module, is read with single loads and written only by the kernel's parameter code. Nothing
-/// checks that, so the macro is hidden: it is the building block of macros that declare the
-/// variable themselves, such as [`declare_kcopyd_throttle!`](crate::declare_kcopyd_throttle),
-/// and those are what modules use.
+/// `var` is a `&'static` [`UintParamStorage`] (a `static` of the module), whose `u32` the
+/// parameter sets; `range` the values it accepts (others are refused with `-EINVAL`). For a
+/// loadable module, the parameter appears as `/sys/module/<module>/parameters/<name>` with
+/// permissions `perm`; built in, as `<module>.<name>` on the kernel command line. Safe to use:
+/// the storage's type answers for the variable (only the kernel crate implements
+/// [`UintParamStorage`], for kcopyd's throttle). Hidden: modules use the macros that declare
+/// the storage themselves, such as [`declare_kcopyd_throttle!`](crate::declare_kcopyd_throttle).
 #[doc(hidden)]
 #[macro_export]
 macro_rules! __module_param_uint {
@@ -150,7 +165,7 @@ macro_rules! __module_param_uint {
                 let module = unsafe { __this_module.get() };
                 #[cfg(not(MODULE))]
                 let module = ::core::ptr::null_mut();
-                // SAFETY: The macro's caller promises what `UintParam::new` needs of `var`.
+                // SAFETY: `module` is this module's (or null, built in).
                 unsafe {
                     $crate::module_param::UintParam::new(
                         NAME,
