@@ -12,11 +12,11 @@
 #   make distclean        also remove the cached kernel builds
 #
 # KERNEL=debug selects the debug kernel (KASAN, lockdep, kmemleak, ...);
-# LINUX=7.3 builds and tests on mainline 7.3 instead of 6.12 LTS.
+# LINUX=6.12 builds and tests on 6.12 LTS instead of mainline 7.3 (the default).
 # (When kbuild builds our modules it reads ./Kbuild, not this file.)
 
 KERNEL ?= fast
-LINUX ?= 6.12
+LINUX ?= 7.3
 export KERNEL LINUX
 CACHE := $(or $(DMC_CACHE),$(or $(XDG_CACHE_HOME),$(HOME)/.cache)/dm-clone-rs)
 KBUILD_ARGS := $(if $(CLIPPY),CLIPPY=$(CLIPPY)) $(if $(W),W=$(W))

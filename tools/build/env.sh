@@ -20,7 +20,7 @@ esac
 # run) or LINUX=7.3 (mainline as Debian packages it: linux-source-7.3 from
 # trixie-backports, fetched by deps.sh into the cache without touching the
 # machine's apt configuration, and pinned here).
-LINUX=${LINUX:-6.12}
+LINUX=${LINUX:-7.3}
 case "$LINUX" in
 6.12)
 	DMC_KERNEL_PKG=linux-source-6.12
