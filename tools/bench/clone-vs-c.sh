@@ -20,7 +20,6 @@ ROUNDS=${ROUNDS:-15}
 SECS=${SECONDS_PER_RUN:-3}
 export DM_DISABLE_UDEV=1
 modprobe brd rd_nr=3 rd_size=262144 max_part=0
-modprobe crc32c_generic
 n=$(blockdev --getsz /dev/ram2)
 dd if=/dev/urandom of=/dev/ram2 bs=1M count=256 oflag=direct 2>/dev/null
 ds() { dmsetup --noudevsync "$@"; }

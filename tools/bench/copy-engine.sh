@@ -45,7 +45,6 @@ rounds() {
 part() { case " $PARTS " in *" $1 "*) return 0 ;; *) return 1 ;; esac; }
 export DM_DISABLE_UDEV=1
 ds() { dmsetup --noudevsync "$@"; }
-modprobe crc32c_generic
 modprobe dm_delay
 uptime_s() { awk '{ print $1 }' /proc/uptime; }
 use() {

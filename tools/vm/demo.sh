@@ -16,7 +16,6 @@ say() { printf '\n== %s\n' "$*"; }
 
 MB=64
 REGION=128 # sectors: 64 KiB
-modprobe crc32c_generic
 modprobe nbd nbds_max=1
 modprobe brd rd_nr=3 rd_size=$((MB * 1024)) max_part=0
 if [ -n "$(find /lib/modules/"$(uname -r)" -name "dm_clone_rs.ko*")" ]; then
