@@ -75,6 +75,25 @@ where
         (ptr, dwork.cast())
     }
 
+    /// Calls `stop` (cancel or disable, `_sync`) on `item`'s delayed work; if it was pending,
+    /// drops the reference it was queued with. Returns whether it was pending.
+    fn stop_with(
+        item: &Arc<T>,
+        stop: unsafe extern "C" fn(*mut bindings::delayed_work) -> bool,
+    ) -> bool {
+        let (ptr, dwork) = Self::dwork_of(item);
+        // SAFETY: `dwork` is `item`'s valid, initialised delayed work; `stop` is one of the
+        // `*_delayed_work_sync` functions, which take such a pointer.
+        let was_pending = unsafe { stop(dwork) };
+        if was_pending {
+            // SAFETY: The work was queued with a reference from `Arc::into_raw` that its `run`
+            // would have taken back; stopped before it ran, it will not run, so the reference
+            // is ours to drop.
+            drop(unsafe { Arc::from_raw(ptr) });
+        }
+        was_pending
+    }
+
     /// Cancels `item`'s delayed work if it is pending, and waits for it if it is running
     /// (`cancel_delayed_work_sync`). Returns whether pending work was cancelled; the reference
     /// it held is dropped then. It may be queued again afterwards.
@@ -83,15 +102,7 @@ where
     ///
     /// Process context: sleeps.
     pub fn cancel_sync(item: &Arc<T>) -> bool {
-        let (ptr, dwork) = Self::dwork_of(item);
-        // SAFETY: `dwork` is `item`'s valid, initialised delayed work.
-        let was_pending = unsafe { bindings::cancel_delayed_work_sync(dwork) };
-        if was_pending {
-            // SAFETY: The work was queued with a reference from `Arc::into_raw` that its `run`
-            // would have taken back; cancelled, it will not run, so the reference is ours.
-            drop(unsafe { Arc::from_raw(ptr) });
-        }
-        was_pending
+        Self::stop_with(item, bindings::cancel_delayed_work_sync)
     }
 
     /// Disables `item`'s delayed work for good (`disable_delayed_work_sync`): cancels it if it
@@ -108,14 +119,6 @@ where
     ///
     /// Process context: sleeps.
     pub fn disable_sync(item: &Arc<T>) -> bool {
-        let (ptr, dwork) = Self::dwork_of(item);
-        // SAFETY: `dwork` is `item`'s valid, initialised delayed work.
-        let was_pending = unsafe { bindings::disable_delayed_work_sync(dwork) };
-        if was_pending {
-            // SAFETY: As in `cancel_sync`: cancelled, the work will not run, so the reference
-            // it was queued with is ours to drop.
-            drop(unsafe { Arc::from_raw(ptr) });
-        }
-        was_pending
+        Self::stop_with(item, bindings::disable_delayed_work_sync)
     }
 }
