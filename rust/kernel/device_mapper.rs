@@ -44,6 +44,7 @@
 mod args;
 mod device;
 pub mod kcopyd;
+pub(crate) mod per_bio;
 #[cfg(CONFIG_DM_PERSISTENT_DATA = "y")]
 pub mod persistent_data;
 mod status;

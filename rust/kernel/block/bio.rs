@@ -14,10 +14,13 @@
 //!
 //! Bios are ended from any context, including hard and soft interrupts: ending one (`end`,
 //! dropping it, dropping a [`BioList`]) and reading or changing its fields never sleeps.
+//! Ending one inside its own `end_io` completes it when `end_io` returns, without calling
+//! `end_io` again (re-entering it on the same stack could recurse without bound).
 //! Submitting one ([`Bio::submit`]) may sleep.
 
 use crate::{
     bindings,
+    device_mapper::per_bio::{Header, PerBioData},
     error::{code::EINVAL, Result},
 };
 use core::{marker::PhantomData, mem::ManuallyDrop, ptr::NonNull};
@@ -98,8 +101,9 @@ impl Status {
 ///
 /// `ptr` points to a valid `struct bio` that this value is responsible for: nobody ends or
 /// submits it while this value exists. It is a bio device-mapper handed to a target (a clone
-/// in a `dm_target_io`). If `P` is not a zero-sized type, that target's `per_io_data_size` is
-/// `size_of::<P>()`, and its per-bio data holds an initialised `P`.
+/// in a `dm_target_io`) whose `per_io_data_size` is `PerBioData::<P>::SIZE`, and its per-bio
+/// data holds an initialised `PerBioData<P>` (the kernel crate's header, then the target's
+/// `P`: see `device_mapper::per_bio`).
 pub struct Bio<P = ()> {
     ptr: NonNull<bindings::bio>,
     _p: PhantomData<P>,
@@ -119,10 +123,9 @@ impl<P> Bio<P> {
     /// # Safety
     ///
     /// `ptr` must point to a valid bio that device-mapper handed to a target, that the caller
-    /// is responsible for and hands over (no one else ends or submits it). If `P` is not
-    /// zero-sized, the bio's per-bio data must hold an initialised `P` (see the type
-    /// invariants).
-    pub unsafe fn from_raw(ptr: NonNull<bindings::bio>) -> Self {
+    /// is responsible for and hands over (no one else ends or submits it), and whose per-bio
+    /// data holds an initialised `PerBioData<P>` (see the type invariants).
+    pub(crate) unsafe fn from_raw(ptr: NonNull<bindings::bio>) -> Self {
         // INVARIANT: Guaranteed by the safety requirements.
         Self {
             ptr,
@@ -240,24 +243,28 @@ impl<P> Bio<P> {
 
     /// The per-bio data.
     pub fn data(&self) -> &P {
-        // SAFETY: By the type invariants the per-bio data holds an initialised `P` (or `P` is
-        // zero-sized), and this value is the only one that reaches it.
-        unsafe { &*self.data_ptr() }
+        // SAFETY: By the type invariants the per-bio data holds an initialised
+        // `PerBioData<P>`, and this value is the only one that reaches its `data`.
+        unsafe { &*core::ptr::addr_of!((*self.per_bio()).data) }
     }
 
     /// The per-bio data, to change.
     pub fn data_mut(&mut self) -> &mut P {
         // SAFETY: As for `data`; `&mut self` makes this the only access.
-        unsafe { &mut *self.data_ptr() }
+        unsafe { &mut *core::ptr::addr_of_mut!((*self.per_bio()).data) }
     }
 
-    fn data_ptr(&self) -> *mut P {
-        if core::mem::size_of::<P>() == 0 {
-            return NonNull::dangling().as_ptr();
-        }
+    /// The kernel crate's header in the per-bio data.
+    pub(crate) fn header(&self) -> &Header {
+        // SAFETY: By the type invariants the per-bio data holds an initialised
+        // `PerBioData<P>`; the header is only used through atomics.
+        unsafe { &*core::ptr::addr_of!((*self.per_bio()).header) }
+    }
+
+    fn per_bio(&self) -> *mut PerBioData<P> {
         // SAFETY: By the type invariants, the bio belongs to a device-mapper target whose
-        // per-bio data is `size_of::<P>()` bytes.
-        unsafe { bindings::dm_per_bio_data(self.ptr.as_ptr(), core::mem::size_of::<P>()).cast() }
+        // per-bio data is `PerBioData::<P>::SIZE` bytes.
+        unsafe { bindings::dm_per_bio_data(self.ptr.as_ptr(), PerBioData::<P>::SIZE).cast() }
     }
 
     /// Sends the bio to the device it is set to, as device-mapper sends the bios a target
@@ -272,7 +279,15 @@ impl<P> Bio<P> {
     /// May sleep (`submit_bio_noacct` may wait, e.g. for a request or a throttle): process
     /// context, as a target's `map`, its work items and kcopyd's completions run in; never
     /// from `end_io` or another completion in interrupt context.
+    ///
+    /// Inside the bio's own `end_io` (a misuse of the context, but not one that may make
+    /// `end_io` run again on this stack) the bio is submitted when `end_io` returns.
     pub fn submit(self) {
+        if self.header().defer_submit() {
+            // The `end_io` trampoline submits it (see `device_mapper::per_bio`).
+            self.into_raw();
+            return;
+        }
         let ptr = self.into_raw();
         // SAFETY: We were responsible for the valid bio `ptr`, and hand that over to the block
         // layer. By the type invariants it is a bio device-mapper handed to a target (a clone
@@ -281,7 +296,16 @@ impl<P> Bio<P> {
     }
 
     /// Ends the bio with `status` (`bio_endio`).
+    ///
+    /// While the bio is in its target's `end_io` (ended there, or by another thread to which
+    /// the target handed a kept bio before `end_io` returned), it is completed with `status`
+    /// when `end_io` returns, without calling `end_io` again.
     pub fn end(self, status: Status) {
+        if self.header().defer_end(status) {
+            // The `end_io` trampoline completes it (see `device_mapper::per_bio`).
+            self.into_raw();
+            return;
+        }
         let ptr = self.into_raw();
         // SAFETY: We were responsible for the valid bio `ptr`; ending it ends that.
         unsafe {
@@ -295,6 +319,10 @@ impl<P> Drop for Bio<P> {
     /// A bio that is dropped without being sent on or ended fails with an I/O error, so that
     /// whoever waits for it does not wait forever.
     fn drop(&mut self) {
+        if self.header().defer_end(Status::IOERR) {
+            // The `end_io` trampoline completes it (see `device_mapper::per_bio`).
+            return;
+        }
         // SAFETY: By the type invariants we are responsible for the valid bio; ending it (as
         // `bio_io_error` does) ends that.
         unsafe {

@@ -4,6 +4,7 @@
 
 use super::{target::TargetState, Target};
 use crate::{
+    alloc::flags::GFP_KERNEL,
     bindings,
     block::{bio::Bio, limits::QueueLimits},
     error::{to_result, Result},
@@ -26,22 +27,27 @@ pub enum Mode {
     Table,
 }
 
-/// A block device a target opened with `dm_get_device`; dropping it puts it back.
+/// A block device a target opened with `dm_get_device`, open until the target is destroyed.
 ///
-/// Only a target's constructor can open devices ([`Target::get_device`]); they belong in the
-/// target's private data, which device-mapper drops in the destructor. `dm_put_device` needs
-/// the target's table, so the destructor waits until every `Device` of the target is dropped
-/// (see `TargetState::release`): one kept elsewhere delays the destructor instead of using a
-/// freed table.
+/// Only a target's constructor can open devices ([`Target::get_device`]). A `Device` is a
+/// handle: dropping it does not close the device. The target's destructor puts every device
+/// the constructor got (`dm_put_device`, see `TargetState::release`), after device-mapper has
+/// seen the last bio of the target complete and after the target's data is dropped. So a bio
+/// sent to a device ([`Device::set_bio_device`]) can never outlive it, whatever safe code does
+/// with the handle meanwhile (before, a `Device` dropped under a bio in flight closed the
+/// device the bio was on).
+///
+/// Handles normally live in the target's private data, dropped by the destructor. One kept
+/// elsewhere makes the destructor wait for it (it reads the device), instead of putting a
+/// device still in use.
 ///
 /// # Invariants
 ///
-/// `dev` was returned by `dm_get_device` for the target `ti` and has not been put; `state` is
-/// the target's `TargetState`, which counts this value. The count keeps the target's
-/// destructor, and so its table, from finishing before this value is dropped.
+/// `dev` was returned by `dm_get_device` for the target whose `TargetState` is `state`, which
+/// lists it (to put it in the destructor) and counts this value. The count keeps the
+/// destructor, and so `dev`, from finishing before this value is dropped.
 pub struct Device {
     dev: NonNull<bindings::dm_dev>,
-    ti: NonNull<bindings::dm_target>,
     state: NonNull<TargetState>,
     writable: bool,
 }
@@ -66,20 +72,28 @@ impl Device {
         let state = NonNull::new(state).ok_or(crate::error::code::EINVAL)?;
         // `as_raw` returns a valid, hence non-null, pointer.
         let ti = NonNull::new(ti).ok_or(crate::error::code::EINVAL)?;
+        // SAFETY: While the constructor runs (`&mut Target`), the state is alive and only
+        // reached through it; it is not otherwise borrowed during this call.
+        let opened = unsafe { &mut (*state.as_ptr()).opened };
+        // Room first: once got, the device must be listed to be put.
+        opened.reserve(1, GFP_KERNEL)?;
         let mut dev = core::ptr::null_mut();
         // SAFETY: `ti` is valid, `path` is a NUL-terminated string, and `dev` is valid for
         // writes.
         to_result(unsafe {
             bindings::dm_get_device(ti.as_ptr(), path.as_char_ptr(), mode, &mut dev)
         })?;
-        let dev = NonNull::new(dev).ok_or(crate::error::code::ENODEV)?;
+        let Some(dev) = NonNull::new(dev) else {
+            return Err(crate::error::code::ENODEV);
+        };
+        // Cannot fail: room was reserved above.
+        opened.push(dev, GFP_KERNEL)?;
         // SAFETY: The state lives until the destructor has seen the count drop to zero.
         unsafe { state.as_ref() }.get();
-        // INVARIANT: `dm_get_device` succeeded, so `dev` is a device of the table of `ti`, and
-        // the state counts it.
+        // INVARIANT: `dm_get_device` succeeded, so `dev` is a device of the table of `ti`; the
+        // state lists it and counts this handle.
         Ok(Device {
             dev,
-            ti,
             state,
             writable: mode & bindings::BLK_OPEN_WRITE != 0,
         })
@@ -144,22 +158,22 @@ impl Device {
 
     /// Sends `bio` to this device: `bio` will go there unchanged but for its device.
     pub fn set_bio_device<P>(&self, bio: &mut Bio<P>) {
-        // SAFETY: The device stays open while the target exists, and device-mapper does not
-        // destroy a target while bios it mapped are in flight.
+        // SAFETY: The device is put only by the target's destructor (type invariants), and
+        // device-mapper destroys a target only after every bio handed to it has completed;
+        // `Bio` values are such bios.
         unsafe { bio.set_bdev(self.bdev()) }
     }
 }
 
 impl Drop for Device {
+    /// Lets the destructor go ahead as far as this handle is concerned; the device stays open
+    /// until then.
+    ///
     /// # Context
     ///
-    /// Sleeps (`dm_put_device` takes the table's mutex and may close the device): process
-    /// context, as the destructor that drops the target's data runs in.
+    /// Any context: does not sleep.
     fn drop(&mut self) {
-        // SAFETY: By the type invariants `dev` was got for `ti`, whose table is still live (the
-        // count below holds the destructor back), and has not been put.
-        unsafe { bindings::dm_put_device(self.ti.as_ptr(), self.dev.as_ptr()) };
-        // SAFETY: By the type invariants the state is alive while it counts this device, which
+        // SAFETY: By the type invariants the state is alive while it counts this handle, which
         // is going away.
         unsafe { TargetState::put(self.state) };
     }

@@ -2,7 +2,10 @@
 
 //! Target types, target instances and their callbacks.
 
-use super::{Args, Device, DeviceVisitor, Mode, StatusFlags, StatusType, StatusWriter, Visited};
+use super::{
+    per_bio::{Left, PerBioData},
+    Args, Device, DeviceVisitor, Mode, StatusFlags, StatusType, StatusWriter, Visited,
+};
 use crate::{
     alloc::{flags::GFP_KERNEL, KBox, KVec},
     bindings,
@@ -18,7 +21,7 @@ use crate::{
     types::{ForeignOwnable, Opaque},
     ThisModule,
 };
-use core::{ffi::c_int, marker::PhantomData, mem::size_of, pin::Pin, ptr::NonNull};
+use core::{ffi::c_int, marker::PhantomData, pin::Pin, ptr::NonNull};
 // (7.3: `CStrExt`, whose methods `as_char_ptr` and `from_char_ptr` are, comes with the prelude;
 // 6.12 needs nothing.)
 #[allow(unused_imports)]
@@ -465,7 +468,8 @@ impl<T: TargetOperations> Callbacks<T> {
     ) -> c_int {
         // SAFETY: `ti` is valid and ours alone during the constructor.
         let target = unsafe { Target::from_raw_mut(ti) };
-        target.raw_mut().per_io_data_size = size_of::<T::PerBio>() as u32;
+        // Fits: checked in `Registration::new`.
+        target.raw_mut().per_io_data_size = PerBioData::<T::PerBio>::SIZE as u32;
         // SAFETY: `argv` holds `argc` valid strings, alive until we return.
         let argv = match unsafe { collect_args(argc, argv) } {
             Ok(argv) => argv,
@@ -518,16 +522,14 @@ impl<T: TargetOperations> Callbacks<T> {
         let Some(bio) = NonNull::new(bio) else {
             return bindings::DM_MAPIO_KILL as c_int;
         };
-        if size_of::<T::PerBio>() != 0 {
-            // SAFETY: The per-bio data of a bio of this target is `size_of::<T::PerBio>()`
-            // bytes (set in `ctr`), aligned for it (checked in `Registration::new`), and ours
-            // to initialise.
-            unsafe {
-                bindings::dm_per_bio_data(bio.as_ptr(), size_of::<T::PerBio>())
-                    .cast::<T::PerBio>()
-                    .write(T::PerBio::default())
-            };
-        }
+        // SAFETY: The per-bio data of a bio of this target is `PerBioData::<T::PerBio>::SIZE`
+        // bytes (set in `ctr`), aligned for it (checked in `Registration::new`), and ours to
+        // initialise.
+        unsafe {
+            bindings::dm_per_bio_data(bio.as_ptr(), PerBioData::<T::PerBio>::SIZE)
+                .cast::<PerBioData<T::PerBio>>()
+                .write(PerBioData::default())
+        };
         let original = bio;
         // SAFETY: The bio is handed over to us; its per-bio data was just initialised.
         let bio = unsafe { Bio::<T::PerBio>::from_raw(bio) };
@@ -571,35 +573,63 @@ impl<T: TargetOperations> Callbacks<T> {
             return bindings::DM_ENDIO_DONE as c_int;
         };
         let original = bio;
-        // SAFETY: The bio was mapped by this target, so its per-bio data holds a `T::PerBio`.
-        // During this call device-mapper hands it over: it acts on it again only if we return
-        // `DM_ENDIO_DONE` or `DM_ENDIO_REQUEUE`, and a bio kept (`DM_ENDIO_INCOMPLETE`) is
-        // the target's to end or submit (dm.c: "The target will handle the io").
+        // SAFETY: The bio was mapped by this target, so its per-bio data holds a
+        // `PerBioData<T::PerBio>`. During this call device-mapper hands it over: it acts on it
+        // again only if we return `DM_ENDIO_DONE` or `DM_ENDIO_REQUEUE`, and a bio kept
+        // (`DM_ENDIO_INCOMPLETE`) is the target's to end or submit (dm.c: "The target will
+        // handle the io").
         let bio = unsafe { Bio::<T::PerBio>::from_raw(bio) };
+        // SAFETY: The per-bio data stays valid until the bio completes, which it cannot
+        // before `leave` below: ending or submitting it meanwhile is recorded in the header
+        // and done here (see `per_bio`).
+        let header = unsafe { &*core::ptr::from_ref(bio.header()) };
+        header.enter();
         // SAFETY: `error` is valid for reads and writes during this call.
         let mut status = Status::from_raw(unsafe { *error });
         // SAFETY: `ti` is as described on `Callbacks`.
         let (target, this) = unsafe { (Target::from_raw(ti), Self::data(ti)) };
         let (result, bio) = match T::end_io(this, target, bio, &mut status) {
-            EndIoResult::Done(bio) => (bindings::DM_ENDIO_DONE, bio),
-            EndIoResult::Requeue(bio) => (bindings::DM_ENDIO_REQUEUE, bio),
-            EndIoResult::Kept => return bindings::DM_ENDIO_INCOMPLETE as c_int,
+            EndIoResult::Done(bio) => (bindings::DM_ENDIO_DONE, Some(bio)),
+            EndIoResult::Requeue(bio) => (bindings::DM_ENDIO_REQUEUE, Some(bio)),
+            EndIoResult::Kept => (bindings::DM_ENDIO_INCOMPLETE, None),
         };
-        if bio.as_ptr() != original {
-            // The target kept the bio it was given and returned one kept earlier: complete
-            // that one here (device-mapper only acts on the one it passed in).
-            pr_warn!(
-                "{}: end_io returned a bio it was not given\n",
-                target.device_name()
-            );
-            bio.end(status);
-            return bindings::DM_ENDIO_INCOMPLETE as c_int;
+        match bio {
+            Some(bio) if bio.as_ptr() == original => {
+                // Held by the target until now: nothing was done to it meanwhile.
+                let _ = header.leave();
+                // SAFETY: As above.
+                unsafe { *error = status.as_raw() };
+                // Device-mapper takes the bio back: responsibility returns to it.
+                bio.into_raw();
+                return result as c_int;
+            }
+            Some(other) => {
+                // The target kept the bio it was given and returned one kept earlier: complete
+                // that one here (device-mapper only acts on the one it passed in).
+                pr_warn!(
+                    "{}: end_io returned a bio it was not given\n",
+                    target.device_name()
+                );
+                other.end(status);
+            }
+            None => {}
         }
-        // SAFETY: As above.
-        unsafe { *error = status.as_raw() };
-        // Device-mapper takes the bio back: responsibility returns to it.
-        bio.into_raw();
-        result as c_int
+        // Kept (or given up): the last use of the per-bio data unless it was ended or
+        // submitted meanwhile, which the target can no longer do (it gave the bio up).
+        match header.leave() {
+            Left::Untouched => bindings::DM_ENDIO_INCOMPLETE as c_int,
+            Left::Ended(status) => {
+                // SAFETY: As above.
+                unsafe { *error = status.as_raw() };
+                bindings::DM_ENDIO_DONE as c_int
+            }
+            Left::Submit => {
+                // SAFETY: Submitted from inside `end_io`: the bio was handed back to us for
+                // that, and its per-bio data is still initialised.
+                unsafe { Bio::<T::PerBio>::from_raw(original) }.submit();
+                bindings::DM_ENDIO_INCOMPLETE as c_int
+            }
+        }
     }
 
     /// # Safety
@@ -810,11 +840,18 @@ impl<T: TargetOperations> Callbacks<T> {
 ///
 /// # Invariants
 ///
-/// `devices` counts the [`Device`]s opened for the target and the [`EventHandle`]s made for it
-/// that are not yet dropped (both need the table); `data` is null
-/// until the constructor succeeds, then what `Data::into_foreign` returned, until `dtr`.
+/// `devices` counts the [`Device`] handles and the [`EventHandle`]s made for the target that
+/// are not yet dropped (both need the table); `opened` lists every device the constructor
+/// got with `dm_get_device` and that is not put yet (only `release` puts them); `data` is
+/// null until the constructor succeeds, then what `Data::into_foreign` returned, until `dtr`.
+///
+/// # Locking
+///
+/// `opened` is changed only by the constructor (which has the target to itself) and by
+/// `release` (in `ctr` or `dtr`, with no other callback running); `devices` is atomic.
 pub(crate) struct TargetState {
     devices: WaitCount,
+    pub(crate) opened: KVec<NonNull<bindings::dm_dev>>,
     data: *const crate::ffi::c_void,
 }
 
@@ -822,6 +859,7 @@ impl TargetState {
     fn new() -> Self {
         Self {
             devices: WaitCount::new(0),
+            opened: KVec::new(),
             data: core::ptr::null(),
         }
     }
@@ -844,14 +882,20 @@ impl TargetState {
         unsafe { WaitCount::sub_raw(core::ptr::addr_of!((*state.as_ptr()).devices), 1) };
     }
 
-    /// Waits until every `Device` and `EventHandle` of the target has been dropped, then frees
-    /// the state.
+    /// Waits until every `Device` and `EventHandle` of the target has been dropped, puts the
+    /// devices the constructor got, then frees the state.
     ///
-    /// A `Device` calls `dm_put_device`, which needs the target's table: the table must not go
-    /// away before the last `Device` (device-mapper destroys it right after `dtr`). Devices
-    /// normally live in the target's data, dropped just before this; one that safe code kept
-    /// elsewhere makes this wait (`wait_var_event`, woken by the last [`TargetState::put`]),
-    /// reported in the log, rather than use a freed table.
+    /// Handles read their device and `EventHandle`s use the table, which device-mapper
+    /// destroys right after `dtr`. They normally live in the target's data, dropped just
+    /// before this; one that safe code kept elsewhere makes this wait (`wait_var_event`,
+    /// woken by the last [`TargetState::put`]), reported in the log, rather than put a device
+    /// in use. Device-mapper calls `dtr` only once no bio of the target is in flight, so no
+    /// bio is on a device put here.
+    ///
+    /// # Context
+    ///
+    /// Sleeps (waits; `dm_put_device` takes the table's mutex and may close the device):
+    /// `ctr` and `dtr` run in process context.
     ///
     /// # Safety
     ///
@@ -869,7 +913,13 @@ impl TargetState {
         }
         // SAFETY: By the safety requirements, `state` came from `KBox::into_raw` and nobody
         // else uses it now that no `Device` refers to it.
-        drop(unsafe { KBox::from_raw(state) });
+        let state = unsafe { KBox::from_raw(state) };
+        for dev in state.opened.iter() {
+            // SAFETY: `dev` was got by `dm_get_device` for this target, whose table is live
+            // (we are in its `ctr` or `dtr`), and is put only here.
+            unsafe { bindings::dm_put_device(target.as_raw(), dev.as_ptr()) };
+        }
+        drop(state);
     }
 }
 
@@ -937,11 +987,11 @@ impl<T: TargetOperations> Registration<T> {
             // Device-mapper places per-bio data right before its `struct dm_target_io`, which
             // is 8-byte aligned on 64-bit (4 on 32-bit).
             assert!(
-                core::mem::align_of::<T::PerBio>() <= core::mem::align_of::<u64>(),
+                core::mem::align_of::<PerBioData<T::PerBio>>() <= core::mem::align_of::<u64>(),
                 "per-bio data is only 8-byte aligned"
             );
             assert!(
-                size_of::<T::PerBio>() <= u32::MAX as usize,
+                PerBioData::<T::PerBio>::SIZE <= u32::MAX as usize,
                 "per-bio data too large"
             );
         };
