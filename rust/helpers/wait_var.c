@@ -31,3 +31,15 @@ void rust_helper_wake_up_var_mb(void *var)
 	smp_mb();
 	wake_up_var(var);
 }
+
+/*
+ * Waits until the bits @mask of the u32 at @var are no longer @value; the side
+ * that changes them calls rust_helper_wake_up_var_mb() after (a bio's per-bio
+ * header waiting for its end_io to return: kernel/device_mapper/per_bio.rs).
+ * Barriers as for rust_helper_wait_var_event_zero().
+ */
+void rust_helper_wait_var_event_bits_ne(u32 *var, u32 mask, u32 value)
+{
+	smp_mb();
+	wait_var_event(var, (smp_load_acquire(var) & mask) != value);
+}

@@ -42,11 +42,19 @@ fn new_marks(n: u32) -> core::result::Result<Pin<KBox<Marks>>, &'static str> {
     KBox::pin_init(init, GFP_KERNEL).map_err(|_| "allocation failed")
 }
 
-/// The regions a commit of the set would write (what `drain_closed` calls back with).
+/// The regions a commit of the set would write (the bits of the words `drain_closed` calls
+/// back with).
 fn drain(m: &Marks, closed: &marks::ClosedSet) -> core::result::Result<KVec<u32>, &'static str> {
     let mut out = KVec::new();
-    m.drain_closed(closed, |r| out.push(r, GFP_KERNEL).map_err(|_| ENOMEM))
-        .map_err(|_| "drain_closed failed")?;
+    m.drain_closed(closed, |w, mut bits| {
+        while bits != 0 {
+            out.push(w * 64 + bits.trailing_zeros(), GFP_KERNEL)
+                .map_err(|_| ENOMEM)?;
+            bits &= bits - 1;
+        }
+        Ok(())
+    })
+    .map_err(|_| "drain_closed failed")?;
     Ok(out)
 }
 
@@ -109,7 +117,7 @@ fn freeze_takes_back_what_is_not_on_disk() -> core::result::Result<(), &'static 
         "no marks after freeze",
     )?;
     check(
-        !m.mark_run(110, 2) && !m.mark_mask(128, 1),
+        !m.mark_run(110, 2) && !m.mark_word(2, 1),
         "no runs or masks after freeze",
     )?;
     check(m.survives_reload(5), "a committed region survives")?;
@@ -150,10 +158,10 @@ fn maps_released_when_all_is_committed() -> core::result::Result<(), &'static st
 
 fn marks_at_word_edges() -> core::result::Result<(), &'static str> {
     let m = new_marks(130)?;
-    check(m.mark_mask(64, 0b101), "mark_mask")?;
+    check(m.mark_word(1, 0b101), "mark_word")?;
     check(
-        m.is_copied(64) && !m.is_copied(65) && m.is_copied(66),
-        "mask bits",
+        m.is_copied(64) && !m.is_copied(65) && m.is_copied(66) && m.changed(),
+        "word bits, a change",
     )?;
     check(m.mark_run(62, 4), "mark_run across words")?;
     check((62..66).all(|r| m.is_copied(r)), "run marked")?;
@@ -171,6 +179,11 @@ fn marks_at_word_edges() -> core::result::Result<(), &'static str> {
     check(
         m.next_uncopied_skipping(67, |w| if w == 1 { u64::MAX } else { 0 }) == Some(128),
         "a skipped word",
+    )?;
+    // Word 2 holds regions 128 and 129 (129 marked already): a full word marks 128 only.
+    check(
+        m.mark_word(2, u64::MAX) && m.is_copied(128) && m.nr_copied() == 7,
+        "a full last word marks only its regions, and counts only new ones",
     )
 }
 
@@ -183,12 +196,20 @@ fn reset_forgets_everything() -> core::result::Result<(), &'static str> {
         m.nr_copied() == 0 && !m.is_copied(1) && !m.changed(),
         "reset",
     )?;
-    m.load(7);
+    m.load_word(0, 1 << 7);
     check(
         m.is_copied(7) && m.nr_copied() == 1 && !m.changed(),
         "load is not a change",
     )?;
-    check(m.mark(7) == Mark::Already, "a loaded region is copied")
+    check(m.mark(7) == Mark::Already, "a loaded region is copied")?;
+    // Word 3 holds regions 192..256, of which 192..200 exist: only those load and count;
+    // loading bits again does not count them twice.
+    m.load_word(3, u64::MAX);
+    m.load_word(3, u64::MAX);
+    check(
+        m.nr_copied() == 9 && m.is_copied(199) && !m.is_copied(200),
+        "a word loads its regions that exist, once",
+    )
 }
 
 const CASES: [(&str, Case); 6] = [

@@ -8,7 +8,10 @@
 //! same number of bits. The target itself fails all I/O (it has no data device).
 //!
 //! Messages: `set <bit>`, `clear <bit>`, `precommit` (write all but the superblock), `commit`,
-//! `list` (replies with the set bits, in order, space-separated; the first 32).
+//! `list` (replies with the set bits, in order, space-separated; the first 32), `test <bit>`
+//! (replies 1 or 0, reading through the bitset's one-word cache), `setword
+//! <index> <value>` (writes 64-bit word `index` whole, decimal), `words` (replies with the
+//! words that are not zero, as `index:value`, in order; the first 32).
 //! Status: `<#bits set> <#used>/<#total metadata blocks>`; the bits are counted with a cursor.
 
 use core::fmt::Write;
@@ -145,7 +148,9 @@ fn all_zero(bm: &BlockManager) -> Result<bool, TargetError> {
     Ok(b.data().iter().all(|&x| x == 0))
 }
 
-const USAGE: &CStr = c_str!("expected: set <bit> | clear <bit> | precommit | commit | list");
+const USAGE: &CStr = c_str!(
+    "expected: set <bit> | clear <bit> | test <bit> | precommit | commit | list | setword <index> <value> | words"
+);
 
 /// The most bits `list` replies with.
 const LIST_MAX: usize = 32;
@@ -221,7 +226,36 @@ impl TargetOperations for PdataTest {
             ("precommit", Op::Commit { pre: true }),
             ("commit", Op::Commit { pre: false }),
             ("list", Op::List),
+            ("setword", Op::SetWord),
+            ("test", Op::Test),
+            ("words", Op::Words),
         ]) {
+            Some(Op::Words) => {
+                args.finish(USAGE)?;
+                let mut n = 0usize;
+                md.bitset
+                    .for_each_word(&mut md.tm, |i, word| {
+                        if word != 0 && n < LIST_MAX {
+                            let _ = write!(out, "{}{}:{}", if n == 0 { "" } else { " " }, i, word);
+                            n += 1;
+                        }
+                        Ok(())
+                    })
+                    .map_err(failed)
+            }
+            Some(Op::Test) => {
+                let bit = args.next_u32(0..=nr_bits - 1, USAGE)?;
+                args.finish(USAGE)?;
+                let set = md.bitset.test(&mut md.tm, bit).map_err(failed)?;
+                let _ = write!(out, "{}", u8::from(set));
+                Ok(())
+            }
+            Some(Op::SetWord) => {
+                let index = args.next_u32(0..=u32::MAX, USAGE)?;
+                let value = args.next_u64(0..=u64::MAX, USAGE)?;
+                args.finish(USAGE)?;
+                md.bitset.set_word(&mut md.tm, index, value).map_err(failed)
+            }
             Some(Op::List) => {
                 // The reply: the set bits in order, space-separated (the first LIST_MAX).
                 args.finish(USAGE)?;
@@ -261,4 +295,7 @@ enum Op {
     Clear,
     Commit { pre: bool },
     List,
+    SetWord,
+    Test,
+    Words,
 }

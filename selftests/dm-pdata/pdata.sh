@@ -11,7 +11,7 @@ BITS=100000
 ktap_print_header
 dm_require_modules dm_pdata_test dm_flakey
 dm_brd_setup pd- 2 16
-ktap_set_plan 11
+ktap_set_plan 15
 
 n=$(dm_sectors /dev/ram0)
 up="0 $n flakey /dev/ram0 0 1 0"             # always up: a plain pass-through
@@ -27,6 +27,12 @@ has_bits() {
 	got=$(list)
 	[ "$got" = "$1" ] && [ "$(bits)" = "$(echo "$1" | wc -w)" ] ||
 		{ echo "# set bits: '$got', status count $(bits); expected '$1'"; return 1; }
+}
+# The words that are not zero, as `index:value`, read with an array cursor.
+words() { dmsetup message pd-t 0 words; }
+has_words() {
+	got=$(words)
+	[ "$got" = "$1" ] || { echo "# words: '$got'; expected '$1'"; return 1; }
 }
 msg() { for m in "$@"; do dmsetup message pd-t 0 $m || return 1; done; }
 flakey() { dmsetup suspend pd-meta && dmsetup load pd-meta --table "$1" && dmsetup resume pd-meta; }
@@ -58,6 +64,28 @@ msg "set 30" commit
 close
 open
 dm_test "and the metadata takes new commits after it" has_bits "0 10 11 30 99999"
+
+# Words: the bitset caches one word. A test of bit 65 reads word 1 into that
+# cache (clean: set first, the word flushed by a word write elsewhere); the word
+# written whole then (0xff00: bits 72-79) must not be overwritten from the
+# cache by the next bit set in it (66). Read back as words (cursor) and as bits.
+msg "set 65" "setword 2 0"
+t65=$(dmsetup message pd-t 0 test 65)
+msg "setword 1 65280" "set 66"
+echo "# bit 65 tested as $t65 before its word was written whole"
+w0=$(((1 << 0) + (1 << 10) + (1 << 11) + (1 << 30)))
+dm_test "a word written whole reads back as words, the bit cache did not clobber it" \
+	has_words "0:$w0 1:65284 1562:2147483648"
+dm_test "and bit by bit" has_bits "0 10 11 30 66 72 73 74 75 76 77 78 79 99999"
+msg commit
+close
+open
+dm_test "words written whole survive a commit and reopening" \
+	has_words "0:$w0 1:65284 1562:2147483648"
+# 100000 bits: the last word (1562) holds 32 of them.
+dm_test "a word with bits past the end, or past the last word, is refused" \
+	sh -c '! dmsetup message pd-t 0 setword 1562 4294967296 2>/dev/null &&
+		! dmsetup message pd-t 0 setword 1563 1 2>/dev/null'
 close
 
 dm_refused "reopening with another number of bits is refused" \

@@ -68,6 +68,9 @@ pub const WORD_BITS: u32 = 64;
 /// assert_eq!(edge.next_zero_bit(63), None);
 /// assert_eq!(edge.take_word(1), 1);
 /// assert!(!edge.test_bit(64));
+/// // Bits past the end are not set by a word either.
+/// assert_eq!(edge.or_word(1, 0b11), 0);
+/// assert_eq!(edge.take_word(1), 1);
 /// // The extra map hides a whole word: the search goes on in the next one.
 /// assert_eq!(edge.next_zero_bit_with(0, |w| if w == 0 { u64::MAX } else { 0 }), Some(64));
 /// # Ok::<(), Error>(())
@@ -168,6 +171,23 @@ impl AtomicBitmap {
         self.words
             .get(index as usize)
             .map_or(0, |w| w.load(Ordering::Acquire))
+    }
+
+    /// Sets the bits `bits` in word `index` (those past the end are left clear); returns what
+    /// the word held before (0 beyond the end).
+    pub fn or_word(&self, index: u32, bits: u64) -> u64 {
+        let Some(w) = self.words.get(index as usize) else {
+            return 0;
+        };
+        // Bits at and beyond `len` stay clear (the invariant).
+        let tail = self.len % WORD_BITS;
+        let last = index + 1 == self.nr_words();
+        let mask = if last && tail != 0 {
+            (1u64 << tail) - 1
+        } else {
+            u64::MAX
+        };
+        w.fetch_or(bits & mask, Ordering::AcqRel)
     }
 
     /// Clears word `index` and returns what it held.

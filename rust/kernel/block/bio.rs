@@ -236,6 +236,7 @@ impl<P> Bio<P> {
     ///
     /// `bdev` must be a valid block device that stays open until the bio completes.
     pub(crate) unsafe fn set_bdev(&mut self, bdev: *mut bindings::block_device) {
+        self.header().set_misdirected(false);
         // SAFETY: By the type invariants the bio is valid and ours to change; `bdev` is valid by
         // the safety requirements.
         unsafe { bindings::bio_set_dev(self.ptr.as_ptr(), bdev) }
@@ -282,7 +283,15 @@ impl<P> Bio<P> {
     ///
     /// Inside the bio's own `end_io` (a misuse of the context, but not one that may make
     /// `end_io` run again on this stack) the bio is submitted when `end_io` returns.
+    ///
+    /// A bio pointed at a device of another target (see `Device::set_bio_device`) is failed
+    /// with an I/O error instead.
     pub fn submit(self) {
+        if self.header().misdirected() {
+            crate::pr_warn!("a bio was pointed at a device of another target: failed\n");
+            self.end(Status::IOERR);
+            return;
+        }
         if self.header().defer_submit() {
             // The `end_io` trampoline submits it (see `device_mapper::per_bio`).
             self.into_raw();

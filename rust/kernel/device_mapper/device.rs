@@ -72,8 +72,9 @@ impl Device {
         let state = NonNull::new(state).ok_or(crate::error::code::EINVAL)?;
         // `as_raw` returns a valid, hence non-null, pointer.
         let ti = NonNull::new(ti).ok_or(crate::error::code::EINVAL)?;
-        // SAFETY: While the constructor runs (`&mut Target`), the state is alive and only
-        // reached through it; it is not otherwise borrowed during this call.
+        // SAFETY: While the constructor runs (`&mut Target`), the state is alive and its
+        // `opened` is only reached through the target (handles made earlier reach only the
+        // count beside it): nothing else borrows it during this call.
         let opened = unsafe { &mut (*state.as_ptr()).opened };
         // Room first: once got, the device must be listed to be put.
         opened.reserve(1, GFP_KERNEL)?;
@@ -86,8 +87,12 @@ impl Device {
         let Some(dev) = NonNull::new(dev) else {
             return Err(crate::error::code::ENODEV);
         };
-        // Cannot fail: room was reserved above.
-        opened.push(dev, GFP_KERNEL)?;
+        // Cannot fail (room was reserved above); were it to, the device is put back.
+        if let Err(e) = opened.push(dev, GFP_KERNEL) {
+            // SAFETY: `dev` was just got for `ti` and is listed nowhere.
+            unsafe { bindings::dm_put_device(ti.as_ptr(), dev.as_ptr()) };
+            return Err(e.into());
+        }
         // SAFETY: The state lives until the destructor has seen the count drop to zero.
         unsafe { state.as_ref() }.get();
         // INVARIANT: `dm_get_device` succeeded, so `dev` is a device of the table of `ti`; the
@@ -157,10 +162,23 @@ impl Device {
     }
 
     /// Sends `bio` to this device: `bio` will go there unchanged but for its device.
+    ///
+    /// The device must be one of the target that mapped the bio: one of another target (a
+    /// handle shared between instances) may be closed while the bio is on it, as its target's
+    /// destruction does not wait for other targets' bios. Such a bio is marked instead, and
+    /// failed with an I/O error where it would be sent (returned remapped from `map`, or
+    /// submitted).
     pub fn set_bio_device<P>(&self, bio: &mut Bio<P>) {
-        // SAFETY: The device is put only by the target's destructor (type invariants), and
-        // device-mapper destroys a target only after every bio handed to it has completed;
-        // `Bio` values are such bios.
+        if !bio
+            .header()
+            .mapped_by(self.state.as_ptr().cast_const().cast())
+        {
+            bio.header().set_misdirected(true);
+            return;
+        }
+        // SAFETY: The device is put only by the destructor of its target (type invariants),
+        // which mapped the bio (checked above); device-mapper destroys a target only after
+        // every bio handed to it has completed.
         unsafe { bio.set_bdev(self.bdev()) }
     }
 }

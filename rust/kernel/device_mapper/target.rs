@@ -117,7 +117,9 @@ pub enum MapResult<P = ()> {
 /// `end_io` owns the completed bio while it runs: it gives it back to device-mapper, or keeps
 /// it ([`EndIoResult::Kept`]) to complete it later. A kept bio is completed with [`Bio::end`]
 /// (device-mapper's completion then runs again, and calls `end_io` again with the same bio),
-/// or sent again with [`Bio::submit`]; dropping it ends it with an I/O error. This is
+/// or sent again with [`Bio::submit`]; dropping it ends it with an I/O error. Ended inside
+/// `end_io` itself, it completes when `end_io` returns, without a second `end_io` (which
+/// would run on the same stack: see `per_bio`). This is
 /// `DM_ENDIO_INCOMPLETE`, as dm-writecache uses it for FUA writes that complete after a
 /// commit. Ownership makes the misuses impossible: a target cannot both keep a bio and give it
 /// back, nor give back one it did not get without the trampoline noticing.
@@ -522,13 +524,15 @@ impl<T: TargetOperations> Callbacks<T> {
         let Some(bio) = NonNull::new(bio) else {
             return bindings::DM_MAPIO_KILL as c_int;
         };
+        // SAFETY: `ti` is as described on `Callbacks`: its `private` is its `TargetState`.
+        let state = unsafe { (*ti).private.cast_const() };
         // SAFETY: The per-bio data of a bio of this target is `PerBioData::<T::PerBio>::SIZE`
         // bytes (set in `ctr`), aligned for it (checked in `Registration::new`), and ours to
         // initialise.
         unsafe {
             bindings::dm_per_bio_data(bio.as_ptr(), PerBioData::<T::PerBio>::SIZE)
                 .cast::<PerBioData<T::PerBio>>()
-                .write(PerBioData::default())
+                .write(PerBioData::new(state))
         };
         let original = bio;
         // SAFETY: The bio is handed over to us; its per-bio data was just initialised.
@@ -555,6 +559,14 @@ impl<T: TargetOperations> Callbacks<T> {
             }
             return bindings::DM_MAPIO_SUBMITTED as c_int;
         }
+        if result == bindings::DM_MAPIO_REMAPPED && bio.header().misdirected() {
+            pr_warn!(
+                "{}: map pointed a bio at a device of another target: failed\n",
+                target.device_name()
+            );
+            bio.end(Status::IOERR);
+            return bindings::DM_MAPIO_SUBMITTED as c_int;
+        }
         // Device-mapper takes the bio back: responsibility returns to it.
         bio.into_raw();
         result as c_int
@@ -573,61 +585,66 @@ impl<T: TargetOperations> Callbacks<T> {
             return bindings::DM_ENDIO_DONE as c_int;
         };
         let original = bio;
-        // SAFETY: The bio was mapped by this target, so its per-bio data holds a
-        // `PerBioData<T::PerBio>`. During this call device-mapper hands it over: it acts on it
-        // again only if we return `DM_ENDIO_DONE` or `DM_ENDIO_REQUEUE`, and a bio kept
-        // (`DM_ENDIO_INCOMPLETE`) is the target's to end or submit (dm.c: "The target will
-        // handle the io").
-        let bio = unsafe { Bio::<T::PerBio>::from_raw(bio) };
-        // SAFETY: The per-bio data stays valid until the bio completes, which it cannot
-        // before `leave` below: ending or submitting it meanwhile is recorded in the header
-        // and done here (see `per_bio`).
-        let header = unsafe { &*core::ptr::from_ref(bio.header()) };
-        header.enter();
         // SAFETY: `error` is valid for reads and writes during this call.
         let mut status = Status::from_raw(unsafe { *error });
-        // SAFETY: `ti` is as described on `Callbacks`.
-        let (target, this) = unsafe { (Target::from_raw(ti), Self::data(ti)) };
-        let (result, bio) = match T::end_io(this, target, bio, &mut status) {
-            EndIoResult::Done(bio) => (bindings::DM_ENDIO_DONE, Some(bio)),
-            EndIoResult::Requeue(bio) => (bindings::DM_ENDIO_REQUEUE, Some(bio)),
-            EndIoResult::Kept => (bindings::DM_ENDIO_INCOMPLETE, None),
-        };
-        match bio {
-            Some(bio) if bio.as_ptr() == original => {
-                // Held by the target until now: nothing was done to it meanwhile.
-                let _ = header.leave();
-                // SAFETY: As above.
-                unsafe { *error = status.as_raw() };
-                // Device-mapper takes the bio back: responsibility returns to it.
-                bio.into_raw();
-                return result as c_int;
+        // A bio ended by another task before `end_io` returned is handed to `end_io` again,
+        // here rather than on a new stack (see `per_bio`).
+        loop {
+            // SAFETY: The bio was mapped by this target, so its per-bio data holds a
+            // `PerBioData<T::PerBio>`. During this call device-mapper hands it over: it acts on
+            // it again only if we return `DM_ENDIO_DONE` or `DM_ENDIO_REQUEUE`, and a bio kept
+            // (`DM_ENDIO_INCOMPLETE`) is the target's to end or submit (dm.c: "The target will
+            // handle the io").
+            let bio = unsafe { Bio::<T::PerBio>::from_raw(original) };
+            // SAFETY: The per-bio data stays valid until the bio completes, which it cannot
+            // before `leave` below: an end meanwhile is recorded in the header and done here,
+            // and a submission from another task waits for `leave`.
+            let header = unsafe { &*core::ptr::from_ref(bio.header()) };
+            header.enter();
+            // SAFETY: `ti` is as described on `Callbacks`.
+            let (target, this) = unsafe { (Target::from_raw(ti), Self::data(ti)) };
+            let (result, bio) = match T::end_io(this, target, bio, &mut status) {
+                EndIoResult::Done(bio) => (bindings::DM_ENDIO_DONE, Some(bio)),
+                EndIoResult::Requeue(bio) => (bindings::DM_ENDIO_REQUEUE, Some(bio)),
+                EndIoResult::Kept => (bindings::DM_ENDIO_INCOMPLETE, None),
+            };
+            match bio {
+                Some(bio) if bio.as_ptr() == original => {
+                    // Held by the target until now: nothing was done to it meanwhile.
+                    let _ = header.leave();
+                    // SAFETY: As above.
+                    unsafe { *error = status.as_raw() };
+                    // Device-mapper takes the bio back: responsibility returns to it.
+                    bio.into_raw();
+                    return result as c_int;
+                }
+                Some(other) => {
+                    // The target kept the bio it was given and returned one kept earlier:
+                    // complete that one here (device-mapper only acts on the one it passed in).
+                    pr_warn!(
+                        "{}: end_io returned a bio it was not given\n",
+                        target.device_name()
+                    );
+                    other.end(status);
+                }
+                None => {}
             }
-            Some(other) => {
-                // The target kept the bio it was given and returned one kept earlier: complete
-                // that one here (device-mapper only acts on the one it passed in).
-                pr_warn!(
-                    "{}: end_io returned a bio it was not given\n",
-                    target.device_name()
-                );
-                other.end(status);
-            }
-            None => {}
-        }
-        // Kept (or given up): the last use of the per-bio data unless it was ended or
-        // submitted meanwhile, which the target can no longer do (it gave the bio up).
-        match header.leave() {
-            Left::Untouched => bindings::DM_ENDIO_INCOMPLETE as c_int,
-            Left::Ended(status) => {
-                // SAFETY: As above.
-                unsafe { *error = status.as_raw() };
-                bindings::DM_ENDIO_DONE as c_int
-            }
-            Left::Submit => {
-                // SAFETY: Submitted from inside `end_io`: the bio was handed back to us for
-                // that, and its per-bio data is still initialised.
-                unsafe { Bio::<T::PerBio>::from_raw(original) }.submit();
-                bindings::DM_ENDIO_INCOMPLETE as c_int
+            // Kept (or given up): after `Untouched` the bio may be completed by others at any
+            // time, and is not touched again.
+            match header.leave() {
+                Left::Untouched => return bindings::DM_ENDIO_INCOMPLETE as c_int,
+                Left::Ended(ended) => {
+                    // SAFETY: As above.
+                    unsafe { *error = ended.as_raw() };
+                    return bindings::DM_ENDIO_DONE as c_int;
+                }
+                Left::EndedElsewhere(ended) => status = ended,
+                Left::Submit => {
+                    // SAFETY: Submitted from inside `end_io`: the bio was handed back to us for
+                    // that, and its per-bio data is still initialised.
+                    unsafe { Bio::<T::PerBio>::from_raw(original) }.submit();
+                    return bindings::DM_ENDIO_INCOMPLETE as c_int;
+                }
             }
         }
     }
@@ -841,7 +858,7 @@ impl<T: TargetOperations> Callbacks<T> {
 /// # Invariants
 ///
 /// `devices` counts the [`Device`] handles and the [`EventHandle`]s made for the target that
-/// are not yet dropped (both need the table); `opened` lists every device the constructor
+/// are not yet dropped (a handle reads its device, an event handle uses the table); `opened` lists every device the constructor
 /// got with `dm_get_device` and that is not put yet (only `release` puts them); `data` is
 /// null until the constructor succeeds, then what `Data::into_foreign` returned, until `dtr`.
 ///

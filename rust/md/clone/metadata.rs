@@ -40,6 +40,7 @@ use kernel::{
     },
     prelude::*,
     sync::Arc,
+    task::cond_resched,
 };
 
 /// The metadata block size in bytes.
@@ -135,6 +136,10 @@ pub(crate) struct Metadata {
 const BITS_PER_ARRAY_BLOCK: u64 = (BLOCK_SIZE as u64 - 24) / 8 * 64;
 /// Entries of a full btree node with 8-byte values (the kernel's `calc_max_entries`).
 const BTREE_NODE_ENTRIES: u64 = 252;
+
+/// Words of the bitset between two offers of the CPU (`cond_resched`) in long loops over
+/// it: 65536 regions.
+pub(crate) const YIELD_WORDS: u32 = 1024;
 
 impl Metadata {
     /// Opens the metadata on `dev`, formatting it if its superblock is all zeroes (and
@@ -293,12 +298,19 @@ impl Metadata {
         Ok(md)
     }
 
-    /// Calls `f` for every region the metadata records as copied.
-    pub(crate) fn for_each_copied(&mut self, mut f: impl FnMut(u32)) -> Result {
-        self.bitset.for_each(&mut self.tm, |r, copied| {
-            if copied {
-                f(r)
+    /// Calls `f(w, word)` for every word of the bitset of copied regions (bit `i` of word
+    /// `w`: region `64 * w + i`), yielding the CPU now and then (up to 2^25 words).
+    ///
+    /// # Context
+    ///
+    /// Process context; sleeps.
+    pub(crate) fn for_each_copied_word(&mut self, mut f: impl FnMut(u32, u64)) -> Result {
+        self.bitset.for_each_word(&mut self.tm, |w, bits| {
+            if w % YIELD_WORDS == YIELD_WORDS - 1 {
+                cond_resched();
             }
+            f(w, bits);
+            Ok(())
         })
     }
 
@@ -307,9 +319,11 @@ impl Metadata {
         self.bitset.test(&mut self.tm, r)
     }
 
-    /// Records region `r` as copied in the current transaction.
-    pub(crate) fn set_copied(&mut self, r: u32) -> Result {
-        self.bitset.set(&mut self.tm, r)
+    /// Records the regions of word `w` as copied in the current transaction: bit `i` of
+    /// `bits` is region `64 * w + i`, and the word is written whole (it must hold every
+    /// region recorded already, as the in-core map does).
+    pub(crate) fn set_copied_word(&mut self, w: u32, bits: u64) -> Result {
+        self.bitset.set_word(&mut self.tm, w, bits)
     }
 
     /// Commits the current transaction: the bitset's cached word, every changed block, then

@@ -35,14 +35,16 @@ mod marks;
 
 pub(crate) use marks::Marks;
 
-use crate::{failures::View, PerBio};
+use crate::{failures::View, metadata::YIELD_WORDS, PerBio};
 use kernel::{
     alloc::flags::{GFP_NOIO, GFP_NOWAIT},
+    bitmap::WORD_BITS,
     block::bio::{Bio, BioList},
     new_spinlock_irq,
     prelude::*,
-    rbtree::{RBTree, RBTreeNodeReservation},
+    rbtree::{RBTree, RBTreeNode, RBTreeNodeReservation},
     sync::SpinLockIrq,
+    task::cond_resched,
 };
 
 /// What is filling a region.
@@ -81,6 +83,9 @@ type QueueNode = RBTreeNodeReservation<u32, ()>;
 
 struct Table {
     records: RBTree<u32, Record>,
+    /// How many records there are (only [`Table::insert_record`] and `remove_run` change
+    /// `records`, and keep it).
+    nr_records: usize,
     /// The regions whose record is in [`Phase::Queued`] or [`Phase::Retry`].
     queue: RBTree<u32, ()>,
     /// How many they are.
@@ -88,6 +93,14 @@ struct Table {
 }
 
 impl Table {
+    /// Adds the record `node` (for a region that has none).
+    fn insert_record(&mut self, node: RBTreeNode<u32, Record>) {
+        // (A region has at most one record: the callers looked it up under this lock.)
+        if self.records.insert(node).is_none() {
+            self.nr_records += 1;
+        }
+    }
+
     /// Puts region `r`, whose record is `rec`, in the queue (its phase set by the caller).
     fn enqueue(queue: &mut RBTree<u32, ()>, queued: &mut usize, r: u32, rec: &mut Record) {
         if let Some(node) = rec.queue_node.take() {
@@ -161,7 +174,12 @@ impl Regions {
         Ok(try_pin_init!(Self {
             marks <- marks,
             table <- new_spinlock_irq!(
-                Table { records: RBTree::new(), queue: RBTree::new(), queued: 0 },
+                Table {
+                    records: RBTree::new(),
+                    nr_records: 0,
+                    queue: RBTree::new(),
+                    queued: 0,
+                },
                 "clone_regions"
             ),
         }? Error))
@@ -188,7 +206,7 @@ impl Regions {
         }
         if whole {
             let rec = Record::new(Phase::Overwriting, BioList::new(), nodes.queue);
-            t.records.insert(nodes.record.into_node(r, rec));
+            t.insert_record(nodes.record.into_node(r, rec));
             return Parked::Overwrite(bio);
         }
         let mut waiting = BioList::new();
@@ -196,7 +214,7 @@ impl Regions {
         let mut rec = Record::new(Phase::Queued, waiting, nodes.queue);
         let Table { queue, queued, .. } = &mut *t;
         Table::enqueue(queue, queued, r, &mut rec);
-        t.records.insert(nodes.record.into_node(r, rec));
+        t.insert_record(nodes.record.into_node(r, rec));
         Parked::Queued
     }
 
@@ -234,35 +252,57 @@ impl Regions {
                 break;
             };
             let rec = Record::new(Phase::Copying, BioList::new(), n.queue);
-            t.records.insert(n.record.into_node(r, rec));
+            t.insert_record(n.record.into_node(r, rec));
             claimed += 1;
         }
         claimed
     }
 
     /// Marks copied the regions of `first..first + count` that nothing is filling (a
-    /// discard's), 64 at a time: each chunk's regions are looked up and marked under the
-    /// table's lock, so no copy can be claimed for them meanwhile. A region being copied is
-    /// left alone: marked before its copy lands, a write made after the discard would go to
-    /// the destination and be overwritten by that copy. Returns false if the marks are frozen
-    /// (nothing can be recorded): regions may be left unmarked.
+    /// discard's), a word of the copied map (64 regions) at a time: each word's regions are
+    /// looked up and marked under the table's lock, so no copy can be claimed for them
+    /// meanwhile (no lookups at all while the table holds no record, as when nothing is being
+    /// copied). A region being copied is left alone: marked before its copy lands, a write
+    /// made after the discard would go to the destination and be overwritten by that copy.
+    /// Returns false if the marks are frozen (nothing can be recorded): regions may be left
+    /// unmarked.
+    ///
+    /// # Context
+    ///
+    /// Process context (the worker's): offers the CPU every [`YIELD_WORDS`] words (a
+    /// whole-device discard may cover 2^31 regions).
     pub(crate) fn mark_idle(&self, first: u32, count: u32) -> bool {
         let end = first.saturating_add(count);
         let mut base = first;
         let mut all = true;
+        let mut words = 0u32;
         while base < end {
-            let chunk_end = base.saturating_add(64).min(end);
+            let w = base / WORD_BITS;
+            let chunk_end = w.saturating_add(1).saturating_mul(WORD_BITS).min(end);
+            // Bits `base % 64 .. chunk_end - 64 * w` of word `w`: below 64 bits wide.
+            let span = chunk_end - base;
+            let run = if span >= WORD_BITS {
+                u64::MAX
+            } else {
+                (1u64 << span) - 1
+            };
+            let mut mask = run << (base % WORD_BITS);
             let t = self.table.lock();
-            let mut mask = 0u64;
-            for r in base..chunk_end {
-                if t.records.get(&r).is_none() {
-                    mask |= 1u64 << (r - base);
+            if t.nr_records != 0 {
+                for r in base..chunk_end {
+                    if t.records.get(&r).is_some() {
+                        mask &= !(1u64 << (r % WORD_BITS));
+                    }
                 }
             }
             // Lock order: the table, then the marks.
-            all &= self.marks.mark_mask(base, mask);
+            all &= self.marks.mark_word(w, mask);
             drop(t);
             base = chunk_end;
+            words += 1;
+            if words % YIELD_WORDS == 0 {
+                cond_resched();
+            }
         }
         all
     }
@@ -308,6 +348,7 @@ impl Regions {
             records,
             queue,
             queued,
+            ..
         } = &mut *t;
         while out.len() < out.capacity() {
             let Some(&r) = queue.keys().next() else {
@@ -351,6 +392,7 @@ impl Regions {
             records,
             queue,
             queued,
+            ..
         } = &mut *t;
         for r in first..first.saturating_add(count) {
             if let Some(rec) = records.get_mut(&r) {
@@ -371,11 +413,13 @@ impl Regions {
         let mut t = self.table.lock();
         let Table {
             records,
+            nr_records,
             queue,
             queued,
         } = &mut *t;
         for r in first..first.saturating_add(count) {
             if let Some(mut rec) = records.remove(&r) {
+                *nr_records = nr_records.saturating_sub(1);
                 if queue.remove(&r).is_some() {
                     *queued = queued.saturating_sub(1);
                 }

@@ -9,6 +9,11 @@
 //! single bits are cached in it and written by [`DiskBitset::flush`], which must precede a
 //! commit.
 //!
+//! The bitset is an array of 64-bit words, and many bits are best read and written a word at
+//! a time: [`DiskBitset::set_word`] (`dm_array_set_value` on the bitset's array) and
+//! [`DiskBitset::for_each_word`] (a `dm_array` cursor) use the array under the bitset, as C's
+//! `dm-bitset.c` does for its cached word; no helper is needed.
+//!
 //! The length is kept with the root because dm-array's resize `BUG_ON`s when told a wrong old
 //! length; a superblock that checks but lies about the length can still reach that, as in C.
 //!
@@ -171,6 +176,98 @@ impl DiskBitset {
         self.update(tm, |info, root, new_root| unsafe {
             bindings::dm_bitset_flush(info, root, new_root)
         })
+    }
+
+    /// The number of 64-bit words.
+    pub fn nr_words(&self) -> u32 {
+        self.len.div_ceil(64)
+    }
+
+    /// Writes the cached word and forgets it: the array is then changed under the bit cache,
+    /// which would otherwise write a stale copy of a word back, or answer from one.
+    fn flush_and_forget(&mut self, tm: &mut TransactionManager) -> Result {
+        self.flush(tm)?;
+        self.info.set_current_index_set(false);
+        Ok(())
+    }
+
+    /// Sets word `index` (bits `64 * index` to `64 * index + 63`) to `bits`
+    /// (`dm_array_set_value`). Bits past the length must be clear.
+    pub fn set_word(&mut self, tm: &mut TransactionManager, index: u32, bits: u64) -> Result {
+        let tail = self.len % 64;
+        let past_end =
+            index.checked_add(1) == Some(self.nr_words()) && tail != 0 && bits >> tail != 0;
+        if index >= self.nr_words() || past_end {
+            return Err(EINVAL);
+        }
+        self.flush_and_forget(tm)?;
+        let le = bits.to_le();
+        // SAFETY: As in `create`; `info` holds the bitset's array description, whose values are
+        // little-endian 64-bit words, and `le` is one, alive during the call.
+        self.update(tm, |info, root, new_root| unsafe {
+            bindings::dm_array_set_value(
+                core::ptr::addr_of_mut!((*info).array_info),
+                root,
+                index,
+                core::ptr::from_ref(&le).cast(),
+                new_root,
+            )
+        })
+    }
+
+    /// Calls `f(index, word)` for every 64-bit word, in order, with a `dm_array` cursor, after
+    /// writing the cached word; stops at the first error `f` returns. Bits past the length
+    /// read as they are on disk (clear, unless the metadata is damaged).
+    pub fn for_each_word(
+        &mut self,
+        tm: &mut TransactionManager,
+        mut f: impl FnMut(u32, u64) -> Result,
+    ) -> Result {
+        self.flush_and_forget(tm)?;
+        let (root, nr) = (self.root, self.nr_words());
+        if nr == 0 {
+            return Ok(());
+        }
+        // SAFETY: An all-zero cursor is a valid value for `begin`, and for `end` should
+        // `begin` fail early.
+        let mut c: bindings::dm_array_cursor = unsafe { core::mem::zeroed() };
+        // SAFETY: As in `create`; `c` is valid for writes.
+        let mut result = self.with(tm, |info| unsafe {
+            bindings::dm_array_cursor_begin(
+                core::ptr::addr_of_mut!((*info).array_info),
+                root,
+                &mut c,
+            )
+        });
+        if result.is_ok() {
+            for i in 0..nr {
+                if i > 0 {
+                    // SAFETY: The cursor was begun and has `nr - i` entries left.
+                    result = to_result(unsafe { bindings::dm_array_cursor_next(&mut c) });
+                    if result.is_err() {
+                        break;
+                    }
+                }
+                let mut value: *mut crate::ffi::c_void = core::ptr::null_mut();
+                // SAFETY: The cursor is positioned on an entry.
+                unsafe { bindings::dm_array_cursor_get_value(&mut c, &mut value) };
+                if value.is_null() {
+                    result = Err(EIO);
+                    break;
+                }
+                // SAFETY: `value` points to the entry, a little-endian 64-bit word in the
+                // array block the cursor holds (maybe not 8-byte aligned).
+                let word = u64::from_le(unsafe { value.cast::<u64>().read_unaligned() });
+                result = f(i, word);
+                if result.is_err() {
+                    break;
+                }
+            }
+        }
+        // SAFETY: Always ended, even when `begin` failed (it may leave btree nodes locked,
+        // which `end` releases).
+        unsafe { bindings::dm_array_cursor_end(&mut c) };
+        result
     }
 
     /// Calls `f(index, bit)` for every bit, in order, with a cursor (`dm_bitset_cursor_*`),

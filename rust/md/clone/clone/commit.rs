@@ -9,9 +9,9 @@
 //! process context by a failed commit (under the metadata mutex).
 
 use super::CloneCore;
-use crate::metadata::Metadata;
+use crate::metadata::{Metadata, YIELD_WORDS};
 use core::sync::atomic::{AtomicBool, AtomicU8, Ordering};
-use kernel::{prelude::*, sync::Arc};
+use kernel::{prelude::*, sync::Arc, task::cond_resched};
 
 /// The metadata mode (as in C): it only ever goes down the list.
 #[derive(Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
@@ -122,12 +122,18 @@ impl CloneCore {
             return Ok(false);
         };
         // The marks first, then the flush: every bit read here was set after its region's
-        // data landed, so the flush issued next covers it (see `marks`).
+        // data landed, so the flush issued next covers it (see `marks`). A word at a time
+        // (2^22 of them for a whole-device discard of 2^28 regions), offering the CPU now and
+        // then: the metadata mutex may be held across.
+        let mut words = 0u32;
         let drained = match Option::as_mut(&mut *md) {
-            Some(meta) => self
-                .regions
-                .marks()
-                .drain_closed(&closed, |r| meta.set_copied(r)),
+            Some(meta) => self.regions.marks().drain_closed(&closed, |w, bits| {
+                words = words.wrapping_add(1);
+                if words % YIELD_WORDS == 0 {
+                    cond_resched();
+                }
+                meta.set_copied_word(w, bits)
+            }),
             None => return Err(EIO),
         };
         if let Err(e) = drained {

@@ -138,7 +138,7 @@ impl CloneCore {
     /// Loads the copied regions from `m` into the in-core marks (no I/O may be in flight).
     pub(super) fn load_marks(&self, m: &mut Metadata) -> Result {
         self.regions.marks().reset();
-        m.for_each_copied(|r| self.regions.marks().load(r))?;
+        m.for_each_copied_word(|w, bits| self.regions.marks().load_word(w, bits))?;
         self.flags.set_done_reported(self.regions.marks().done());
         Ok(())
     }

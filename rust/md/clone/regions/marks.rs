@@ -248,15 +248,18 @@ impl Marks {
         self.maps.get(&g).map_or(0, Maps::bytes)
     }
 
-    /// Records that region `r` was copied by an earlier transaction (loading the metadata).
-    pub(crate) fn load(&self, r: u32) {
+    /// Records that the regions of the bits `bits` of word `w` (regions `64 * w + i`) were
+    /// copied by an earlier transaction (loading the metadata, a word at a time).
+    pub(crate) fn load_word(&self, w: u32, bits: u64) {
+        if bits == 0 {
+            return;
+        }
         let g = rcu::read_lock();
-        if self
-            .maps
-            .get(&g)
-            .is_some_and(|m| !m.copied.test_and_set_bit(r))
-        {
-            self.nr_copied.fetch_add(1, Ordering::AcqRel);
+        if let Some(m) = self.maps.get(&g) {
+            let old = m.copied.or_word(w, bits);
+            let new = m.copied.load_word(w) & !old;
+            self.nr_copied
+                .fetch_add(u64::from(new.count_ones()), Ordering::AcqRel);
         }
     }
 
@@ -296,19 +299,32 @@ impl Marks {
         true
     }
 
-    /// Marks the regions `base + i` for each bit `i` of `mask` copied (a discard's, 64
-    /// regions at a time), under one lock. Returns false, marking nothing, once frozen.
-    pub(super) fn mark_mask(&self, base: u32, mask: u64) -> bool {
+    /// Marks the regions of the bits `bits` of word `w` (regions `64 * w + i`) copied (a
+    /// discard's, a word at a time: one atomic or, one count), under one lock. Regions past
+    /// the end are left alone. Returns false, marking nothing, once frozen.
+    pub(super) fn mark_word(&self, w: u32, bits: u64) -> bool {
         let mut st = self.state.lock();
         if st.frozen {
             return false;
         }
-        let _ = for_each_bit(0, mask, |i| {
-            if let Some(r) = base.checked_add(i) {
-                self.mark_locked(&mut st, r);
+        let g = rcu::read_lock();
+        let Some(m) = self.maps.get(&g) else {
+            // Released: every region is copied.
+            return true;
+        };
+        let old = m.copied.or_word(w, bits);
+        let new = m.copied.load_word(w) & !old;
+        if new != 0 {
+            self.nr_copied
+                .fetch_add(u64::from(new.count_ones()), Ordering::AcqRel);
+            let i = st.current;
+            if let Some(set) = m.sets.get(i) {
+                set.words.set_bit_atomic(w);
             }
-            Ok(())
-        });
+            if let Some(c) = st.changed.get_mut(i) {
+                *c = true;
+            }
+        }
         true
     }
 
@@ -410,15 +426,20 @@ impl Marks {
         Some(ClosedSet(closed))
     }
 
-    /// Step 2: calls `f` on every region copied in the words of the closed set `closed`, as
-    /// the copied map holds them now (marks of the open set included: see the module's
-    /// opening). The set stays as it is until [`Marks::end_commit`]. Stops at the first error
-    /// (the caller aborts the transaction; the set still names every word, for
-    /// [`Marks::freeze`]).
+    /// Step 2: calls `f(w, word)` on every word `w` of the closed set `closed`, with the word
+    /// as the copied map holds it now (marks of the open set included: see the module's
+    /// opening), for the committer to write whole: the word holds every mark on disk too
+    /// (only [`Marks::freeze`] clears bits, those not on disk). The set stays as it is until
+    /// [`Marks::end_commit`]. Stops at the first error (the caller aborts the transaction;
+    /// the set still names every word, for [`Marks::freeze`]).
+    ///
+    /// # Context
+    ///
+    /// Process context (the committer's); `f` may sleep.
     pub(crate) fn drain_closed(
         &self,
         closed: &ClosedSet,
-        mut f: impl FnMut(u32) -> Result,
+        mut f: impl FnMut(u32, u64) -> Result,
     ) -> Result {
         let owner = self.maps.owner();
         // Released maps have no marks left to write (released only with both sets empty).
@@ -428,7 +449,7 @@ impl Marks {
         m.sets
             .get(closed.0)
             .ok_or(EINVAL)?
-            .walk(false, |w| for_each_bit(w, m.copied.load_word(w), &mut f))
+            .walk(false, |w| f(w, m.copied.load_word(w)))
     }
 
     /// Records that the closed set `closed` was committed, and clears it. (Marks go to the
