@@ -71,6 +71,9 @@ pub const WORD_BITS: u32 = 64;
 /// // Bits past the end are not set by a word either.
 /// assert_eq!(edge.or_word(1, 0b11), 0);
 /// assert_eq!(edge.take_word(1), 1);
+/// edge.or_word(0, 0b1011);
+/// assert_eq!(edge.clear_word_bits(0, 0b0011), 0b1011 | 1 << 63);
+/// assert_eq!(edge.load_word(0), 0b1000 | 1 << 63);
 /// // The extra map hides a whole word: the search goes on in the next one.
 /// assert_eq!(edge.next_zero_bit_with(0, |w| if w == 0 { u64::MAX } else { 0 }), Some(64));
 /// # Ok::<(), Error>(())
@@ -188,6 +191,14 @@ impl AtomicBitmap {
             u64::MAX
         };
         w.fetch_or(bits & mask, Ordering::AcqRel)
+    }
+
+    /// Clears the bits `bits` in word `index`; returns what the word held before (0 beyond
+    /// the end).
+    pub fn clear_word_bits(&self, index: u32, bits: u64) -> u64 {
+        self.words
+            .get(index as usize)
+            .map_or(0, |w| w.fetch_and(!bits, Ordering::AcqRel))
     }
 
     /// Clears word `index` and returns what it held.

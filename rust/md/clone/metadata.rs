@@ -26,7 +26,7 @@
 //! [`Metadata`] is not shared: the target keeps it behind its metadata mutex, in process
 //! context only (persistent-data does I/O and sleeps).
 
-use crate::geometry::Geometry;
+use crate::{geometry::Geometry, regions::YIELD_WORDS};
 use kernel::{
     c_str,
     device_mapper::{
@@ -136,10 +136,6 @@ pub(crate) struct Metadata {
 const BITS_PER_ARRAY_BLOCK: u64 = (BLOCK_SIZE as u64 - 24) / 8 * 64;
 /// Entries of a full btree node with 8-byte values (the kernel's `calc_max_entries`).
 const BTREE_NODE_ENTRIES: u64 = 252;
-
-/// Words of the bitset between two offers of the CPU (`cond_resched`) in long loops over
-/// it: 65536 regions.
-pub(crate) const YIELD_WORDS: u32 = 1024;
 
 impl Metadata {
     /// Opens the metadata on `dev`, formatting it if its superblock is all zeroes (and
@@ -317,6 +313,12 @@ impl Metadata {
     /// Whether the metadata records region `r` as copied (in the current transaction).
     pub(crate) fn is_copied(&mut self, r: u32) -> Result<bool> {
         self.bitset.test(&mut self.tm, r)
+    }
+
+    /// Word `w` of the bitset of copied regions (in the current transaction): bit `i` is
+    /// region `64 * w + i`.
+    pub(crate) fn copied_word(&mut self, w: u32) -> Result<u64> {
+        self.bitset.word(&mut self.tm, w)
     }
 
     /// Records the regions of word `w` as copied in the current transaction: bit `i` of

@@ -33,9 +33,9 @@
 
 mod marks;
 
-pub(crate) use marks::Marks;
+pub(crate) use marks::{Marks, YIELD_WORDS};
 
-use crate::{failures::View, metadata::YIELD_WORDS, PerBio};
+use crate::{failures::View, PerBio};
 use kernel::{
     alloc::flags::{GFP_NOIO, GFP_NOWAIT},
     bitmap::WORD_BITS,

@@ -215,6 +215,28 @@ impl DiskBitset {
         })
     }
 
+    /// Word `index` (bits `64 * index` to `64 * index + 63`), as the array has it after the
+    /// cached word is written (`dm_array_get_value`).
+    pub fn word(&mut self, tm: &mut TransactionManager, index: u32) -> Result<u64> {
+        if index >= self.nr_words() {
+            return Err(EINVAL);
+        }
+        self.flush_and_forget(tm)?;
+        let root = self.root;
+        let mut le = 0u64;
+        // SAFETY: As in `create`; `info` holds the bitset's array description, whose values are
+        // little-endian 64-bit words, and `le` is valid for writing one.
+        self.with(tm, |info| unsafe {
+            bindings::dm_array_get_value(
+                core::ptr::addr_of_mut!((*info).array_info),
+                root,
+                index,
+                core::ptr::from_mut(&mut le).cast(),
+            )
+        })?;
+        Ok(u64::from_le(le))
+    }
+
     /// Calls `f(index, word)` for every 64-bit word, in order, with a `dm_array` cursor, after
     /// writing the cached word; stops at the first error `f` returns. Bits past the length
     /// read as they are on disk (clear, unless the metadata is damaged).

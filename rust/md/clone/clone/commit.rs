@@ -9,7 +9,7 @@
 //! process context by a failed commit (under the metadata mutex).
 
 use super::CloneCore;
-use crate::metadata::{Metadata, YIELD_WORDS};
+use crate::{metadata::Metadata, regions::YIELD_WORDS};
 use core::sync::atomic::{AtomicBool, AtomicU8, Ordering};
 use kernel::{prelude::*, sync::Arc, task::cond_resched};
 
@@ -197,7 +197,7 @@ impl CloneCore {
         let taken = self
             .regions
             .marks()
-            .freeze(|r| md.as_mut().is_some_and(|m| m.is_copied(r).unwrap_or(false)));
+            .freeze(|w| md.as_mut().map_or(0, |m| m.copied_word(w).unwrap_or(0)));
         if taken > 0 {
             pr_err!(
                 "{}: {} regions copied since the last commit read as not copied again (their copies cannot be recorded)\n",

@@ -62,7 +62,12 @@ use kernel::{
         rcu::{self, RcuBox},
         SpinLockIrq,
     },
+    task::cond_resched,
 };
+
+/// Words of the copied map between two offers of the CPU (`cond_resched`) in the loops
+/// over it that may sleep (65536 regions).
+pub(crate) const YIELD_WORDS: u32 = 1024;
 
 /// One transaction's set: the words of the copied map it changed.
 struct DirtyWords {
@@ -93,15 +98,6 @@ impl DirtyWords {
         }
         Ok(())
     }
-}
-
-/// Calls `f` on every region whose bit is set in word `w` of a region map.
-fn for_each_bit(w: u32, mut bits: u64, mut f: impl FnMut(u32) -> Result) -> Result {
-    while bits != 0 {
-        f(w * WORD_BITS + bits.trailing_zeros())?;
-        bits &= bits - 1;
-    }
-    Ok(())
 }
 
 /// Which set is open, and whether each holds marks.
@@ -368,11 +364,12 @@ impl Marks {
     }
 
     /// Nothing can be committed any more: refuses marks from now on, then takes back every
-    /// mark not on disk, `on_disk(r)` telling whether the metadata (opened again at its last
-    /// commit) has region `r`. Returns how many regions read as not copied again. Only the
-    /// committer's side calls it (holding the metadata mutex, so no commit runs), in process
-    /// context (`on_disk` may read the metadata). Interrupts are off only to set the flag.
-    pub(crate) fn freeze(&self, mut on_disk: impl FnMut(u32) -> bool) -> u64 {
+    /// mark not on disk, a word at a time, `on_disk(w)` giving word `w` as the metadata
+    /// (opened again at its last commit) has it. Returns how many regions read as not copied
+    /// again. Only the committer's side calls it (holding the metadata mutex, so no commit
+    /// runs), in process context (`on_disk` may read the metadata): it offers the CPU every
+    /// [`YIELD_WORDS`] words. Interrupts are off only to set the flag.
+    pub(crate) fn freeze(&self, mut on_disk: impl FnMut(u32) -> u64) -> u64 {
         let owner = self.maps.owner();
         {
             let mut st = self.state.lock();
@@ -385,15 +382,16 @@ impl Marks {
             return 0;
         };
         // No mark lands from here on: only this loop changes the copied map.
-        let mut taken = 0u64;
+        let (mut taken, mut words) = (0u64, 0u32);
         for set in &m.sets {
             let _ = set.walk(false, |w| {
-                let _ = for_each_bit(w, m.copied.load_word(w), |r| {
-                    if !on_disk(r) && m.copied.test_and_clear_bit(r) {
-                        taken += 1;
-                    }
-                    Ok(())
-                });
+                let take = m.copied.load_word(w) & !on_disk(w);
+                let old = m.copied.clear_word_bits(w, take);
+                taken += u64::from((old & take).count_ones());
+                words = words.wrapping_add(1);
+                if words % YIELD_WORDS == 0 {
+                    cond_resched();
+                }
                 Ok(())
             });
         }
