@@ -6,14 +6,15 @@
 # no_discard_passdown, or a destination that cannot discard, the regions are
 # marked but the destination untouched; a discard to the end of the target
 # covers a short last region; discard limits and io_min/io_opt are set from the
-# region size.
+# region size; a region being copied when a discard covers it is left to its
+# copy, so a write to it after the discard survives the copy landing.
 . "$(dirname "$0")/lib.sh"
 
 ktap_print_header
 DMC_DEV_MB=16
 dmc_setup
 command -v blkdiscard >/dev/null || { ktap_skip_all "no blkdiscard"; exit "$KSFT_SKIP"; }
-ktap_set_plan 18
+ktap_set_plan 21
 
 dmc_fill_source || ktap_exit_fail_msg "cannot fill the source"
 len=$(dm_sectors "$DMC_SRC")
@@ -95,4 +96,34 @@ else
 		ktap_test_skip "$t (no null_blk)"
 	done
 fi
+
+# A discard of the whole device while regions are being copied. The source is
+# suspended, so the copies the clone starts at once (from region 0 on) wait
+# there. The discard marks every other region; region 0, being copied, is left
+# to its copy: a write to it after the discard waits for that copy and lands
+# over it. (Marked by the discard, the write would go straight to the
+# destination and the copy, landing after, would overwrite it.)
+dd if=/dev/zero of="$DMC_META" bs=1M count=1 oflag=direct 2>/dev/null
+dmc_slow_source 0
+dmsetup suspend dmc-zslow
+dmsetup create dmc-dc --table "0 $len clone $DMC_META $DMC_DEST /dev/mapper/dmc-zslow 16"
+dmc_wait_for 10 '[ "$(dmc_status_field dmc-dc 5)" -gt 0 ]'
+inflight=$(dmc_status_field dmc-dc 5)
+blkdiscard $C
+copied=$(dmc_copied dmc-dc)
+echo "# $inflight regions being copied at the discard; $copied of $((len / 16)) marked by it"
+dm_test "a discard leaves the regions being copied unmarked" \
+	[ "$inflight" -gt 0 -a "$copied" = $((len / 16 - inflight)) ]
+dd if=/dev/urandom of=/tmp/dmc-w0.img bs=4096 count=1 2>/dev/null
+dd if=/tmp/dmc-w0.img of=$C bs=4096 count=1 oflag=direct 2>/dev/null &
+writer=$!
+sleep 0.5
+dmsetup resume dmc-zslow
+wait $writer
+dm_test "a write after it to such a region lands over its copy" \
+	dmc_same $C 4096 1 0 /tmp/dmc-w0.img 0
+dm_test "and the rest of the region reads as the source" \
+	dmc_same $C 4096 1 1 /tmp/dmc-src.img 1
+dmsetup remove dmc-dc
+dmsetup remove dmc-zslow
 ktap_finished

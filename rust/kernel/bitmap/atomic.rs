@@ -68,7 +68,8 @@ pub const WORD_BITS: u32 = 64;
 /// assert_eq!(edge.next_zero_bit(63), None);
 /// assert_eq!(edge.take_word(1), 1);
 /// assert!(!edge.test_bit(64));
-/// // Bits past the end are not set by a word either.
+/// // Bits past the end are not set by a word either; it returns what it newly set.
+/// assert_eq!(edge.or_word(1, 0b11), 1);
 /// assert_eq!(edge.or_word(1, 0b11), 0);
 /// assert_eq!(edge.take_word(1), 1);
 /// edge.or_word(0, 0b1011);
@@ -176,8 +177,8 @@ impl AtomicBitmap {
             .map_or(0, |w| w.load(Ordering::Acquire))
     }
 
-    /// Sets the bits `bits` in word `index` (those past the end are left clear); returns what
-    /// the word held before (0 beyond the end).
+    /// Sets the bits `bits` in word `index` (those past the end are left clear); returns the
+    /// bits it set that were clear (0 beyond the end), e.g. to count them.
     pub fn or_word(&self, index: u32, bits: u64) -> u64 {
         let Some(w) = self.words.get(index as usize) else {
             return 0;
@@ -190,7 +191,8 @@ impl AtomicBitmap {
         } else {
             u64::MAX
         };
-        w.fetch_or(bits & mask, Ordering::AcqRel)
+        let bits = bits & mask;
+        bits & !w.fetch_or(bits, Ordering::AcqRel)
     }
 
     /// Clears the bits `bits` in word `index`; returns what the word held before (0 beyond

@@ -26,7 +26,7 @@
 //! [`Metadata`] is not shared: the target keeps it behind its metadata mutex, in process
 //! context only (persistent-data does I/O and sleeps).
 
-use crate::{geometry::Geometry, regions::YIELD_WORDS};
+use crate::{geometry::Geometry, regions::Yielder};
 use kernel::{
     c_str,
     device_mapper::{
@@ -40,7 +40,6 @@ use kernel::{
     },
     prelude::*,
     sync::Arc,
-    task::cond_resched,
 };
 
 /// The metadata block size in bytes.
@@ -301,10 +300,9 @@ impl Metadata {
     ///
     /// Process context; sleeps.
     pub(crate) fn for_each_copied_word(&mut self, mut f: impl FnMut(u32, u64)) -> Result {
+        let mut yielder = Yielder::default();
         self.bitset.for_each_word(&mut self.tm, |w, bits| {
-            if w % YIELD_WORDS == YIELD_WORDS - 1 {
-                cond_resched();
-            }
+            yielder.word();
             f(w, bits);
             Ok(())
         })

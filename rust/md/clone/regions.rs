@@ -33,7 +33,7 @@
 
 mod marks;
 
-pub(crate) use marks::{Marks, YIELD_WORDS};
+pub(crate) use marks::{Marks, Yielder};
 
 use crate::{failures::View, PerBio};
 use kernel::{
@@ -44,7 +44,6 @@ use kernel::{
     prelude::*,
     rbtree::{RBTree, RBTreeNode, RBTreeNodeReservation},
     sync::SpinLockIrq,
-    task::cond_resched,
 };
 
 /// What is filling a region.
@@ -269,13 +268,13 @@ impl Regions {
     ///
     /// # Context
     ///
-    /// Process context (the worker's): offers the CPU every [`YIELD_WORDS`] words (a
+    /// Process context (the worker's): offers the CPU every [`marks::YIELD_WORDS`] words (a
     /// whole-device discard may cover 2^31 regions).
     pub(crate) fn mark_idle(&self, first: u32, count: u32) -> bool {
         let end = first.saturating_add(count);
         let mut base = first;
         let mut all = true;
-        let mut words = 0u32;
+        let mut yielder = Yielder::default();
         while base < end {
             let w = base / WORD_BITS;
             let chunk_end = w.saturating_add(1).saturating_mul(WORD_BITS).min(end);
@@ -299,10 +298,7 @@ impl Regions {
             all &= self.marks.mark_word(w, mask);
             drop(t);
             base = chunk_end;
-            words += 1;
-            if words % YIELD_WORDS == 0 {
-                cond_resched();
-            }
+            yielder.word();
         }
         all
     }

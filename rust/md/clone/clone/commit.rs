@@ -9,9 +9,9 @@
 //! process context by a failed commit (under the metadata mutex).
 
 use super::CloneCore;
-use crate::{metadata::Metadata, regions::YIELD_WORDS};
+use crate::{metadata::Metadata, regions::Yielder};
 use core::sync::atomic::{AtomicBool, AtomicU8, Ordering};
-use kernel::{prelude::*, sync::Arc, task::cond_resched};
+use kernel::{prelude::*, sync::Arc};
 
 /// The metadata mode (as in C): it only ever goes down the list.
 #[derive(Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
@@ -125,13 +125,10 @@ impl CloneCore {
         // data landed, so the flush issued next covers it (see `marks`). A word at a time
         // (2^22 of them for a whole-device discard of 2^28 regions), offering the CPU now and
         // then: the metadata mutex may be held across.
-        let mut words = 0u32;
+        let mut yielder = Yielder::default();
         let drained = match Option::as_mut(&mut *md) {
             Some(meta) => self.regions.marks().drain_closed(&closed, |w, bits| {
-                words = words.wrapping_add(1);
-                if words % YIELD_WORDS == 0 {
-                    cond_resched();
-                }
+                yielder.word();
                 meta.set_copied_word(w, bits)
             }),
             None => return Err(EIO),

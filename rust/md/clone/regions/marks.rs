@@ -69,6 +69,25 @@ use kernel::{
 /// over it that may sleep (65536 regions).
 pub(crate) const YIELD_WORDS: u32 = 1024;
 
+/// Counts the words a long loop went through and offers the CPU every [`YIELD_WORDS`] of them
+/// (up to 2^25 words at the largest size).
+///
+/// # Context
+///
+/// Process context, holding no spinlock: [`Yielder::word`] may sleep.
+#[derive(Default)]
+pub(crate) struct Yielder(u32);
+
+impl Yielder {
+    /// One more word.
+    pub(crate) fn word(&mut self) {
+        self.0 = self.0.wrapping_add(1);
+        if self.0 % YIELD_WORDS == 0 {
+            cond_resched();
+        }
+    }
+}
+
 /// One transaction's set: the words of the copied map it changed.
 struct DirtyWords {
     /// One bit per word of the copied map that has a mark of this transaction.
@@ -252,8 +271,7 @@ impl Marks {
         }
         let g = rcu::read_lock();
         if let Some(m) = self.maps.get(&g) {
-            let old = m.copied.or_word(w, bits);
-            let new = m.copied.load_word(w) & !old;
+            let new = m.copied.or_word(w, bits);
             self.nr_copied
                 .fetch_add(u64::from(new.count_ones()), Ordering::AcqRel);
         }
@@ -303,13 +321,19 @@ impl Marks {
         if st.frozen {
             return false;
         }
+        self.mark_word_locked(&mut st, w, bits);
+        true
+    }
+
+    /// Marks the regions of the bits `bits` of word `w` in the open transaction (not frozen:
+    /// the caller checked); returns the bits newly marked (0 once the maps are released).
+    fn mark_word_locked(&self, st: &mut State, w: u32, bits: u64) -> u64 {
         let g = rcu::read_lock();
         let Some(m) = self.maps.get(&g) else {
             // Released: every region is copied.
-            return true;
+            return 0;
         };
-        let old = m.copied.or_word(w, bits);
-        let new = m.copied.load_word(w) & !old;
+        let new = m.copied.or_word(w, bits);
         if new != 0 {
             self.nr_copied
                 .fetch_add(u64::from(new.count_ones()), Ordering::AcqRel);
@@ -321,30 +345,18 @@ impl Marks {
                 *c = true;
             }
         }
-        true
+        new
     }
 
     fn mark_locked(&self, st: &mut State, r: u32) -> Mark {
         if st.frozen {
             return Mark::Frozen;
         }
-        let g = rcu::read_lock();
-        let Some(m) = self.maps.get(&g) else {
-            // Released: every region is copied.
-            return Mark::Already;
-        };
-        if m.copied.test_and_set_bit(r) {
-            return Mark::Already;
+        // (Past the end nothing is set: `Already`, as for a region copied.)
+        match self.mark_word_locked(st, r / WORD_BITS, 1 << (r % WORD_BITS)) {
+            0 => Mark::Already,
+            _ => Mark::New,
         }
-        self.nr_copied.fetch_add(1, Ordering::AcqRel);
-        let i = st.current;
-        if let Some(set) = m.sets.get(i) {
-            set.words.set_bit_atomic(r / WORD_BITS);
-        }
-        if let Some(c) = st.changed.get_mut(i) {
-            *c = true;
-        }
-        Mark::New
     }
 
     /// Whether a write to region `r` completing now survives a reload: always, until frozen
@@ -382,16 +394,13 @@ impl Marks {
             return 0;
         };
         // No mark lands from here on: only this loop changes the copied map.
-        let (mut taken, mut words) = (0u64, 0u32);
+        let (mut taken, mut yielder) = (0u64, Yielder::default());
         for set in &m.sets {
             let _ = set.walk(false, |w| {
                 let take = m.copied.load_word(w) & !on_disk(w);
                 let old = m.copied.clear_word_bits(w, take);
                 taken += u64::from((old & take).count_ones());
-                words = words.wrapping_add(1);
-                if words % YIELD_WORDS == 0 {
-                    cond_resched();
-                }
+                yielder.word();
                 Ok(())
             });
         }
