@@ -205,29 +205,49 @@ impl Report {
             .is_some_and(|w| w & (1 << (r % 64)) != 0)
     }
 
-    /// The copied regions as runs `(first, length)`.
+    /// The copied regions as runs `(first, length)`. Walks the words read (none when the
+    /// superblock is refused), never the regions a damaged superblock claims: the time is
+    /// bounded by the metadata's size.
     pub fn copied_runs(&self) -> Vec<(u64, u64)> {
-        let n = self.superblock.nr_regions();
-        let mut runs = Vec::new();
-        let mut r = 0;
-        while r < n {
-            if self.is_copied(r) {
-                let start = r;
-                while r < n && self.is_copied(r) {
-                    r += 1;
+        let n = self.regions_read();
+        let mut runs: Vec<(u64, u64)> = Vec::new();
+        for (i, w) in self.words.iter().enumerate() {
+            let mut w = w.unwrap_or(0);
+            let base = i as u64 * 64;
+            while w != 0 {
+                // The next run of set bits in this word.
+                let start = u64::from(w.trailing_zeros());
+                let len = u64::from((w >> start).trailing_ones());
+                let first = base + start;
+                let len = len.min(n.saturating_sub(first));
+                if len == 0 {
+                    break;
                 }
-                runs.push((start, r - start));
-            } else {
-                r += 1;
+                match runs.last_mut() {
+                    Some((f, l)) if *f + *l == first => *l += len,
+                    _ => runs.push((first, len)),
+                }
+                w = if start + len >= 64 {
+                    0
+                } else {
+                    w & !((1u64 << (start + len)) - 1)
+                };
             }
         }
         runs
     }
 
+    /// The regions the words read cover: the superblock's, when it was read whole.
+    fn regions_read(&self) -> u64 {
+        self.superblock
+            .nr_regions()
+            .min(self.words.len() as u64 * 64)
+    }
+
     /// The regions whose state could not be read (their word is missing or in a damaged
     /// block), as runs `(first, length)`.
     pub fn unknown_runs(&self) -> Vec<(u64, u64)> {
-        let n = self.superblock.nr_regions();
+        let n = self.regions_read();
         let mut runs: Vec<(u64, u64)> = Vec::new();
         for (i, w) in self.words.iter().enumerate() {
             if w.is_some() {
@@ -245,7 +265,11 @@ impl Report {
 
     /// How many regions are copied.
     pub fn nr_copied(&self) -> u64 {
-        self.copied_runs().iter().map(|&(_, n)| n).sum()
+        // The reader clears the bits past the last region.
+        self.words
+            .iter()
+            .map(|w| u64::from(w.unwrap_or(0).count_ones()))
+            .sum()
     }
 }
 
@@ -669,6 +693,28 @@ fn read_space_map(src: &dyn BlockSource, rep: &mut Report, sm: SpaceMapRoot) {
             ),
         );
     }
+}
+
+/// `THIN_SUPERBLOCK_MAGIC` (drivers/md/dm-thin-metadata.c), at the offset of ours.
+pub const THIN_MAGIC: u64 = 27_022_010;
+
+/// Why the start of an input (its first block, or less) is not a clone's metadata at all
+/// (as opposed to damaged metadata): XML, or a thin pool's metadata. `None` otherwise.
+pub fn foreign(head: &[u8]) -> Option<String> {
+    let text = head.strip_prefix(b"\xef\xbb\xbf").unwrap_or(head);
+    let first = text.iter().find(|b| !b.is_ascii_whitespace());
+    if first == Some(&b'<') {
+        return Some(
+            "looks like XML, not binary metadata: give the metadata device or its image (clone_restore writes metadata from clone_dump's XML)"
+                .into(),
+        );
+    }
+    if head.len() >= offset::MAGIC + 8 && le64(head, offset::MAGIC) == THIN_MAGIC {
+        return Some(format!(
+            "is thin-pool metadata (superblock magic {THIN_MAGIC}), not a clone's: use thin-provisioning-tools (thin_check, thin_dump, thin_repair)"
+        ));
+    }
+    None
 }
 
 /// How far to read.

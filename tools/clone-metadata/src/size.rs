@@ -19,6 +19,9 @@ pub const MIN_BLOCKS: u64 = 8;
 /// Blocks beyond this are not used (the space map's limit).
 pub const MAX_BLOCKS: u64 = crate::write::MAX_BLOCKS;
 
+/// The largest region size, in sectors (1 GiB).
+pub const MAX_REGION_SECTORS: u64 = 1 << 21;
+
 /// The sizes for one clone.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Sizes {
@@ -36,7 +39,7 @@ pub struct Sizes {
 
 /// Sizes for a target of `target_sectors` in regions of `region_sectors`, or why not.
 pub fn sizes(target_sectors: u64, region_sectors: u64) -> Result<Sizes, String> {
-    if !region_sectors.is_power_of_two() || !(8..=1 << 21).contains(&region_sectors) {
+    if !region_sectors.is_power_of_two() || !(8..=MAX_REGION_SECTORS).contains(&region_sectors) {
         return Err(format!(
             "region size {region_sectors} sectors is not a power of two of 8 to 2097152"
         ));
@@ -46,9 +49,15 @@ pub fn sizes(target_sectors: u64, region_sectors: u64) -> Result<Sizes, String> 
     }
     let regions = target_sectors.div_ceil(region_sectors);
     if regions > 1 << 31 {
+        let least = target_sectors.div_ceil(1 << 31).next_power_of_two().max(8);
+        if least > MAX_REGION_SECTORS {
+            return Err(format!(
+                "{regions} regions: the device is larger than any clone, more than 2^31 regions of {MAX_REGION_SECTORS} sectors (the largest)"
+            ));
+        }
         return Err(format!(
             "{regions} regions, more than 2^31: use regions of at least {} sectors",
-            target_sectors.div_ceil(1 << 31).next_power_of_two().max(8)
+            least
         ));
     }
     let words = regions.div_ceil(64);
@@ -117,6 +126,15 @@ mod tests {
         let e = sizes(1 << 40, 8).unwrap_err();
         assert!(e.contains("at least 512 sectors"), "{e}");
         assert!(sizes(1 << 40, 512).is_ok());
+        // Past 2^31 regions of the largest region size, no region size is suggested.
+        assert!(sizes(1 << 52, 1 << 21).is_ok());
+        for device in [(1 << 52) + 1, 1 << 60, u64::MAX] {
+            let e = sizes(device, 8).unwrap_err();
+            assert!(
+                e.contains("more than 2^31 regions of 2097152 sectors (the largest)"),
+                "{device}: {e}"
+            );
+        }
     }
 
     #[test]

@@ -56,24 +56,47 @@ fn need(e: &BytesStart<'_>, name: &str, line: usize) -> Result<u64, String> {
     })
 }
 
+/// The line of a byte offset, for offsets that never go back.
+struct Lines<'a> {
+    text: &'a str,
+    /// The offset counted up to, and its line (from 1).
+    at: usize,
+    line: usize,
+}
+
+impl Lines<'_> {
+    fn of(&mut self, pos: u64) -> usize {
+        let pos = usize::try_from(pos).map_or(self.text.len(), |p| p.min(self.text.len()));
+        if pos > self.at {
+            self.line += self.text.as_bytes()[self.at..pos]
+                .iter()
+                .filter(|&&b| b == b'\n')
+                .count();
+            self.at = pos;
+        }
+        self.line
+    }
+}
+
 /// Parses the XML form; errors say where.
 pub fn from_xml(text: &str) -> Result<Metadata, String> {
     let mut r = Reader::from_str(text);
-    let line_of = |pos: u64| text[..(pos as usize).min(text.len())].matches('\n').count() + 1;
+    // Line numbers are counted as the reader moves on: each byte is looked at once.
+    let mut lines = Lines {
+        text,
+        at: 0,
+        line: 1,
+    };
     let mut m: Option<Metadata> = None;
     let mut declared = None;
     let mut closed = false;
+    // The sum of the runs' counts, checked as each is read.
+    let mut copied = 0u64;
     loop {
         let pos = r.buffer_position();
-        let ev = r
-            .read_event()
-            .map_err(|e| format!("line {}: {e}", line_of(pos)))?;
-        let line = line_of(pos);
-        if let Event::Empty(e) = &ev {
-            if e.name().as_ref() == b"superblock" {
-                closed = true;
-            }
-        }
+        let line = lines.of(pos);
+        let ev = r.read_event().map_err(|e| format!("line {line}: {e}"))?;
+        let empty_superblock = matches!(&ev, Event::Empty(e) if e.name().as_ref() == b"superblock");
         match ev {
             Event::Start(e) | Event::Empty(e) => match e.name().as_ref() {
                 b"superblock" => {
@@ -101,13 +124,27 @@ pub fn from_xml(text: &str) -> Result<Metadata, String> {
                     }
                     declared = attr(&e, "nr_copied")?;
                     m = Some(meta);
+                    closed = empty_superblock;
                 }
                 b"copied" => {
                     let meta = m
                         .as_mut()
                         .ok_or_else(|| format!("line {line}: <copied> outside <superblock>"))?;
+                    if closed {
+                        return Err(format!(
+                            "line {line}: <copied> after the end of <superblock>"
+                        ));
+                    }
                     let first = need(&e, "first", line)?;
                     let count = need(&e, "count", line)?;
+                    if first.checked_add(count).is_none() {
+                        return Err(format!(
+                            "line {line}: run first=\"{first}\" count=\"{count}\" ends past 2^64"
+                        ));
+                    }
+                    copied = copied.checked_add(count).ok_or_else(|| {
+                        format!("line {line}: the runs hold more than 2^64 regions")
+                    })?;
                     meta.copied.push((first, count));
                 }
                 other => {
@@ -126,7 +163,6 @@ pub fn from_xml(text: &str) -> Result<Metadata, String> {
     if !closed {
         return Err("<superblock> is not closed".into());
     }
-    let copied: u64 = m.copied.iter().map(|&(_, n)| n).sum();
     if let Some(d) = declared {
         if d != copied {
             return Err(format!("nr_copied=\"{d}\", but the runs hold {copied}"));
@@ -138,6 +174,41 @@ pub fn from_xml(text: &str) -> Result<Metadata, String> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn what_is_not_in_the_schema_is_refused() {
+        const SB: &str = "<superblock version=\"1\" region_size=\"8\" target_size=\"64\"";
+        let max = u64::MAX;
+        // (what, the XML, what the refusal says)
+        let cases: &[(&str, String, &str)] = &[
+            ("a run after the end tag",
+                format!("{SB}>\n</superblock>\n<copied first=\"1\" count=\"1\"/>\n"),
+                "line 3: <copied> after the end of <superblock>"),
+            ("a run after an empty superblock element",
+                format!("{SB}/>\n<copied first=\"1\" count=\"1\"/>\n"),
+                "line 2: <copied> after the end of <superblock>"),
+            ("a second superblock after the first",
+                format!("{SB}/>\n{SB}/>\n"),
+                "line 2: a second <superblock>"),
+            ("run counts whose sum overflows",
+                format!("{SB}>\n<copied first=\"0\" count=\"{max}\"/>\n<copied first=\"0\" count=\"2\"/>\n</superblock>"),
+                "line 3: the runs hold more than 2^64 regions"),
+            ("a run whose end overflows",
+                format!("{SB}>\n<copied first=\"{max}\" count=\"2\"/>\n</superblock>"),
+                "line 2: run first=\"18446744073709551615\" count=\"2\" ends past 2^64"),
+        ];
+        let mut failed = Vec::new();
+        for (what, xml, says) in cases {
+            match from_xml(xml) {
+                Err(e) if e.contains(says) => {}
+                r => {
+                    eprintln!("case {what:?}: want an error saying {says:?}, got {r:?}");
+                    failed.push(*what);
+                }
+            }
+        }
+        assert!(failed.is_empty(), "cases failed: {failed:#?}");
+    }
 
     #[test]
     fn an_empty_superblock_element_is_closed() {

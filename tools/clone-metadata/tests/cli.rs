@@ -356,3 +356,405 @@ fn repair_keeps_what_it_can_read_and_asks_about_the_rest() {
         text(&o)
     );
 }
+
+/// Runs `exe` with `args`, killing it if it has not finished in `secs` seconds: a tool
+/// that hangs fails the test instead of hanging it (its status is then the signal's, and
+/// its stderr ends with "did not finish").
+fn run_bounded(exe: &str, args: &[&str], secs: u64) -> Output {
+    use std::process::Stdio;
+    let mut child = Command::new(exe)
+        .args(args)
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    // Drain the pipes on threads so that a chatty child cannot block on them.
+    let mut out = child.stdout.take().unwrap();
+    let mut err = child.stderr.take().unwrap();
+    let t_out = std::thread::spawn(move || {
+        let mut v = Vec::new();
+        let _ = std::io::Read::read_to_end(&mut out, &mut v);
+        v
+    });
+    let t_err = std::thread::spawn(move || {
+        let mut v = Vec::new();
+        let _ = std::io::Read::read_to_end(&mut err, &mut v);
+        v
+    });
+    let start = std::time::Instant::now();
+    let mut late = false;
+    let status = loop {
+        if let Some(s) = child.try_wait().unwrap() {
+            break s;
+        }
+        if start.elapsed().as_secs() >= secs {
+            let _ = child.kill();
+            late = true;
+            break child.wait().unwrap();
+        }
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    };
+    let mut stderr = t_err.join().unwrap();
+    if late {
+        stderr
+            .extend_from_slice(format!("\n{exe} {args:?} did not finish in {secs} s\n").as_bytes());
+    }
+    Output {
+        status,
+        stdout: t_out.join().unwrap(),
+        stderr,
+    }
+}
+
+#[test]
+fn restore_of_a_million_runs_is_linear_and_dumps_back_equal() {
+    // 2^20 runs of one region, one region apart: 2^21 regions. The restore used to
+    // count lines from the start of the text on every element (hours for this).
+    let runs = 1u64 << 20;
+    let regions = 2 * runs;
+    let mut xml = format!(
+        "<superblock version=\"1\" region_size=\"8\" target_size=\"{}\" nr_regions=\"{regions}\" nr_copied=\"{runs}\">\n",
+        regions * 8
+    );
+    for i in 0..runs {
+        xml.push_str(&format!("  <copied first=\"{}\" count=\"1\"/>\n", 2 * i));
+    }
+    xml.push_str("</superblock>\n");
+    let input = tmp("million.xml");
+    std::fs::write(&input, &xml).unwrap();
+    let dev = tmp("million-dev.img");
+    std::fs::write(&dev, vec![0u8; 2048 * BLOCK_SIZE]).unwrap();
+    let o = run_bounded(
+        env!("CARGO_BIN_EXE_clone_restore"),
+        &["-i", input.to_str().unwrap(), "-o", dev.to_str().unwrap()],
+        120,
+    );
+    assert_eq!(o.status.code(), Some(0), "{}", text(&o));
+    let d = run_bounded(
+        env!("CARGO_BIN_EXE_clone_dump"),
+        &[dev.to_str().unwrap()],
+        120,
+    );
+    assert_eq!(d.status.code(), Some(0), "{}", text(&d));
+    assert!(
+        d.stdout == xml.as_bytes(),
+        "the dump differs from the restored XML"
+    );
+}
+
+#[test]
+fn repair_of_a_damaged_superblock_with_huge_sizes_finishes_with_the_sizes_given() {
+    // (what is damaged, byte offset, new 64-bit value, reseal the checksum): each leaves a
+    // superblock that is refused and records 2^45 regions or more.
+    #[rustfmt::skip]
+    let cases: &[(&str, usize, u64, bool)] = &[
+        ("bad checksum, 2^45 regions", 180, 1 << 48, false),
+        ("bad magic, 2^45 regions", 32, 0x1234, true),
+        ("region size 1, 2^48 regions", 172, 1, true),
+        ("target size 2^63, more than 2^31 regions", 180, 1 << 63, true),
+    ];
+    let good = {
+        let m = Metadata {
+            region_size: 8,
+            target_size: 262_144,
+            copied: vec![(0, 1), (100, 5)],
+        };
+        let mut img = vec![0u8; 1024 * BLOCK_SIZE];
+        for (b, d) in write::write(&m, 1024).unwrap() {
+            img[b as usize * BLOCK_SIZE..][..BLOCK_SIZE].copy_from_slice(&d);
+        }
+        img
+    };
+    let mut failed = Vec::new();
+    for &(what, at, value, reseal) in cases {
+        let mut img = good.clone();
+        if at != 180 {
+            // A superblock of 2^45 regions, or more: 8-sector regions of 2^48 sectors.
+            img[180..188].copy_from_slice(&(1u64 << 48).to_le_bytes());
+        }
+        img[at..at + 8].copy_from_slice(&value.to_le_bytes());
+        if reseal {
+            checksum::seal(&mut img[..BLOCK_SIZE], BlockKind::Superblock);
+        }
+        let bad = tmp("huge-sb.img");
+        std::fs::write(&bad, &img).unwrap();
+        let out = tmp("huge-sb-out.img");
+        for (unknown, want_copied) in [
+            ("uncopied", ""),
+            ("copied", "  <copied first=\"0\" count=\"32768\"/>\n"),
+        ] {
+            std::fs::write(&out, vec![0u8; 1024 * BLOCK_SIZE]).unwrap();
+            let o = run_bounded(
+                env!("CARGO_BIN_EXE_clone_repair"),
+                &[
+                    "-i",
+                    bad.to_str().unwrap(),
+                    "-o",
+                    out.to_str().unwrap(),
+                    "--region-size",
+                    "8",
+                    "--target-size",
+                    "262144",
+                    "--unknown",
+                    unknown,
+                ],
+                30,
+            );
+            let want = format!("<superblock version=\"1\" region_size=\"8\" target_size=\"262144\" nr_regions=\"32768\" nr_copied=\"{}\">\n{want_copied}</superblock>\n",
+                if want_copied.is_empty() { 0 } else { 32768 });
+            let d = run_bounded(
+                env!("CARGO_BIN_EXE_clone_dump"),
+                &[out.to_str().unwrap()],
+                30,
+            );
+            if o.status.code() != Some(0)
+                || !text(&o).contains("32768 regions of unknown state become")
+                || d.stdout != want.as_bytes()
+            {
+                eprintln!(
+                    "case {what:?} --unknown {unknown}: repair said:\n{}dump:\n{}",
+                    text(&o),
+                    text(&d)
+                );
+                failed.push(what);
+            }
+        }
+    }
+    assert!(failed.is_empty(), "cases failed: {failed:#?}");
+}
+
+/// The binaries that write to standard output, with arguments that make them write; a
+/// `{out}` argument is replaced by a fresh output image.
+#[rustfmt::skip]
+const STDOUT_CASES: &[(&str, &str, &[&str])] = &[
+    ("clone_check", env!("CARGO_BIN_EXE_clone_check"), &["{good}"]),
+    ("clone_check (damaged)", env!("CARGO_BIN_EXE_clone_check"), &["{bad}"]),
+    ("clone_dump", env!("CARGO_BIN_EXE_clone_dump"), &["{good}"]),
+    ("clone_dump --format human", env!("CARGO_BIN_EXE_clone_dump"), &["--format", "human", "{good}"]),
+    ("clone_metadata_size", env!("CARGO_BIN_EXE_clone_metadata_size"), &["--device-size", "1t", "--region-size", "64k"]),
+    ("clone_metadata_size -n", env!("CARGO_BIN_EXE_clone_metadata_size"), &["--device-size", "1t", "--region-size", "64k", "-n"]),
+    ("clone_repair", env!("CARGO_BIN_EXE_clone_repair"), &["-i", "{bad}", "-o", "{out}", "--unknown", "copied"]),
+];
+
+/// Runs case `args` of `exe` with standard output `stdout`.
+fn run_to(exe: &str, args: &[&str], stdout: std::process::Stdio, name: &str) -> Output {
+    let good = tmp(&format!("{name}-good.img"));
+    image(&good, false);
+    let bad = tmp(&format!("{name}-bad.img"));
+    image(&bad, true);
+    let out = tmp(&format!("{name}-out.img"));
+    std::fs::write(&out, vec![0u8; 1024 * BLOCK_SIZE]).unwrap();
+    let args: Vec<String> = args
+        .iter()
+        .map(|a| {
+            a.replace("{good}", good.to_str().unwrap())
+                .replace("{bad}", bad.to_str().unwrap())
+                .replace("{out}", out.to_str().unwrap())
+        })
+        .collect();
+    Command::new(exe)
+        .args(&args)
+        .stdout(stdout)
+        .output()
+        .unwrap()
+}
+
+#[test]
+fn a_full_standard_output_is_reported_with_status_2() {
+    let mut failed = Vec::new();
+    for (i, &(what, exe, args)) in STDOUT_CASES.iter().enumerate() {
+        let full = std::fs::File::create("/dev/full").unwrap();
+        let o = run_to(exe, args, full.into(), &format!("full{i}"));
+        let err = String::from_utf8_lossy(&o.stderr);
+        if o.status.code() != Some(2)
+            || err.contains("panicked")
+            || !err.contains("cannot write to standard output: No space left on device")
+        {
+            eprintln!("case {what:?}: status {:?}, stderr:\n{err}", o.status);
+            failed.push(what);
+        }
+    }
+    assert!(failed.is_empty(), "cases failed: {failed:#?}");
+}
+
+#[test]
+fn a_closed_pipe_ends_the_tool_quietly_with_status_141() {
+    let mut failed = Vec::new();
+    for (i, &(what, exe, args)) in STDOUT_CASES.iter().enumerate() {
+        // A pipe whose reader has exited: `true` reads nothing and ends.
+        let mut reader = Command::new("true")
+            .stdin(std::process::Stdio::piped())
+            .spawn()
+            .unwrap();
+        let pipe = reader.stdin.take().unwrap();
+        reader.wait().unwrap();
+        let o = run_to(exe, args, pipe.into(), &format!("pipe{i}"));
+        let err = String::from_utf8_lossy(&o.stderr);
+        // clone_repair reports its choice on stderr before it writes its result.
+        let quiet = err
+            .lines()
+            .all(|l| l.contains("regions of unknown state") || l.contains(": block "));
+        if o.status.code() != Some(141) || err.contains("panicked") || !quiet {
+            eprintln!("case {what:?}: status {:?}, stderr:\n{err}", o.status);
+            failed.push(what);
+        }
+    }
+    assert!(failed.is_empty(), "cases failed: {failed:#?}");
+}
+
+/// (what the input is, how to make it at a path, what the refusal says): inputs that
+/// are not a clone's metadata.
+type MakeInput = fn(&Path);
+
+#[rustfmt::skip]
+const NOT_METADATA: &[(&str, MakeInput, &str)] = &[
+    ("a FIFO", |p| {
+        let s = Command::new("mkfifo").arg(p).status().unwrap();
+        assert!(s.success());
+    }, "is a FIFO, not a regular file or a block device"),
+    ("a directory", |p| std::fs::create_dir(p).unwrap(),
+        "is a directory, not a regular file or a block device"),
+    ("/dev/null", |p| std::os::unix::fs::symlink("/dev/null", p).unwrap(),
+        "is a character device, not a regular file or a block device"),
+    ("clone_dump's XML", |p| std::fs::write(p,
+        "<superblock version=\"1\" region_size=\"8\" target_size=\"64\"/>\n").unwrap(),
+        "looks like XML, not binary metadata"),
+    ("XML with a declaration, longer than a block", |p| {
+        let mut x = String::from("<?xml version=\"1.0\"?>\n<superblock version=\"1\" region_size=\"8\" target_size=\"262144\">\n");
+        for i in 0..200 {
+            x.push_str(&format!("  <copied first=\"{}\" count=\"1\"/>\n", 2 * i));
+        }
+        x.push_str("</superblock>\n");
+        std::fs::write(p, x).unwrap();
+    }, "looks like XML, not binary metadata"),
+    ("thin-pool metadata", |p| {
+        // A thin pool's superblock: its magic, 27022010, where ours keeps its own.
+        let mut img = vec![0u8; 64 * BLOCK_SIZE];
+        img[32..40].copy_from_slice(&27_022_010u64.to_le_bytes());
+        img[0..4].copy_from_slice(&0x1234_5678u32.to_le_bytes());
+        std::fs::write(p, img).unwrap();
+    }, "is thin-pool metadata (superblock magic 27022010), not a clone's"),
+];
+
+#[test]
+fn inputs_that_are_not_clone_metadata_are_refused_as_such() {
+    let mut failed = Vec::new();
+    for (i, &(what, make, says)) in NOT_METADATA.iter().enumerate() {
+        for tool in ["clone_check", "clone_dump", "clone_repair"] {
+            let input = tmp(&format!("not-metadata-{i}-{tool}"));
+            let _ = std::fs::remove_file(&input);
+            let _ = std::fs::remove_dir(&input);
+            make(&input);
+            let out = tmp(&format!("not-metadata-out-{i}"));
+            std::fs::write(&out, vec![0u8; 1024 * BLOCK_SIZE]).unwrap();
+            let (exe, args) = match tool {
+                "clone_check" => (
+                    env!("CARGO_BIN_EXE_clone_check"),
+                    vec![input.to_str().unwrap()],
+                ),
+                "clone_dump" => (
+                    env!("CARGO_BIN_EXE_clone_dump"),
+                    vec![input.to_str().unwrap()],
+                ),
+                _ => (
+                    env!("CARGO_BIN_EXE_clone_repair"),
+                    vec![
+                        "-i",
+                        input.to_str().unwrap(),
+                        "-o",
+                        out.to_str().unwrap(),
+                        "--unknown",
+                        "copied",
+                        "--region-size",
+                        "8",
+                        "--target-size",
+                        "262144",
+                    ],
+                ),
+            };
+            let o = run_bounded(exe, &args, 30);
+            let want = format!("{}: {says}", input.display());
+            if o.status.code() != Some(2)
+                || !text(&o).contains(&want)
+                || text(&o).contains("damaged")
+            {
+                eprintln!(
+                    "case {what:?} with {tool}: status {:?}, want {want:?}:\n{}",
+                    o.status,
+                    text(&o)
+                );
+                failed.push(format!("{what} ({tool})"));
+            }
+            // Nothing was written on the output.
+            if std::fs::read(&out).unwrap().iter().any(|&b| b != 0) {
+                eprintln!("case {what:?} with {tool}: the output was written");
+                failed.push(format!("{what} ({tool}): output written"));
+            }
+        }
+    }
+    assert!(failed.is_empty(), "cases failed: {failed:#?}");
+}
+
+#[test]
+fn restore_refuses_a_fifo_and_its_own_input_as_output() {
+    let xml = tmp("self.xml");
+    let body = "<superblock version=\"1\" region_size=\"8\" target_size=\"64\"/>\n";
+    std::fs::write(&xml, body).unwrap();
+    let link = tmp("self-link.xml");
+    let _ = std::fs::remove_file(&link);
+    std::fs::hard_link(&xml, &link).unwrap();
+    for out in [&xml, &link] {
+        let o = run_bounded(
+            env!("CARGO_BIN_EXE_clone_restore"),
+            &["-i", xml.to_str().unwrap(), "-o", out.to_str().unwrap()],
+            30,
+        );
+        assert_eq!(o.status.code(), Some(2), "{}", text(&o));
+        assert!(text(&o).contains("is the input"), "{}", text(&o));
+        assert_eq!(
+            std::fs::read_to_string(&xml).unwrap(),
+            body,
+            "the input was overwritten"
+        );
+    }
+    let fifo = tmp("restore.fifo");
+    let _ = std::fs::remove_file(&fifo);
+    assert!(Command::new("mkfifo")
+        .arg(&fifo)
+        .status()
+        .unwrap()
+        .success());
+    let dev = tmp("restore-fifo-dev.img");
+    std::fs::write(&dev, vec![0u8; 1024 * BLOCK_SIZE]).unwrap();
+    let o = run_bounded(
+        env!("CARGO_BIN_EXE_clone_restore"),
+        &["-i", fifo.to_str().unwrap(), "-o", dev.to_str().unwrap()],
+        30,
+    );
+    assert_eq!(o.status.code(), Some(2), "{}", text(&o));
+    assert!(
+        text(&o).contains("is a FIFO, not a regular file or a block device"),
+        "{}",
+        text(&o)
+    );
+}
+
+#[test]
+fn restore_refuses_xml_that_is_not_utf8_as_xml_that_does_not_parse() {
+    let xml = tmp("latin1.xml");
+    std::fs::write(
+        &xml,
+        b"<superblock version=\"1\" region_size=\"8\" target_size=\"64\">\n<!-- caf\xe9 -->\n</superblock>\n",
+    )
+    .unwrap();
+    let dev = tmp("latin1-dev.img");
+    std::fs::write(&dev, vec![0u8; 1024 * BLOCK_SIZE]).unwrap();
+    let o = restore(&["-i", xml.to_str().unwrap(), "-o", dev.to_str().unwrap()]);
+    assert_eq!(o.status.code(), Some(1), "{}", text(&o));
+    assert!(
+        text(&o).contains(&format!("{}: line 2: not UTF-8 text", xml.display())),
+        "{}",
+        text(&o)
+    );
+}

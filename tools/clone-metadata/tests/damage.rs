@@ -551,3 +551,60 @@ fn an_unreadable_block_is_reported_in_its_block() {
         );
     }
 }
+
+/// (what is damaged, the damage): superblocks that are refused and record 2^45 regions or
+/// more.
+#[rustfmt::skip]
+const HUGE_SUPERBLOCKS: &[(&str, Damage)] = &[
+    ("bad checksum", |img, _| {
+        block(img, SB)[offset::TARGET_SIZE..][..8].copy_from_slice(&(1u64 << 48).to_le_bytes());
+    }),
+    ("bad magic", |img, _| {
+        set64(img, SB, offset::TARGET_SIZE, 1 << 48, Superblock);
+        set64(img, SB, offset::MAGIC, 0x1234, Superblock);
+    }),
+    ("bad version", |img, _| {
+        set64(img, SB, offset::TARGET_SIZE, 1 << 48, Superblock);
+        set32(img, SB, offset::VERSION, 7, Superblock);
+    }),
+    ("region size 1", |img, _| {
+        set64(img, SB, offset::TARGET_SIZE, 1 << 48, Superblock);
+        set64(img, SB, offset::REGION_SIZE, 1, Superblock);
+    }),
+    ("more than 2^31 regions", |img, _| set64(img, SB, offset::TARGET_SIZE, u64::MAX, Superblock)),
+];
+
+#[test]
+fn a_refused_superblock_gives_no_runs_whatever_its_sizes() {
+    let good = Base::Small.image();
+    let layout = Layout::of(&good);
+    let mut failed = Vec::new();
+    for &(what, damage) in HUGE_SUPERBLOCKS {
+        let mut img = good.clone();
+        damage(&mut img, &layout);
+        // On a thread, so that a walk over the superblock's regions fails the case
+        // instead of hanging the test.
+        let (tx, rx) = std::sync::mpsc::channel();
+        std::thread::spawn(move || {
+            let rep = check(&img);
+            let _ = tx.send((
+                rep.superblock_ok,
+                rep.copied_runs(),
+                rep.unknown_runs(),
+                rep.nr_copied(),
+            ));
+        });
+        match rx.recv_timeout(std::time::Duration::from_secs(10)) {
+            Ok((false, copied, unknown, 0)) if copied.is_empty() && unknown.is_empty() => {}
+            Ok(r) => {
+                eprintln!("case {what:?}: (superblock_ok, copied, unknown, nr_copied) = {r:?}");
+                failed.push(what);
+            }
+            Err(_) => {
+                eprintln!("case {what:?}: the report's runs took more than 10 s");
+                failed.push(what);
+            }
+        }
+    }
+    assert!(failed.is_empty(), "cases failed: {failed:#?}");
+}

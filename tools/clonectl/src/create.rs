@@ -113,7 +113,7 @@ pub fn create(r: &Request) -> Res<()> {
     }
     .params();
     if r.dry_run {
-        println!("0 {len} clone {params}");
+        outln!("0 {len} clone {params}");
         return Ok(());
     }
     check_users(&src, &dst, &md, r.force)?;
@@ -137,7 +137,7 @@ pub fn create(r: &Request) -> Res<()> {
             why(&e)
         ));
     }
-    println!(
+    outln!(
         "{name}: created, {len} sectors in {} regions of {region} sectors",
         sizes.regions
     );

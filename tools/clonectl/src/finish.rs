@@ -38,6 +38,6 @@ pub fn finish(name: &str, timeout: Option<f64>, show: Show) -> Res<bool> {
     let resumed = dm.0.device_suspend(&id, DmOptions::default());
     swapped?;
     resumed.map_err(|e| Fail(format!("{name}: cannot resume: {}", why(&e))))?;
-    println!("{name}: finished: now a linear mapping of {dest}");
+    outln!("{name}: finished: now a linear mapping of {dest}");
     Ok(true)
 }

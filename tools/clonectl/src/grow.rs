@@ -81,9 +81,11 @@ pub fn grow(name: &str, want: Option<u64>) -> Res<()> {
         ));
     }
     let s = dm.state(name)?.status;
-    println!(
+    outln!(
         "{name}: grown from {} to {len} sectors: {}/{} regions copied",
-        c.sectors, s.copied, s.regions
+        c.sectors,
+        s.copied,
+        s.regions
     );
     Ok(())
 }

@@ -21,6 +21,15 @@
 //! (a longer table); `settings`
 //! (set, pause, resume); `dm` (device-mapper); `status` (the status line).
 
+/// `println!` without its panic: a failed write to standard output ends clonectl
+/// quietly on a broken pipe (status 141), else saying so with status 2
+/// (`clone_metadata::cli::stdout_failed`).
+macro_rules! outln {
+    ($($arg:tt)*) => {
+        clone_metadata::cli::print("clonectl", &format!("{}\n", format_args!($($arg)*)))
+    };
+}
+
 mod create;
 mod devices;
 mod dm;

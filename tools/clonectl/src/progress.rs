@@ -119,7 +119,7 @@ pub fn follow(dm: &Dm, name: &str, timeout: Option<f64>, show: Show) -> Res<End>
             if dt >= every || s.done() || !printed {
                 let rate =
                     (printed && dt > 0.0).then(|| s.copied.saturating_sub(last.1) as f64 / dt);
-                println!("{}", line(name, &s, rate));
+                outln!("{}", line(name, &s, rate));
                 last = (Instant::now(), s.copied);
                 printed = true;
             }

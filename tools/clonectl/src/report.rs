@@ -56,10 +56,10 @@ fn one(dm: &Dm, name: &str, json: bool, interval: f64) -> Res<()> {
             eta_s: eta,
             background_copy: background,
         };
-        println!("{}", serde_json::to_string(&j).unwrap_or_default());
+        outln!("{}", serde_json::to_string(&j).unwrap_or_default());
         return Ok(());
     }
-    println!(
+    outln!(
         "{name}: {}/{} regions copied ({:.1}%), {} in flight, metadata {}/{} blocks, mode {}",
         s.copied,
         s.regions,
@@ -71,11 +71,11 @@ fn one(dm: &Dm, name: &str, json: bool, interval: f64) -> Res<()> {
     );
     let region_bytes = s.region_sectors * 512;
     match (rate, eta) {
-        (Some(r), Some(e)) if !s.done() => println!(
+        (Some(r), Some(e)) if !s.done() => outln!(
             "  copying {:.1} MiB/s ({r:.0} regions/s), about {e:.0} s to go",
             r * region_bytes as f64 / 1048576.0
         ),
-        (Some(_), None) => println!(
+        (Some(_), None) => outln!(
             "  not copying now{}",
             if background {
                 ""
@@ -90,7 +90,7 @@ fn one(dm: &Dm, name: &str, json: bool, interval: f64) -> Res<()> {
         .iter()
         .map(|(k, v)| format!("{k}={v}"))
         .collect();
-    println!(
+    outln!(
         "  background copy {}; {}",
         if background { "on" } else { "paused" },
         settings.join(" ")
@@ -123,7 +123,7 @@ pub fn list() -> Res<()> {
     let dm = Dm::open()?;
     for n in dm.clone_names()? {
         let s = dm.state(&n)?.status;
-        println!("{n} {}/{} {}", s.copied, s.regions, s.mode);
+        outln!("{n} {}/{} {}", s.copied, s.regions, s.mode);
     }
     Ok(())
 }

@@ -37,16 +37,17 @@ fn main() -> ExitCode {
         Ok(a) => a,
         Err(code) => return code,
     };
-    let file = match std::fs::File::open(&args.input) {
+    let file = match clone_metadata::cli::open_input(
+        "clone_check",
+        &args.input,
+        "give the metadata device or an image of it",
+    ) {
         Ok(f) => f,
-        Err(e) => {
-            eprintln!(
-                "clone_check: cannot open {}: {e} (give the metadata device or an image of it)",
-                args.input.display()
-            );
-            return ExitCode::from(2);
-        }
+        Err(code) => return code,
     };
+    if let Err(code) = clone_metadata::cli::refuse_foreign("clone_check", &args.input, &file) {
+        return code;
+    }
     let depth = if args.super_block_only {
         Depth::Superblock
     } else {
@@ -54,37 +55,42 @@ fn main() -> ExitCode {
     };
     let rep = read::read(&file, depth);
     if !args.quiet {
+        use std::fmt::Write;
+        let input = args.input.display();
+        let mut out = String::new();
         for p in &rep.problems {
-            println!("{}: {p}", args.input.display());
+            let _ = writeln!(out, "{input}: {p}");
         }
         if rep.superblock_ok {
             let sb = &rep.superblock;
-            print!(
-                "{}: region size {} sectors, target size {} sectors, {} regions",
-                args.input.display(),
+            let _ = write!(
+                out,
+                "{input}: region size {} sectors, target size {} sectors, {} regions",
                 sb.region_size,
                 sb.target_size,
                 sb.nr_regions()
             );
             if depth == Depth::All {
-                print!(
+                let _ = write!(
+                    out,
                     ", {} copied; {} of {} metadata blocks in use",
                     rep.nr_copied(),
                     rep.ref_counts.len(),
                     sb.space_map.nr_blocks
                 );
             }
-            println!();
+            out.push('\n');
         }
         if rep.problems.is_empty() {
-            println!("{}: clean", args.input.display());
+            let _ = writeln!(out, "{input}: clean");
         } else {
-            println!(
-                "{}: damaged: {} problem(s); clone_dump can show what is readable, clone_repair rebuilds",
-                args.input.display(),
+            let _ = writeln!(
+                out,
+                "{input}: damaged: {} problem(s); clone_dump can show what is readable, clone_repair rebuilds",
                 rep.problems.len()
             );
         }
+        clone_metadata::cli::print("clone_check", &out);
     }
     if rep.problems.is_empty() {
         ExitCode::SUCCESS

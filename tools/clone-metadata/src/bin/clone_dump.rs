@@ -84,13 +84,17 @@ fn main() -> ExitCode {
         Ok(a) => a,
         Err(code) => return code,
     };
-    let file = match std::fs::File::open(&args.input) {
+    let file = match clone_metadata::cli::open_input(
+        "clone_dump",
+        &args.input,
+        "give the metadata device or an image of it",
+    ) {
         Ok(f) => f,
-        Err(e) => {
-            eprintln!("clone_dump: cannot open {}: {e}", args.input.display());
-            return ExitCode::from(2);
-        }
+        Err(code) => return code,
     };
+    if let Err(code) = clone_metadata::cli::refuse_foreign("clone_dump", &args.input, &file) {
+        return code;
+    }
     let rep = read::read(&file, Depth::All);
     if !rep.superblock_ok {
         for p in &rep.problems {
@@ -120,8 +124,13 @@ fn main() -> ExitCode {
         None => Box::new(std::io::BufWriter::new(std::io::stdout().lock())),
     };
     if let Err(e) = dump(&rep, args.format, &mut out).and_then(|()| out.flush()) {
-        eprintln!("clone_dump: writing: {e}");
-        return ExitCode::from(2);
+        match &args.output {
+            Some(path) => {
+                eprintln!("clone_dump: cannot write {}: {e}", path.display());
+                return ExitCode::from(2);
+            }
+            None => clone_metadata::cli::stdout_failed("clone_dump", &e),
+        }
     }
     for p in &rep.problems {
         eprintln!(

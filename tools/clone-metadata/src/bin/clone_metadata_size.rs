@@ -41,27 +41,25 @@ fn main() -> ExitCode {
         }
     };
     let kib = |blocks: u64| blocks * 4;
-    if args.numeric_only {
-        println!("{}", s.suggested_bytes.div_ceil(512));
+    let out = if args.numeric_only {
+        format!("{}\n", s.suggested_bytes.div_ceil(512))
     } else {
-        println!("regions: {}", s.regions);
-        println!(
-            "suggested: {} sectors ({} KiB: regions / 4 bytes + 4 MiB)",
+        format!(
+            "regions: {}\n\
+             suggested: {} sectors ({} KiB: regions / 4 bytes + 4 MiB)\n\
+             worst case: {} blocks ({} KiB: a transaction changing every bitset block)\n\
+             at rest: {} blocks ({} KiB: {} array blocks, {} btree nodes)\n",
+            s.regions,
             s.suggested_bytes.div_ceil(512),
-            s.suggested_bytes.div_ceil(1024)
-        );
-        println!(
-            "worst case: {} blocks ({} KiB: a transaction changing every bitset block)",
+            s.suggested_bytes.div_ceil(1024),
             s.worst_blocks,
-            kib(s.worst_blocks)
-        );
-        println!(
-            "at rest: {} blocks ({} KiB: {} array blocks, {} btree nodes)",
+            kib(s.worst_blocks),
             s.at_rest_blocks,
             kib(s.at_rest_blocks),
             s.array_blocks,
             s.btree_blocks
-        );
-    }
+        )
+    };
+    clone_metadata::cli::print("clone_metadata_size", &out);
     ExitCode::SUCCESS
 }

@@ -70,26 +70,17 @@ fn main() -> ExitCode {
         Ok(a) => a,
         Err(code) => return code,
     };
-    let same = match (
-        std::fs::canonicalize(&args.input),
-        std::fs::canonicalize(&args.output),
+    let input = match clone_metadata::cli::open_input(
+        "clone_repair",
+        &args.input,
+        "give the metadata device to repair, or an image of it",
     ) {
-        (Ok(a), Ok(b)) => a == b,
-        _ => false,
-    };
-    if same {
-        eprintln!(
-            "clone_repair: the output must not be the input (write to a new device, then swap)"
-        );
-        return ExitCode::from(2);
-    }
-    let input = match std::fs::File::open(&args.input) {
         Ok(f) => f,
-        Err(e) => {
-            eprintln!("clone_repair: cannot open {}: {e}", args.input.display());
-            return ExitCode::from(2);
-        }
+        Err(code) => return code,
     };
+    if let Err(code) = clone_metadata::cli::refuse_foreign("clone_repair", &args.input, &input) {
+        return code;
+    }
     let output = match std::fs::OpenOptions::new().write(true).open(&args.output) {
         Ok(f) => f,
         Err(e) => {
@@ -100,6 +91,12 @@ fn main() -> ExitCode {
             return ExitCode::from(2);
         }
     };
+    if clone_metadata::cli::same_file(&input, &output) {
+        eprintln!(
+            "clone_repair: the output must not be the input (write to a new device, then swap)"
+        );
+        return ExitCode::from(2);
+    }
     let rep = read::read(&input, Depth::All);
     for p in &rep.problems {
         eprintln!("clone_repair: {}: {p}", args.input.display());
@@ -113,8 +110,18 @@ fn main() -> ExitCode {
     } else {
         match (args.region_size, args.target_size) {
             (Some(r), Some(t)) => {
-                let n = t.div_ceil(r.max(1));
-                (r, t, vec![(0, n)])
+                let given = write::Metadata {
+                    region_size: r,
+                    target_size: t,
+                    copied: Vec::new(),
+                };
+                if let Err(e) = write::validate(&given, write::MAX_BLOCKS) {
+                    eprintln!(
+                        "clone_repair: --region-size {r} --target-size {t}: {e} (give the sizes of the clone's table)"
+                    );
+                    return ExitCode::from(1);
+                }
+                (r, t, vec![(0, given.nr_regions())])
             }
             _ => {
                 eprintln!(
@@ -171,11 +178,14 @@ fn main() -> ExitCode {
         eprintln!("clone_repair: writing {}: {e}", args.output.display());
         return ExitCode::from(2);
     }
-    println!(
-        "clone_repair: {}: {} regions, {} copied",
-        args.output.display(),
-        m.nr_regions(),
-        m.copied.iter().map(|&(_, n)| n).sum::<u64>()
+    clone_metadata::cli::print(
+        "clone_repair",
+        &format!(
+            "clone_repair: {}: {} regions, {} copied\n",
+            args.output.display(),
+            m.nr_regions(),
+            m.copied.iter().map(|&(_, n)| n).sum::<u64>()
+        ),
     );
     ExitCode::SUCCESS
 }

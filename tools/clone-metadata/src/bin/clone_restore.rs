@@ -28,11 +28,31 @@ fn main() -> ExitCode {
         Ok(a) => a,
         Err(code) => return code,
     };
-    let text = match std::fs::read_to_string(&args.input) {
+    let input = match clone_metadata::cli::open_input(
+        "clone_restore",
+        &args.input,
+        "give clone_dump's XML in a file",
+    ) {
+        Ok(f) => f,
+        Err(code) => return code,
+    };
+    let mut bytes = Vec::new();
+    if let Err(e) = std::io::Read::read_to_end(&mut &input, &mut bytes) {
+        eprintln!("clone_restore: cannot read {}: {e}", args.input.display());
+        return ExitCode::from(2);
+    }
+    // Text that is not UTF-8 is XML that does not parse: refused as such (status 1).
+    let text = match String::from_utf8(bytes) {
         Ok(t) => t,
         Err(e) => {
-            eprintln!("clone_restore: cannot read {}: {e}", args.input.display());
-            return ExitCode::from(2);
+            let at = e.utf8_error().valid_up_to();
+            let bytes = e.as_bytes();
+            let line = bytes[..at].iter().filter(|&&b| b == b'\n').count() + 1;
+            eprintln!(
+                "clone_restore: {}: line {line}: not UTF-8 text (byte {at}): not clone_dump's XML",
+                args.input.display()
+            );
+            return ExitCode::from(1);
         }
     };
     let m = match xml::from_xml(&text) {
@@ -52,6 +72,13 @@ fn main() -> ExitCode {
             return ExitCode::from(2);
         }
     };
+    if clone_metadata::cli::same_file(&input, &out) {
+        eprintln!(
+            "clone_restore: {} is the input: give another metadata device or image file",
+            args.output.display()
+        );
+        return ExitCode::from(2);
+    }
     let blocks = clone_metadata::read::BlockSource::nr_blocks(&out);
     let written = match write::write(&m, blocks) {
         Ok(b) => b,
