@@ -11,7 +11,9 @@
 //! `list` (replies with the set bits, in order, space-separated; the first 32), `test <bit>`
 //! (replies 1 or 0, reading through the bitset's one-word cache), `setword
 //! <index> <value>` (writes 64-bit word `index` whole, decimal), `words` (replies with the
-//! words that are not zero, as `index:value`, in order; the first 32).
+//! words that are not zero, as `index:value`, in order; the first 32), `resize <#bits> <0|1>`
+//! (the new length, up to 2^24, and the value of the new words; a commit records it, and the
+//! table must then give the new length).
 //! Status: `<#bits set> <#used>/<#total metadata blocks>`; the bits are counted with a cursor.
 
 use core::fmt::Write;
@@ -149,7 +151,7 @@ fn all_zero(bm: &BlockManager) -> Result<bool, TargetError> {
 }
 
 const USAGE: &CStr = c_str!(
-    "expected: set <bit> | clear <bit> | test <bit> | precommit | commit | list | setword <index> <value> | words"
+    "expected: set <bit> | clear <bit> | test <bit> | precommit | commit | list | setword <index> <value> | words | resize <#bits> <0|1>"
 );
 
 /// The most bits `list` replies with.
@@ -229,7 +231,14 @@ impl TargetOperations for PdataTest {
             ("setword", Op::SetWord),
             ("test", Op::Test),
             ("words", Op::Words),
+            ("resize", Op::Resize),
         ]) {
+            Some(Op::Resize) => {
+                let bits = args.next_u32(1..=1 << 24, USAGE)?;
+                let value = args.next_u32(0..=1, USAGE)? == 1;
+                args.finish(USAGE)?;
+                md.bitset.resize(&mut md.tm, bits, value).map_err(failed)
+            }
             Some(Op::Words) => {
                 args.finish(USAGE)?;
                 let mut n = 0usize;
@@ -298,4 +307,5 @@ enum Op {
     SetWord,
     Test,
     Words,
+    Resize,
 }

@@ -3,7 +3,8 @@
 # persistent-data through the Rust abstractions: a zeroed device is formatted,
 # bits set across several commits survive reopening, changes not committed do
 # not, a crash between pre-commit and commit (dm-flakey dropping the
-# superblock write) leaves the last committed state readable, and a metadata
+# superblock write) leaves the last committed state readable, words written
+# whole and a resize in steps read back right, and a metadata
 # device full of random bytes is refused with a clear error and no oops.
 . "$(dirname "$0")/../lib/dm.sh"
 
@@ -11,7 +12,7 @@ BITS=100000
 ktap_print_header
 dm_require_modules dm_pdata_test dm_flakey
 dm_brd_setup pd- 2 16
-ktap_set_plan 15
+ktap_set_plan 18
 
 n=$(dm_sectors /dev/ram0)
 up="0 $n flakey /dev/ram0 0 1 0"             # always up: a plain pass-through
@@ -86,6 +87,35 @@ dm_test "words written whole survive a commit and reopening" \
 dm_test "a word with bits past the end, or past the last word, is refused" \
 	sh -c '! dmsetup message pd-t 0 setword 1562 4294967296 2>/dev/null &&
 		! dmsetup message pd-t 0 setword 1563 1 2>/dev/null'
+
+# Resize, done in steps of 2^20 bits (DiskBitset::resize): grow to 3 * 2^20 + 37
+# bits with the new words set (bits 100000..100031, in the old last word, stay
+# clear: dm-bitset fills whole new words), shrink to 200000, grow to 2200000
+# with the new words clear; a commit keeps the length and the bits.
+# resized <#set> <bit>=<0|1>...: the status count and the bits, as `test` reads them.
+resized() {
+	n=$1
+	shift
+	[ "$(bits)" = "$n" ] || { echo "# $(bits) bits set, expected $n"; return 1; }
+	for t in "$@"; do
+		got=$(dmsetup message pd-t 0 test "${t%=*}")
+		[ "$got" = "${t#*=}" ] || { echo "# bit ${t%=*} is $got, expected ${t#*=}"; return 1; }
+	done
+}
+msg "resize 3145765 1"
+dm_test "grown over three steps with new words set: the old bits kept, every new word set" \
+	resized $((14 + 3145765 - 100032)) 99999=1 100000=0 100031=0 100032=1 1048575=1 1048576=1 \
+	2097152=1 3145764=1 79=1 80=0
+msg "resize 200000 0" "resize 2200000 0"
+dm_test "shrunk across two steps, grown again with new words clear" \
+	resized $((14 + 200000 - 100032)) 199999=1 200000=0 1048576=0 2199999=0 100032=1 99999=1
+msg commit
+close
+BITS=2200000
+table="0 8 pdata_test /dev/mapper/pd-meta $BITS"
+open
+dm_test "the resized bitset survives a commit and reopening" \
+	resized $((14 + 200000 - 100032)) 199999=1 200000=0 2199999=0 100031=0 100032=1
 close
 
 dm_refused "reopening with another number of bits is refused" \

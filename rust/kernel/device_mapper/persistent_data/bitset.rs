@@ -29,6 +29,10 @@ use crate::{
     error::{code::*, to_result, Result},
 };
 
+/// Bits added or removed by one call of `dm_bitset_resize` in [`DiskBitset::resize`]: 2^20
+/// (2^14 words, about 32 array blocks).
+pub const RESIZE_STEP: u32 = 1 << 20;
+
 /// One on-disk bitset: its description, one-word cache, root and length.
 ///
 /// # Invariants
@@ -62,7 +66,11 @@ impl DiskBitset {
         })
     }
 
-    /// A new bitset of `len` bits, all clear (`dm_bitset_empty`, then `dm_bitset_resize`).
+    /// A new bitset of `len` bits, all clear (`dm_bitset_empty`, then [`DiskBitset::resize`]).
+    ///
+    /// # Context
+    ///
+    /// Process context; sleeps.
     pub fn create(tm: &mut TransactionManager, len: u32) -> Result<Self> {
         let mut b = Self::init(tm, 0, 0)?;
         let mut root = 0;
@@ -123,13 +131,36 @@ impl DiskBitset {
     }
 
     /// Changes the length to `new_len` bits; new bits are `value`.
+    ///
+    /// `dm_bitset_resize` never yields, and growing by 2^31 bits inserts about 66,000 array
+    /// blocks: the resize is done in steps of [`RESIZE_STEP`] bits (each length between the
+    /// old and the new one a multiple of it, so whole words), offering the CPU between them.
+    /// The steps add up to the one resize (no commit comes between them).
+    ///
+    /// # Context
+    ///
+    /// Process context; sleeps.
     pub fn resize(&mut self, tm: &mut TransactionManager, new_len: u32, value: bool) -> Result {
-        let old_len = self.len;
-        // SAFETY: As in `create`; `old_len` is the bitset's length.
-        self.update(tm, |info, root, new_root| unsafe {
-            bindings::dm_bitset_resize(info, root, old_len, new_len, value, new_root)
-        })?;
-        self.len = new_len;
+        while self.len != new_len {
+            let old_len = self.len;
+            let next = if new_len > old_len {
+                (old_len / RESIZE_STEP)
+                    .saturating_add(1)
+                    .saturating_mul(RESIZE_STEP)
+                    .min(new_len)
+            } else {
+                // The step at or below, at least `new_len`: strictly below `old_len`.
+                (old_len.saturating_sub(1) / RESIZE_STEP)
+                    .saturating_mul(RESIZE_STEP)
+                    .max(new_len)
+            };
+            // SAFETY: As in `create`; `old_len` is the bitset's length.
+            self.update(tm, |info, root, new_root| unsafe {
+                bindings::dm_bitset_resize(info, root, old_len, next, value, new_root)
+            })?;
+            self.len = next;
+            crate::task::cond_resched();
+        }
         Ok(())
     }
 
