@@ -35,6 +35,24 @@ impl Metadata {
     }
 }
 
+/// The union of two lists of runs `(first, count)`, each in order: one list in order,
+/// with runs that touch or overlap merged.
+pub fn union_runs(a: &[(u64, u64)], b: &[(u64, u64)]) -> Vec<(u64, u64)> {
+    let mut all: Vec<(u64, u64)> = a.iter().chain(b).copied().filter(|&(_, n)| n > 0).collect();
+    all.sort_unstable();
+    let mut merged: Vec<(u64, u64)> = Vec::with_capacity(all.len());
+    for (f, n) in all {
+        let end = f.saturating_add(n);
+        match merged.last_mut() {
+            Some((mf, mn)) if mf.saturating_add(*mn) >= f => {
+                *mn = (*mn).max(end - *mf);
+            }
+            _ => merged.push((f, n)),
+        }
+    }
+    merged
+}
+
 fn put32(d: &mut [u8], at: usize, v: u32) {
     d[at..at + 4].copy_from_slice(&v.to_le_bytes());
 }

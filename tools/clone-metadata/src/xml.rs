@@ -10,27 +10,103 @@
 //!
 //! `nr_regions` and `nr_copied` are written for the reader's benefit and
 //! checked when read back; runs must be in order and not overlap.
+//!
+//! A salvaged dump (`clone_dump -r` of damaged metadata) also names the regions
+//! whose state could not be read: `<unknown first=".." count=".."/>` runs (in
+//! order with the copied ones, never overlapping them), counted by `nr_unknown`.
+//! [`parse`] reads them into a [`Dump`]; [`from_xml`] refuses them.
 
+use crate::read::Report;
 use crate::write::Metadata;
 use quick_xml::events::{BytesStart, Event};
 use quick_xml::Reader;
-use std::fmt::Write;
+
+/// A dump: the metadata, and the regions whose state could not be read.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Dump {
+    pub metadata: Metadata,
+    /// Runs `(first, count)` of regions of unknown state, in order; none in a clean dump.
+    pub unknown: Vec<(u64, u64)>,
+}
+
+impl Dump {
+    /// What a report read: its sizes, the copied regions and those of unknown state (their
+    /// bitset word could not be read). For a report whose superblock was read.
+    pub fn from_report(rep: &Report) -> Dump {
+        let mut unknown = rep.unknown_runs();
+        unknown.retain(|&(_, n)| n > 0);
+        Dump {
+            metadata: Metadata {
+                region_size: rep.superblock.region_size,
+                target_size: rep.superblock.target_size,
+                copied: rep.copied_runs(),
+            },
+            unknown,
+        }
+    }
+
+    /// How many regions are of unknown state.
+    pub fn nr_unknown(&self) -> u64 {
+        self.unknown.iter().map(|&(_, n)| n).sum()
+    }
+
+    /// The copied and unknown runs in order of their first region: `(first, count,
+    /// unknown)`.
+    pub fn runs(&self) -> Vec<(u64, u64, bool)> {
+        let mut runs: Vec<(u64, u64, bool)> = self
+            .metadata
+            .copied
+            .iter()
+            .map(|&(f, n)| (f, n, false))
+            .chain(self.unknown.iter().map(|&(f, n)| (f, n, true)))
+            .collect();
+        runs.sort_unstable();
+        runs
+    }
+
+    /// Writes the XML form.
+    pub fn write_xml(&self, out: &mut dyn std::io::Write) -> std::io::Result<()> {
+        let m = &self.metadata;
+        let copied: u64 = m.copied.iter().map(|&(_, n)| n).sum();
+        write!(
+            out,
+            "<superblock version=\"{}\" region_size=\"{}\" target_size=\"{}\" nr_regions=\"{}\" nr_copied=\"{copied}\"",
+            crate::read::VERSION,
+            m.region_size,
+            m.target_size,
+            m.nr_regions()
+        )?;
+        if !self.unknown.is_empty() {
+            write!(out, " nr_unknown=\"{}\"", self.nr_unknown())?;
+        }
+        writeln!(out, ">")?;
+        for (first, count, unknown) in self.runs() {
+            let name = if unknown { "unknown" } else { "copied" };
+            writeln!(out, "  <{name} first=\"{first}\" count=\"{count}\"/>")?;
+        }
+        writeln!(out, "</superblock>")
+    }
+
+    /// The metadata, the regions of unknown state made what `unknown` says.
+    pub fn resolve(self, unknown: crate::cli::Unknown) -> Metadata {
+        let mut m = self.metadata;
+        if unknown == crate::cli::Unknown::Copied {
+            m.copied = crate::write::union_runs(&m.copied, &self.unknown);
+        }
+        m
+    }
+}
 
 /// The XML of `m`.
 pub fn to_xml(m: &Metadata) -> String {
-    let copied: u64 = m.copied.iter().map(|&(_, n)| n).sum();
-    let mut s = format!(
-        "<superblock version=\"{}\" region_size=\"{}\" target_size=\"{}\" nr_regions=\"{}\" nr_copied=\"{copied}\">\n",
-        crate::read::VERSION,
-        m.region_size,
-        m.target_size,
-        m.nr_regions()
-    );
-    for (first, count) in &m.copied {
-        let _ = writeln!(s, "  <copied first=\"{first}\" count=\"{count}\"/>");
-    }
-    s.push_str("</superblock>\n");
-    s
+    let d = Dump {
+        metadata: m.clone(),
+        unknown: Vec::new(),
+    };
+    let mut out = Vec::new();
+    // Writing to memory does not fail, and the text is ASCII.
+    let _ = d.write_xml(&mut out);
+    String::from_utf8_lossy(&out).into_owned()
 }
 
 fn attr(e: &BytesStart<'_>, name: &str) -> Result<Option<u64>, String> {
@@ -78,8 +154,8 @@ impl Lines<'_> {
     }
 }
 
-/// Parses the XML form; errors say where.
-pub fn from_xml(text: &str) -> Result<Metadata, String> {
+/// Parses the XML form, `<unknown>` runs included; errors say where.
+pub fn parse(text: &str) -> Result<Dump, String> {
     let mut r = Reader::from_str(text);
     // Line numbers are counted as the reader moves on: each byte is looked at once.
     let mut lines = Lines {
@@ -89,9 +165,12 @@ pub fn from_xml(text: &str) -> Result<Metadata, String> {
     };
     let mut m: Option<Metadata> = None;
     let mut declared = None;
+    let mut declared_unknown = None;
     let mut closed = false;
     // The sum of the runs' counts, checked as each is read.
     let mut copied = 0u64;
+    let mut unknown: Vec<(u64, u64)> = Vec::new();
+    let mut nr_unknown = 0u64;
     loop {
         let pos = r.buffer_position();
         let line = lines.of(pos);
@@ -123,16 +202,22 @@ pub fn from_xml(text: &str) -> Result<Metadata, String> {
                         }
                     }
                     declared = attr(&e, "nr_copied")?;
+                    declared_unknown = attr(&e, "nr_unknown")?;
                     m = Some(meta);
                     closed = empty_superblock;
                 }
-                b"copied" => {
+                name @ (b"copied" | b"unknown") => {
+                    let name = if name == b"copied" {
+                        "copied"
+                    } else {
+                        "unknown"
+                    };
                     let meta = m
                         .as_mut()
-                        .ok_or_else(|| format!("line {line}: <copied> outside <superblock>"))?;
+                        .ok_or_else(|| format!("line {line}: <{name}> outside <superblock>"))?;
                     if closed {
                         return Err(format!(
-                            "line {line}: <copied> after the end of <superblock>"
+                            "line {line}: <{name}> after the end of <superblock>"
                         ));
                     }
                     let first = need(&e, "first", line)?;
@@ -142,10 +227,25 @@ pub fn from_xml(text: &str) -> Result<Metadata, String> {
                             "line {line}: run first=\"{first}\" count=\"{count}\" ends past 2^64"
                         ));
                     }
-                    copied = copied.checked_add(count).ok_or_else(|| {
+                    let n = meta.nr_regions();
+                    let (sum, runs) = if name == "copied" {
+                        (&mut copied, &mut meta.copied)
+                    } else {
+                        (&mut nr_unknown, &mut unknown)
+                    };
+                    *sum = sum.checked_add(count).ok_or_else(|| {
                         format!("line {line}: the runs hold more than 2^64 regions")
                     })?;
-                    meta.copied.push((first, count));
+                    if name == "unknown" {
+                        // Copied runs are checked when written; these never are.
+                        let after = runs.last().map_or(0, |&(f, c): &(u64, u64)| f + c);
+                        if count == 0 || first < after || first + count > n {
+                            return Err(format!(
+                                "line {line}: unknown run {first}+{count} is empty, out of order or past the last region ({n})"
+                            ));
+                        }
+                    }
+                    runs.push((first, count));
                 }
                 other => {
                     return Err(format!(
@@ -168,7 +268,44 @@ pub fn from_xml(text: &str) -> Result<Metadata, String> {
             return Err(format!("nr_copied=\"{d}\", but the runs hold {copied}"));
         }
     }
-    Ok(m)
+    if let Some(d) = declared_unknown {
+        if d != nr_unknown {
+            return Err(format!(
+                "nr_unknown=\"{d}\", but the unknown runs hold {nr_unknown}"
+            ));
+        }
+    }
+    // No region both copied and unknown (the copied runs are in order when written).
+    let (mut c, mut u) = (m.copied.iter().peekable(), unknown.iter().peekable());
+    while let (Some(&&(cf, cn)), Some(&&(uf, un))) = (c.peek(), u.peek()) {
+        if cf.saturating_add(cn) <= uf {
+            c.next();
+        } else if uf + un <= cf {
+            u.next();
+        } else {
+            return Err(format!(
+                "unknown run {uf}+{un} overlaps copied run {cf}+{cn}"
+            ));
+        }
+    }
+    Ok(Dump {
+        metadata: m,
+        unknown,
+    })
+}
+
+/// Parses the XML form of metadata whose every region's state is known: `<unknown>`
+/// runs are refused (see [`parse`]). Errors say where.
+pub fn from_xml(text: &str) -> Result<Metadata, String> {
+    let d = parse(text)?;
+    if !d.unknown.is_empty() {
+        return Err(format!(
+            "the state of {} regions is unknown ({})",
+            d.nr_unknown(),
+            crate::cli::runs_text(&d.unknown)
+        ));
+    }
+    Ok(d.metadata)
 }
 
 #[cfg(test)]
@@ -196,6 +333,27 @@ mod tests {
             ("a run whose end overflows",
                 format!("{SB}>\n<copied first=\"{max}\" count=\"2\"/>\n</superblock>"),
                 "line 2: run first=\"18446744073709551615\" count=\"2\" ends past 2^64"),
+            ("an unknown run over a copied one",
+                format!("{SB}>\n<copied first=\"1\" count=\"3\"/>\n<unknown first=\"3\" count=\"2\"/>\n</superblock>"),
+                "unknown run 3+2 overlaps copied run 1+3"),
+            ("unknown runs out of order",
+                format!("{SB}>\n<unknown first=\"4\" count=\"2\"/>\n<unknown first=\"5\" count=\"1\"/>\n</superblock>"),
+                "line 3: unknown run 5+1 is empty, out of order or past the last region (8)"),
+            ("an unknown run past the last region",
+                format!("{SB}>\n<unknown first=\"7\" count=\"2\"/>\n</superblock>"),
+                "line 2: unknown run 7+2 is empty, out of order or past the last region (8)"),
+            ("an empty unknown run",
+                format!("{SB}>\n<unknown first=\"7\" count=\"0\"/>\n</superblock>"),
+                "line 2: unknown run 7+0 is empty"),
+            ("nr_unknown that does not match",
+                format!("{SB} nr_unknown=\"3\">\n<unknown first=\"6\" count=\"2\"/>\n</superblock>"),
+                "nr_unknown=\"3\", but the unknown runs hold 2"),
+            ("an unknown run after the end tag",
+                format!("{SB}/>\n<unknown first=\"1\" count=\"1\"/>\n"),
+                "line 2: <unknown> after the end of <superblock>"),
+            ("unknown runs where every state must be known",
+                format!("{SB}>\n<unknown first=\"0\" count=\"2\"/>\n<unknown first=\"5\" count=\"1\"/>\n</superblock>"),
+                "the state of 3 regions is unknown (0-1, 5)"),
         ];
         let mut failed = Vec::new();
         for (what, xml, says) in cases {
@@ -225,6 +383,32 @@ mod tests {
             copied: vec![(0, 10), (255, 1)],
         };
         assert_eq!(from_xml(&to_xml(&m)).unwrap(), m);
+    }
+
+    #[test]
+    fn a_salvaged_dump_round_trips_and_resolves() {
+        let d = Dump {
+            metadata: Metadata {
+                region_size: 8,
+                target_size: 2047,
+                copied: vec![(0, 10), (255, 1)],
+            },
+            unknown: vec![(10, 5), (64, 64)],
+        };
+        let mut x = Vec::new();
+        d.write_xml(&mut x).unwrap();
+        let x = String::from_utf8(x).unwrap();
+        assert!(x.contains(" nr_copied=\"11\" nr_unknown=\"69\">\n  <copied first=\"0\" count=\"10\"/>\n  <unknown first=\"10\" count=\"5\"/>\n  <unknown first=\"64\" count=\"64\"/>\n  <copied first=\"255\""), "{x}");
+        assert_eq!(parse(&x).unwrap(), d);
+        use crate::cli::Unknown;
+        assert_eq!(
+            d.clone().resolve(Unknown::Uncopied).copied,
+            [(0, 10), (255, 1)]
+        );
+        assert_eq!(
+            d.resolve(Unknown::Copied).copied,
+            [(0, 15), (64, 64), (255, 1)]
+        );
     }
 
     #[test]

@@ -171,17 +171,118 @@ fn dump_writes_the_copied_runs() {
     );
     assert_eq!(o.status.code(), Some(2));
     assert!(text(&o).contains("must not exist"), "{}", text(&o));
-    // Damaged: what can be read, and exit 1.
+    // Damaged: nothing dumped, exit 1 (see dump_refuses_damaged_metadata_unless_repairing).
     let bad = tmp("dump-bad.img");
     let root = image(&bad, true);
     let o = run("dump", &[bad.to_str().unwrap()]);
-    assert_eq!(o.status.code(), Some(1), "{}", text(&o));
-    assert!(
-        text(&o).contains(&format!("block {root}: bitset btree node: bad checksum"))
-            && text(&o).contains("dumped what could be read"),
+    assert_eq!(
+        (o.status.code(), o.stdout.len()),
+        (Some(1), 0),
         "{}",
         text(&o)
     );
+    assert!(
+        text(&o).contains(&format!("block {root}: bitset btree node: bad checksum")),
+        "{}",
+        text(&o)
+    );
+}
+
+#[test]
+fn dump_refuses_damaged_metadata_unless_repairing() {
+    let bad = tmp("salvage-in.img");
+    std::fs::write(&bad, two_array_blocks_second_damaged()).unwrap();
+    let b = bad.to_str().unwrap();
+    // Without -r: no XML, on standard output or in a file; exit 1; the way out named.
+    let xml = tmp("salvage.xml");
+    let _ = std::fs::remove_file(&xml);
+    for args in [
+        &[b][..],
+        &["-o", xml.to_str().unwrap(), b],
+        &["-f", "human", b],
+    ] {
+        let o = run("dump", args);
+        assert_eq!(
+            (o.status.code(), o.stdout.len()),
+            (Some(1), 0),
+            "{args:?}: {}",
+            text(&o)
+        );
+        assert!(
+            text(&o).contains(": bitset array block: bad checksum")
+                && text(&o).contains(&format!(
+                    "clone_dump: {b}: the metadata is damaged: nothing dumped; use -r/--repair"
+                )),
+            "{args:?}: {}",
+            text(&o)
+        );
+        assert!(!xml.exists(), "{args:?}: the output file was created");
+    }
+    // With -r: the regions that could be read, and those that could not as <unknown>.
+    let want = "<superblock version=\"1\" region_size=\"8\" target_size=\"262144\" nr_regions=\"32768\" nr_copied=\"66\" nr_unknown=\"192\">\n  <copied first=\"0\" count=\"1\"/>\n  <copied first=\"32511\" count=\"65\"/>\n  <unknown first=\"32576\" count=\"192\"/>\n</superblock>\n";
+    for r in ["-r", "--repair"] {
+        let o = run("dump", &[r, b]);
+        assert_eq!(o.status.code(), Some(0), "{}", text(&o));
+        assert_eq!(String::from_utf8_lossy(&o.stdout), want);
+        assert!(
+            text(&o).contains(": bitset array block: bad checksum"),
+            "{}",
+            text(&o)
+        );
+    }
+    let o = run("dump", &["-r", "-f", "human", b]);
+    assert!(
+        String::from_utf8_lossy(&o.stdout).contains("regions: 32768 (66 copied, 192 unknown)\ncopied: 0\ncopied: 32511-32575\nunknown: 32576-32767\n"),
+        "{}",
+        text(&o)
+    );
+    std::fs::write(&xml, want).unwrap();
+    let x = xml.to_str().unwrap();
+    // clone_restore refuses the unknown regions until told what they are.
+    let dev = tmp("salvage-dev.img");
+    let d = dev.to_str().unwrap();
+    std::fs::write(&dev, vec![0u8; 1024 * BLOCK_SIZE]).unwrap();
+    let o = restore(&["-i", x, "-o", d]);
+    assert_eq!(o.status.code(), Some(1), "{}", text(&o));
+    assert!(
+        text(&o).contains(&format!(
+            "clone_restore: {x}: the state of 192 regions is unknown (32576-32767)"
+        )) && text(&o).contains("--unknown copied or --unknown uncopied"),
+        "{}",
+        text(&o)
+    );
+    assert!(
+        std::fs::read(&dev).unwrap().iter().all(|&b| b == 0),
+        "written"
+    );
+    for (unknown, runs) in [
+        (
+            "copied",
+            "  <copied first=\"0\" count=\"1\"/>\n  <copied first=\"32511\" count=\"257\"/>\n",
+        ),
+        (
+            "uncopied",
+            "  <copied first=\"0\" count=\"1\"/>\n  <copied first=\"32511\" count=\"65\"/>\n",
+        ),
+    ] {
+        std::fs::write(&dev, vec![0u8; 1024 * BLOCK_SIZE]).unwrap();
+        let o = restore(&["-i", x, "-o", d, "--unknown", unknown]);
+        assert_eq!(o.status.code(), Some(0), "{}", text(&o));
+        assert!(
+            text(&o).contains(&format!("192 regions of unknown state become {unknown}")),
+            "{}",
+            text(&o)
+        );
+        let o = run("check", &[d]);
+        assert_eq!(o.status.code(), Some(0), "{}", text(&o));
+        let o = run("dump", &[d]);
+        let n = if unknown == "copied" { 258 } else { 66 };
+        assert_eq!(
+            String::from_utf8_lossy(&o.stdout),
+            format!("<superblock version=\"1\" region_size=\"8\" target_size=\"262144\" nr_regions=\"32768\" nr_copied=\"{n}\">\n{runs}</superblock>\n"),
+            "--unknown {unknown}"
+        );
+    }
 }
 
 fn restore(args: &[&str]) -> Output {
@@ -274,9 +375,10 @@ fn metadata_size_follows_the_guide() {
     assert!(text(&ms(&["--version"])).contains(env!("CARGO_PKG_VERSION")));
 }
 
-#[test]
-fn repair_keeps_what_it_can_read_and_asks_about_the_rest() {
-    // Two array blocks; the second (regions 32576 on) damaged.
+/// Metadata of 32768 regions in two array blocks, copied: 0, 32511-32640 and 32767;
+/// the second array block (regions 32576 on) has a bad checksum: regions 32576-32767
+/// are of unknown state.
+fn two_array_blocks_second_damaged() -> Vec<u8> {
     let m = Metadata {
         region_size: 8,
         target_size: 262_144,
@@ -294,6 +396,12 @@ fn repair_keeps_what_it_can_read_and_asks_about_the_rest() {
         .map(|(b, _)| *b)
         .unwrap();
     img[second as usize * BLOCK_SIZE + 30] ^= 1;
+    img
+}
+
+#[test]
+fn repair_keeps_what_it_can_read_and_asks_about_the_rest() {
+    let mut img = two_array_blocks_second_damaged();
     let bad = tmp("repair-in.img");
     std::fs::write(&bad, &img).unwrap();
     let out = tmp("repair-out.img");
@@ -757,4 +865,107 @@ fn restore_refuses_xml_that_is_not_utf8_as_xml_that_does_not_parse() {
         "{}",
         text(&o)
     );
+}
+
+#[test]
+fn restore_and_repair_refuse_an_output_that_is_not_a_file_or_a_block_device() {
+    let xml = tmp("out-kind.xml");
+    std::fs::write(
+        &xml,
+        "<superblock version=\"1\" region_size=\"8\" target_size=\"64\"/>\n",
+    )
+    .unwrap();
+    let bad = tmp("out-kind-bad.img");
+    image(&bad, true);
+    let fifo = tmp("out-kind.fifo");
+    let _ = std::fs::remove_file(&fifo);
+    assert!(Command::new("mkfifo")
+        .arg(&fifo)
+        .status()
+        .unwrap()
+        .success());
+    let dir = tmp("out-kind.dir");
+    let _ = std::fs::create_dir(&dir);
+    let (x, b) = (xml.to_str().unwrap(), bad.to_str().unwrap());
+    let mut failed = Vec::new();
+    for (out, says) in [
+        (
+            fifo.to_str().unwrap(),
+            "is a FIFO, not a regular file or a block device",
+        ),
+        (
+            dir.to_str().unwrap(),
+            "is a directory, not a regular file or a block device",
+        ),
+        (
+            "/dev/null",
+            "is a character device, not a regular file or a block device",
+        ),
+    ] {
+        for (exe, args) in [
+            (
+                env!("CARGO_BIN_EXE_clone_restore"),
+                vec!["-i", x, "-o", out],
+            ),
+            (
+                env!("CARGO_BIN_EXE_clone_repair"),
+                vec!["-i", b, "-o", out, "--unknown", "copied"],
+            ),
+        ] {
+            // A FIFO opened for writing would block the tool until a reader came.
+            let o = run_bounded(exe, &args, 30);
+            if o.status.code() != Some(2) || !text(&o).contains(&format!("{out}: {says}")) {
+                eprintln!("{exe} -o {out}: status {:?}:\n{}", o.status, text(&o));
+                failed.push(format!("{exe} -o {out}"));
+            }
+        }
+    }
+    assert!(failed.is_empty(), "cases failed: {failed:#?}");
+}
+
+#[test]
+fn meta_csum_has_help_version_and_quiet() {
+    let csum = |args: &[&str]| {
+        Command::new(env!("CARGO_BIN_EXE_dmc-meta-csum"))
+            .args(args)
+            .output()
+            .unwrap()
+    };
+    let o = csum(&["--help"]);
+    assert_eq!(o.status.code(), Some(0), "{}", text(&o));
+    assert!(
+        text(&o).contains("Usage:") && text(&o).contains("--seal"),
+        "{}",
+        text(&o)
+    );
+    let o = csum(&["-V"]);
+    assert_eq!(o.status.code(), Some(0), "{}", text(&o));
+    assert!(text(&o).contains(env!("CARGO_PKG_VERSION")), "{}", text(&o));
+    let img = tmp("csum.img");
+    let root = image(&img, true);
+    let (i, r) = (img.to_str().unwrap(), root.to_string());
+    // The superblock is right, the bitset root is not.
+    assert_eq!(csum(&[i, "0", "superblock"]).status.code(), Some(0));
+    let o = csum(&[i, &r, "btree"]);
+    assert_eq!(o.status.code(), Some(1));
+    assert!(
+        text(&o).contains(&format!("{i}: block {r}: wrong checksum")),
+        "{}",
+        text(&o)
+    );
+    let o = csum(&["-q", i, &r, "btree"]);
+    assert_eq!((o.status.code(), text(&o)), (Some(1), String::new()));
+    // --seal anywhere on the line, as the selftest gives it.
+    assert_eq!(csum(&[i, &r, "btree", "--seal"]).status.code(), Some(0));
+    assert_eq!(csum(&[i, &r, "btree"]).status.code(), Some(0));
+    // Usage errors: status 2, saying what is wrong.
+    for (args, says) in [
+        (&[i, "x", "btree"][..], "'x' is not a block number"),
+        (&[i, "0", "leaf"], "unknown block kind 'leaf'"),
+        (&[i, "0"], "Usage:"),
+    ] {
+        let o = csum(args);
+        assert_eq!(o.status.code(), Some(2), "{args:?}: {}", text(&o));
+        assert!(text(&o).contains(says), "{args:?}: {}", text(&o));
+    }
 }

@@ -55,10 +55,13 @@ fn check_users(src: &BlockDev, dst: &BlockDev, md: &BlockDev, force: bool) -> Re
 
 /// Creates the clone `r.name` (or prints its table with `dry_run`).
 pub fn create(r: &Request) -> Res<()> {
-    if r.options.copy_rate_limit.is_some() && !dm::ours_loaded() {
-        return fail(
-            "--copy-rate-limit is dm_clone_rs's: the loaded clone target (C's) has no rate limit; load dm_clone_rs or leave it out",
-        );
+    if r.options.copy_rate_limit.is_some() {
+        if let Some(why) = dm::loaded().refuses(
+            "--copy-rate-limit is dm_clone_rs's",
+            "has no rate limit (or leave --copy-rate-limit out)",
+        ) {
+            return fail(why);
+        }
     }
     let src = block_dev(r.source, "source")?;
     let dst = block_dev(r.dest, "destination")?;
@@ -117,6 +120,7 @@ pub fn create(r: &Request) -> Res<()> {
         return Ok(());
     }
     check_users(&src, &dst, &md, r.force)?;
+    crate::signature::check_metadata(&md.path, r.force)?;
     let dm = Dm::open()?;
     let name = r.name;
     let n = dm::name(name)?;

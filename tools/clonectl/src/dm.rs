@@ -50,8 +50,21 @@ impl Dm {
         })
     }
 
-    /// The clone `name`: its table and status. Fails if it is not a clone.
+    /// The clone `name`: its table and status. Fails if it is not a clone, or its status
+    /// line does not parse (`Fail`: its metadata failed).
     pub fn state(&self, name: &str) -> Res<CloneState> {
+        let (sectors, params, line) = self.raw_state(name)?;
+        let status = status::parse(&line).map_err(|e| Fail(format!("{name}: {e}")))?;
+        Ok(CloneState {
+            sectors,
+            params,
+            status,
+        })
+    }
+
+    /// The clone `name`'s length, table parameters and status line, unparsed. Fails if
+    /// it is not a clone.
+    pub fn raw_state(&self, name: &str) -> Res<(u64, String, String)> {
         let id = DevId::Name(self::name(name)?);
         let (_, table) = self
             .0
@@ -82,12 +95,7 @@ impl Dm {
             .find(|t| t.2 == "clone")
             .map(|t| t.3)
             .unwrap_or_default();
-        let status = status::parse(&line).map_err(|e| Fail(format!("{name}: {e}")))?;
-        Ok(CloneState {
-            sectors,
-            params,
-            status,
-        })
+        Ok((sectors, params, line))
     }
 
     /// The names of the device-mapper devices whose live table holds a clone.
@@ -122,7 +130,68 @@ impl Dm {
     }
 }
 
-/// Whether the loaded `clone` target is ours (which takes `auto` and our own options).
-pub fn ours_loaded() -> bool {
-    std::path::Path::new("/sys/module/dm_clone_rs").exists()
+/// Which module provides the `clone` target.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Loaded {
+    /// dm_clone_rs (which takes `auto`, copy_rate_limit, and grows clones).
+    Ours,
+    /// The C dm-clone.
+    C,
+    /// Neither is loaded.
+    Neither,
+}
+
+impl Loaded {
+    /// From whether each module is loaded (ours wins: it is the one clonectl is for).
+    pub fn of(ours: bool, c: bool) -> Loaded {
+        match (ours, c) {
+            (true, _) => Loaded::Ours,
+            (false, true) => Loaded::C,
+            (false, false) => Loaded::Neither,
+        }
+    }
+
+    /// Why `what` (e.g. "--copy-rate-limit is dm_clone_rs's") cannot be done with this
+    /// module; `None` with ours. `lacks` says what the C target lacks ("has no rate limit").
+    pub fn refuses(self, what: &str, lacks: &str) -> Option<String> {
+        match self {
+            Loaded::Ours => None,
+            Loaded::C => Some(format!(
+                "{what}: the loaded clone target is C's (dm_clone), which {lacks}; load dm_clone_rs"
+            )),
+            Loaded::Neither => Some(format!(
+                "{what}: no clone target is loaded (neither dm_clone_rs nor dm_clone); load dm_clone_rs (modprobe dm_clone_rs)"
+            )),
+        }
+    }
+}
+
+/// Which module provides the `clone` target now.
+pub fn loaded() -> Loaded {
+    let m = |n: &str| std::path::Path::new("/sys/module").join(n).exists();
+    Loaded::of(m("dm_clone_rs"), m("dm_clone"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn refusals_name_the_loaded_module_or_none() {
+        assert_eq!(Loaded::of(true, true), Loaded::Ours);
+        assert_eq!(Loaded::of(false, true), Loaded::C);
+        assert_eq!(Loaded::of(false, false), Loaded::Neither);
+        assert_eq!(Loaded::Ours.refuses("grow", "cannot grow a clone"), None);
+        assert_eq!(
+            Loaded::C.refuses("grow", "cannot grow a clone").unwrap(),
+            "grow: the loaded clone target is C's (dm_clone), which cannot grow a clone; load dm_clone_rs"
+        );
+        let none = Loaded::Neither
+            .refuses("grow", "cannot grow a clone")
+            .unwrap();
+        assert!(
+            none.contains("no clone target is loaded") && !none.contains("C's"),
+            "{none}"
+        );
+    }
 }

@@ -45,8 +45,8 @@ pub fn new_length(now: u64, want: Option<u64>, source: u64, dest: u64) -> Result
 
 /// Grows the clone `name` to `want` sectors (default: its source's size).
 pub fn grow(name: &str, want: Option<u64>) -> Res<()> {
-    if !dm::ours_loaded() {
-        return fail("the loaded clone target is C's, which cannot grow a clone: load dm_clone_rs");
+    if let Some(why) = dm::loaded().refuses("clonectl grow", "cannot grow a clone") {
+        return fail(why);
     }
     let dm = Dm::open()?;
     let c = dm.state(name)?;

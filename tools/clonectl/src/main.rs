@@ -5,7 +5,7 @@
 //! clonectl create NAME --source DEV --dest DEV --metadata DEV [--region-size SIZE] [...] [--dry-run]
 //! clonectl status [NAME] [--json] [--watch]   clonectl wait NAME [--timeout SECS]
 //! clonectl finish NAME                        clonectl pause NAME / clonectl resume NAME
-//! clonectl set NAME KEY=VALUE                 clonectl list
+//! clonectl set NAME KEY=VALUE                 clonectl list [--json]
 //! clonectl grow NAME [--size SIZE]
 //! ```
 //!
@@ -39,6 +39,7 @@ mod grow;
 mod progress;
 mod report;
 mod settings;
+mod signature;
 mod status;
 mod table;
 
@@ -72,8 +73,9 @@ enum Cmd {
         metadata: PathBuf,
         #[command(flatten)]
         options: table::Options,
-        /// Create even if the source is held by another device: its content must
-        /// not change while it is copied.
+        /// Create even if the source is held by another device (its content must
+        /// not change while it is copied), or the metadata device holds something
+        /// (another clone's metadata: to resume that clone; a file system, ...).
         #[arg(long)]
         force: bool,
         /// Print the table instead of creating the device.
@@ -89,7 +91,7 @@ enum Cmd {
         json: bool,
         /// Seconds between the two samples that give the copy rate (0: no rate);
         /// with --watch, between two lines when not on a terminal.
-        #[arg(long, default_value = "1")]
+        #[arg(long, default_value = "1", value_parser = seconds)]
         interval: f64,
         /// Follow the copy until every region is copied: a progress bar with
         /// rate and ETA on a terminal, a line per interval otherwise.
@@ -100,7 +102,7 @@ enum Cmd {
     Wait {
         name: String,
         /// Give up after this many seconds (exit 3).
-        #[arg(long)]
+        #[arg(long, value_parser = seconds)]
         timeout: Option<f64>,
     },
     /// Wait, then replace the clone with a linear mapping of its destination; the
@@ -108,7 +110,7 @@ enum Cmd {
     Finish {
         name: String,
         /// Give up waiting after this many seconds (exit 3; nothing changed).
-        #[arg(long)]
+        #[arg(long, value_parser = seconds)]
         timeout: Option<f64>,
     },
     /// Grow the clone to its source's size (or SIZE) after its source and
@@ -127,7 +129,28 @@ enum Cmd {
     /// takes it), copy_rate_limit=MIB_PER_S (dm_clone_rs only).
     Set { name: String, setting: String },
     /// List the clones.
-    List,
+    List {
+        /// As JSON (the form of status --json, without rates).
+        #[arg(long)]
+        json: bool,
+    },
+}
+
+/// The most seconds an interval or a timeout may be: about 31 years.
+const MAX_SECONDS: f64 = 1e9;
+
+/// A number of seconds on the command line: finite, not negative, fractions taken.
+fn seconds(s: &str) -> Result<f64, String> {
+    let v: f64 = s
+        .trim()
+        .parse()
+        .map_err(|_| format!("'{s}' is not a number of seconds"))?;
+    if !v.is_finite() || !(0.0..=MAX_SECONDS).contains(&v) {
+        return Err(format!(
+            "'{s}' is not a number of seconds from 0 to {MAX_SECONDS:e} (leave --timeout out to wait as long as it takes)"
+        ));
+    }
+    Ok(v)
 }
 
 /// A bar on stderr when it is a terminal (wait, finish), else nothing.
@@ -177,7 +200,11 @@ fn run(cli: Cli) -> Res<ExitCode> {
             json,
             interval,
             ..
-        } => report::status(name, json, interval)?,
+        } => {
+            if !report::status(name, json, interval)? {
+                return Ok(ExitCode::from(1));
+            }
+        }
         Cmd::Wait { name, timeout } => {
             let dm = dm::Dm::open()?;
             if !follow(&dm, &name, timeout, stderr_bar())?.copied(&name) {
@@ -193,7 +220,11 @@ fn run(cli: Cli) -> Res<ExitCode> {
         Cmd::Pause { name } => dm::Dm::open()?.message(&name, "disable_hydration")?,
         Cmd::Resume { name } => dm::Dm::open()?.message(&name, "enable_hydration")?,
         Cmd::Set { name, setting } => settings::set(&name, &setting)?,
-        Cmd::List => report::list()?,
+        Cmd::List { json } => {
+            if !report::list(json)? {
+                return Ok(ExitCode::from(1));
+            }
+        }
     }
     Ok(ExitCode::SUCCESS)
 }
@@ -209,5 +240,41 @@ fn main() -> ExitCode {
             eprintln!("clonectl: {msg}");
             ExitCode::from(1)
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn seconds_are_finite_and_not_negative() {
+        assert_eq!(seconds("1"), Ok(1.0));
+        assert_eq!(seconds("0.5"), Ok(0.5));
+        assert_eq!(seconds("0"), Ok(0.0));
+        for bad in [
+            "inf", "Infinity", "-inf", "NaN", "nan", "-1", "-0.5", "1e300", "x", "",
+        ] {
+            let e = seconds(bad).unwrap_err();
+            assert!(
+                e.contains(&format!("'{bad}' is not a number of seconds")),
+                "{bad}: {e}"
+            );
+        }
+        // What clap makes of them: exit 2, the option named.
+        for args in [
+            &["clonectl", "status", "vm1", "--interval", "inf"][..],
+            &["clonectl", "status", "--interval", "NaN"],
+            &["clonectl", "wait", "vm1", "--timeout=-3"],
+            &["clonectl", "finish", "vm1", "--timeout", "1e300"],
+        ] {
+            let e = Cli::try_parse_from(args).err().unwrap();
+            assert_eq!(e.exit_code(), 2, "{args:?}");
+            assert!(
+                e.to_string().contains("is not a number of seconds"),
+                "{args:?}: {e}"
+            );
+        }
+        assert!(Cli::try_parse_from(["clonectl", "list", "--json"]).is_ok());
     }
 }

@@ -2,12 +2,13 @@
 //! `clonectl set`: a setting as KEY=VALUE, checked and sent as the target's
 //! message under its upstream name (ours takes those too).
 
-use crate::dm::{ours_loaded, Dm};
+use crate::dm::{loaded, Dm, Loaded};
 use crate::error::{fail, Res};
 
-/// The message for `setting` (KEY=VALUE), or why it is refused. `ours`: the
-/// loaded target is dm_clone_rs (which takes `auto` and copy_rate_limit).
-pub fn message_for(setting: &str, ours: bool) -> Res<String> {
+/// The message for `setting` (KEY=VALUE), or why it is refused. `target`: the loaded
+/// module (dm_clone_rs takes `auto` and copy_rate_limit).
+pub fn message_for(setting: &str, target: Loaded) -> Res<String> {
+    let ours = target == Loaded::Ours;
     let Some((key, value)) = setting.split_once('=') else {
         return fail(format!(
             "'{setting}' is not KEY=VALUE (copy_threshold=N, copy_batch_size=N, copy_rate_limit=N)"
@@ -18,7 +19,11 @@ pub fn message_for(setting: &str, ours: bool) -> Res<String> {
         "copy_batch_size" | "hydration_batch_size" => "hydration_batch_size",
         "copy_rate_limit" if ours => "copy_rate_limit",
         "copy_rate_limit" => {
-            return fail("copy_rate_limit is dm_clone_rs's: the C target has none")
+            return fail(
+                target
+                    .refuses("copy_rate_limit is dm_clone_rs's", "has none")
+                    .unwrap_or_default(),
+            )
         }
         _ => {
             return fail(format!(
@@ -28,9 +33,11 @@ pub fn message_for(setting: &str, ours: bool) -> Res<String> {
     };
     if value == "auto" && (!ours || wire == "copy_rate_limit") {
         return fail(if ours {
-            "copy_rate_limit takes a number of MiB/s (0: no limit), not auto"
+            "copy_rate_limit takes a number of MiB/s (0: no limit), not auto".to_string()
         } else {
-            "'auto' is dm_clone_rs's: the C target needs a number"
+            target
+                .refuses("'auto' is dm_clone_rs's", "needs a number")
+                .unwrap_or_default()
         });
     }
     if value != "auto" && value.parse::<u32>().is_err() {
@@ -41,7 +48,7 @@ pub fn message_for(setting: &str, ours: bool) -> Res<String> {
 
 /// Sends `setting` to the clone `name`.
 pub fn set(name: &str, setting: &str) -> Res<()> {
-    let msg = message_for(setting, ours_loaded())?;
+    let msg = message_for(setting, loaded())?;
     Dm::open()?.message(name, &msg)
 }
 
@@ -50,7 +57,8 @@ mod tests {
     use super::*;
 
     fn said(setting: &str, ours: bool) -> Result<String, String> {
-        message_for(setting, ours).map_err(|e| e.0)
+        let target = if ours { Loaded::Ours } else { Loaded::C };
+        message_for(setting, target).map_err(|e| e.0)
     }
 
     #[test]
@@ -73,10 +81,12 @@ mod tests {
         );
         assert!(said("copy_rate_limit=5", false)
             .unwrap_err()
-            .contains("C target has none"));
+            .contains("the loaded clone target is C's (dm_clone), which has none"));
+        let none = message_for("copy_rate_limit=5", Loaded::Neither).map_err(|e| e.0);
+        assert!(none.unwrap_err().contains("no clone target is loaded"));
         assert!(said("copy_threshold=auto", false)
             .unwrap_err()
-            .contains("needs a number"));
+            .contains("which needs a number"));
         assert!(said("copy_rate_limit=auto", true)
             .unwrap_err()
             .contains("not auto"));

@@ -53,12 +53,17 @@ pub mod flag {
 pub trait ReadAt {
     /// Fill `buf` from byte offset `off`; a short device is an error.
     fn read_exact_at(&mut self, buf: &mut [u8], off: u64) -> io::Result<()>;
+    /// The log's size in bytes: no entry's data may run past it.
+    fn byte_size(&mut self) -> io::Result<u64>;
 }
 
 /// Writes at byte offsets of the device a log is replayed onto.
 pub trait WriteAt {
     /// Write all of `buf` at byte offset `off`.
     fn write_all_at(&mut self, buf: &[u8], off: u64) -> io::Result<()>;
+    /// The target's size in bytes: no entry may end past it (a log replayed
+    /// onto a smaller device is not that device's log, or is damaged).
+    fn byte_size(&mut self) -> io::Result<u64>;
 }
 
 impl ReadAt for &[u8] {
@@ -68,6 +73,10 @@ impl ReadAt for &[u8] {
         let src = self.get(start..end).ok_or_else(short)?;
         buf.copy_from_slice(src);
         Ok(())
+    }
+
+    fn byte_size(&mut self) -> io::Result<u64> {
+        Ok(self.len() as u64)
     }
 }
 
@@ -80,6 +89,11 @@ impl WriteAt for Vec<u8> {
         }
         self[start..end].copy_from_slice(buf);
         Ok(())
+    }
+
+    /// Its length: a vector stands in for a device, which does not grow.
+    fn byte_size(&mut self) -> io::Result<u64> {
+        Ok(self.len() as u64)
     }
 }
 
@@ -100,6 +114,16 @@ pub enum Error {
     BadSectorSize(u32),
     /// An entry's header does not make sense (its index and why).
     BadEntry(u64, &'static str),
+    /// An entry ends past the end of the target (`log` false) or its data runs
+    /// past the end of the log (`log` true), whose size in bytes is `size`.
+    PastEnd {
+        /// The entry.
+        entry: Entry,
+        /// Whether it is the log it runs past, not the target.
+        log: bool,
+        /// The log's or the target's size in bytes.
+        size: u64,
+    },
 }
 
 impl fmt::Display for Error {
@@ -116,6 +140,32 @@ impl fmt::Display for Error {
                 write!(f, "impossible logical block size {s} in the super block")
             }
             Error::BadEntry(i, why) => write!(f, "entry {i}: {why}"),
+            Error::PastEnd { entry, log, size } => {
+                let e = entry;
+                write!(
+                    f,
+                    "entry {} ({} of {} sectors at sector {})",
+                    e.index,
+                    e.kind(),
+                    e.nr_sectors,
+                    e.sector
+                )?;
+                if *log {
+                    write!(
+                        f,
+                        ": its data runs past the end of the log ({} bytes): \
+                         the log is truncated or damaged; replay only the entries before it",
+                        size
+                    )
+                } else {
+                    write!(
+                        f,
+                        " ends past the end of the target ({} sectors): give the device \
+                         the log was recorded on (or one at least as large), or check the log",
+                        size / 512
+                    )
+                }
+            }
         }
     }
 }
@@ -301,32 +351,69 @@ impl<R: ReadAt> Log<R> {
 
     /// Apply `entries` (from [`Log::entries`], in order) to `target`: writes
     /// get their data, discards become zeros (what a discard leaves on the RAM
-    /// disks the tests use), flushes and marks change nothing.
+    /// disks the tests use), flushes and marks change nothing. Every entry is
+    /// checked against the target's and the log's sizes first: one that does
+    /// not fit is refused ([`Error::PastEnd`]) before anything is written. Data
+    /// is copied in pieces of at most [`CHUNK`] bytes.
     pub fn replay<W: WriteAt>(&mut self, entries: &[Entry], target: &mut W) -> Result<u64, Error> {
+        self.replay_in(entries, target, CHUNK)
+    }
+
+    /// [`Log::replay`] with pieces of `chunk` bytes (a multiple of 512).
+    fn replay_in<W: WriteAt>(
+        &mut self,
+        entries: &[Entry],
+        target: &mut W,
+        chunk: usize,
+    ) -> Result<u64, Error> {
+        let target_size = target.byte_size()?;
+        let log_size = self.dev.byte_size()?;
+        let changes = |e: &&Entry| e.flags & flag::MARK == 0 && e.nr_sectors > 0;
+        for e in entries.iter().filter(changes) {
+            // In u128, where neither end can overflow.
+            let bytes = u128::from(e.nr_sectors) * 512;
+            if (u128::from(e.sector) * 512 + bytes) > u128::from(target_size) {
+                return Err(Error::PastEnd {
+                    entry: e.clone(),
+                    log: false,
+                    size: target_size,
+                });
+            }
+            if e.has_data() && u128::from(e.data_offset) + bytes > u128::from(log_size) {
+                return Err(Error::PastEnd {
+                    entry: e.clone(),
+                    log: true,
+                    size: log_size,
+                });
+            }
+        }
         let mut written = 0u64;
         let mut buf = Vec::new();
-        for e in entries {
-            if e.flags & flag::MARK != 0 || e.nr_sectors == 0 {
-                continue;
+        for e in entries.iter().filter(changes) {
+            // Both fit in a u64: checked above against sizes that are u64s.
+            let at = e.sector * 512;
+            let len = e.nr_sectors * 512;
+            let mut done = 0u64;
+            while done < len {
+                // At most `chunk`, so it fits in a usize.
+                let n = (len - done).min(chunk as u64) as usize;
+                buf.resize(n, 0);
+                if e.flags & flag::DISCARD != 0 {
+                    buf.fill(0);
+                } else {
+                    self.dev.read_exact_at(&mut buf, e.data_offset + done)?;
+                }
+                target.write_all_at(&buf, at + done)?;
+                done += n as u64;
             }
-            let len = usize::try_from(e.nr_sectors * 512)
-                .map_err(|_| Error::BadEntry(e.index, "length out of range"))?;
-            buf.resize(len, 0);
-            if e.flags & flag::DISCARD != 0 {
-                buf.fill(0);
-            } else {
-                self.dev.read_exact_at(&mut buf, e.data_offset)?;
-            }
-            let at = e
-                .sector
-                .checked_mul(512)
-                .ok_or(Error::BadEntry(e.index, "sector out of range"))?;
-            target.write_all_at(&buf, at)?;
             written += e.nr_sectors;
         }
         Ok(written)
     }
 }
+
+/// The most [`Log::replay`] holds in memory at once: 1 MiB.
+pub const CHUNK: usize = 1 << 20;
 
 /// The writes and discards a power cut after one durability point may lose.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -785,11 +872,38 @@ mod tests {
         let mut l = Log::open(cut).unwrap();
         // Headers are all there, the last write's data is not.
         let e = l.entries().unwrap();
-        let mut dev = Vec::new();
-        assert!(matches!(l.replay(&e, &mut dev), Err(Error::Io(_))));
+        // Refused before anything is written, naming the entry.
+        let mut dev = vec![0x11u8; 16 * 1024];
+        let err = l.replay(&e, &mut dev).unwrap_err();
+        assert!(
+            matches!(&err, Error::PastEnd { entry, log: true, .. } if entry.index == 4),
+            "{err}"
+        );
+        assert!(dev.iter().all(|&b| b == 0x11));
         let cut = &log[..512 + 100];
         let mut l = Log::open(cut).unwrap();
         assert!(l.entries().is_err());
+    }
+
+    #[test]
+    fn replay_copies_in_pieces_of_the_chunk_size() {
+        for ss in [512, 4096] {
+            let mut b = Builder::new(ss);
+            let data: Vec<u8> = (0..5 * ss).map(|i| (i / 512) as u8 + 1).collect();
+            b.push(0, 0, &data, "");
+            b.discard(2 * ss as u64 / 512, 2 * ss as u64 / 512);
+            let log = b.finish();
+            let mut l = Log::open(&log[..]).unwrap();
+            let e = l.entries().unwrap();
+            let mut want = vec![0x11u8; 8 * ss];
+            want[..5 * ss].copy_from_slice(&data);
+            want[2 * ss..4 * ss].fill(0);
+            for chunk in [512, 1024, 1536, CHUNK] {
+                let mut dev = vec![0x11u8; 8 * ss];
+                l.replay_in(&e, &mut dev, chunk).unwrap();
+                assert_eq!(dev, want, "ss {ss}, chunk {chunk}");
+            }
+        }
     }
 
     /// An entry as `Log::entries` makes it (no data behind it).

@@ -41,11 +41,15 @@
 //!       order, or in reverse with --reverse. With --with, --from may be N+1 (a
 //!       target that already holds 0..=N gets only <entries>), and --to may be
 //!       left out: the window after the start of the log, nothing before it.
+//!   Every entry to apply is checked before TARGET is written: one that ends past
+//!   the end of TARGET (a regular file does not grow: it stands in for a device),
+//!   or whose data runs past the end of the log, is refused, naming the entry.
+//!   Data is copied in pieces of at most 1 MiB.
 //!   Every replay fsyncs TARGET. Errors go to stderr, prefixed `dmc-replay-log: `;
 //!   the exit code is 1, or 2 for a command line clap refuses.
 
 use std::fs::{File, OpenOptions};
-use std::io::{self, BufWriter, Write};
+use std::io::{self, BufWriter, Seek, SeekFrom, Write};
 use std::os::unix::fs::{FileExt, OpenOptionsExt};
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
@@ -200,6 +204,15 @@ impl ReadAt for DirectDev {
         out.copy_from_slice(&aligned[..out.len()]);
         Ok(())
     }
+
+    fn byte_size(&mut self) -> io::Result<u64> {
+        size_of(&self.file)
+    }
+}
+
+/// The size of a regular file or a block device (whose metadata says 0).
+fn size_of(mut file: &File) -> io::Result<u64> {
+    file.seek(SeekFrom::End(0))
 }
 
 /// The replay target, written through the page cache and fsynced at the end.
@@ -208,6 +221,10 @@ struct Target(File);
 impl WriteAt for Target {
     fn write_all_at(&mut self, buf: &[u8], off: u64) -> io::Result<()> {
         self.0.write_all_at(buf, off)
+    }
+
+    fn byte_size(&mut self) -> io::Result<u64> {
+        size_of(&self.0)
     }
 }
 

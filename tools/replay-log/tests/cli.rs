@@ -277,3 +277,85 @@ fn replay_with_refuses_what_is_not_in_the_window_and_leaves_the_target() {
         );
     }
 }
+
+/// A one-entry-per-call log of 512-byte sectors, each header as given:
+/// (sector, sectors, flags, data bytes actually stored after it).
+fn crafted(name: &str, entries: &[(u64, u64, u64, usize)]) -> PathBuf {
+    let mut log = vec![0u8; SS];
+    for &(sector, sectors, flags, data) in entries {
+        let mut h = vec![0u8; SS];
+        h[0..8].copy_from_slice(&sector.to_le_bytes());
+        h[8..16].copy_from_slice(&sectors.to_le_bytes());
+        h[16..24].copy_from_slice(&flags.to_le_bytes());
+        h[24..32].copy_from_slice(&sectors.wrapping_mul(512).to_le_bytes());
+        log.extend_from_slice(&h);
+        log.extend(std::iter::repeat_n(0x77, data));
+    }
+    log[0..8].copy_from_slice(&MAGIC.to_le_bytes());
+    log[8..16].copy_from_slice(&VERSION.to_le_bytes());
+    log[16..24].copy_from_slice(&(entries.len() as u64).to_le_bytes());
+    log[24..28].copy_from_slice(&(SS as u32).to_le_bytes());
+    let p = tmp(name);
+    std::fs::write(&p, log).unwrap();
+    p
+}
+
+#[test]
+fn replay_refuses_entries_past_the_target_or_the_log_before_writing_anything() {
+    // Each log starts with a good write of sector 0 (so a refusal after it
+    // had been applied would show on the target), then the bad entry.
+    let good = (0, 1, 0, 512);
+    for (name, bad, text) in [
+        (
+            "huge-discard",
+            (0, (1u64 << 55) + 1, flag::DISCARD, 0),
+            "entry 1 (discard of 36028797018963969 sectors at sector 0) ends past the end of",
+        ),
+        (
+            "huge-write",
+            (0, 1u64 << 40, 0, 512),
+            "entry 1 (write of 1099511627776 sectors at sector 0) ends past the end of",
+        ),
+        (
+            "overflowing-write",
+            (u64::MAX / 512, 2, 0, 1024),
+            "entry 1 (write of 2 sectors at sector 36028797018963967) ends past the end of",
+        ),
+        (
+            "past-the-target",
+            (15, 2, 0, 1024),
+            "entry 1 (write of 2 sectors at sector 15) ends past the end of",
+        ),
+        (
+            "discard-past-the-target",
+            (8, 9, flag::DISCARD, 0),
+            "entry 1 (discard of 9 sectors at sector 8) ends past the end of",
+        ),
+        (
+            "data-past-the-log",
+            (2, 4, 0, 1024),
+            "entry 1 (write of 4 sectors at sector 2): its data runs past the end of the log",
+        ),
+    ] {
+        let log = crafted(name, &[good, bad]);
+        let l = log.to_str().unwrap();
+        let t = tmp(&format!("{name}.target"));
+        std::fs::write(&t, vec![0x11u8; 16 * 512]).unwrap();
+        let ts = t.to_str().unwrap();
+        let o = run(&["replay", l, ts, "--to", "1"]);
+        let err = String::from_utf8_lossy(&o.stderr);
+        assert_eq!(o.status.code(), Some(1), "{name}: {err}");
+        assert!(err.contains(text), "{name}: {err}");
+        assert!(err.contains(l) && err.contains(ts), "{name}: {err}");
+        if !text.contains("the log") {
+            assert!(err.contains("the target (16 sectors)"), "{name}: {err}");
+        }
+        assert_eq!(
+            std::fs::read(&t).unwrap(),
+            vec![0x11u8; 16 * 512],
+            "{name}: the target was written"
+        );
+        // The same log up to its good entry replays.
+        assert_eq!(run(&["replay", l, ts, "--to", "0"]).status.code(), Some(0));
+    }
+}

@@ -10,12 +10,15 @@
 //! </superblock>
 //! ```
 //!
-//! or `--format human`: the same in words. Where blocks are damaged it dumps
-//! what it could read and says on stderr what it could not (exit 1); exit 2 if
-//! the input cannot be opened or has no readable superblock.
+//! or `--format human`: the same in words. Damaged metadata is refused (exit 1, nothing
+//! dumped) unless `-r/--repair` asks for what can be read: the regions whose state cannot
+//! be read are then dumped as `<unknown first=".." count=".."/>` runs (clone_restore
+//! refuses them until told what they are). Exit 2 if the input cannot be opened or has no
+//! readable superblock.
 
 use clap::{Parser, ValueEnum};
 use clone_metadata::read::{self, Depth};
+use clone_metadata::xml::Dump;
 use std::io::Write;
 use std::process::ExitCode;
 
@@ -34,44 +37,34 @@ struct Args {
     /// Write to this file instead of standard output (refused if it exists).
     #[arg(short, long)]
     output: Option<std::path::PathBuf>,
+    /// Dump what can be read of damaged metadata, marking the regions whose state cannot
+    /// be read as unknown (without it, damaged metadata is refused).
+    #[arg(short, long)]
+    repair: bool,
     /// The metadata device or a file holding its image.
     input: std::path::PathBuf,
 }
 
-fn dump(rep: &read::Report, format: Format, out: &mut dyn Write) -> std::io::Result<()> {
-    let sb = &rep.superblock;
-    let runs = rep.copied_runs();
+fn dump(d: &Dump, format: Format, out: &mut dyn Write) -> std::io::Result<()> {
+    let m = &d.metadata;
     match format {
-        Format::Xml => {
-            writeln!(
-                out,
-                "<superblock version=\"{}\" region_size=\"{}\" target_size=\"{}\" nr_regions=\"{}\" nr_copied=\"{}\">",
-                sb.version,
-                sb.region_size,
-                sb.target_size,
-                sb.nr_regions(),
-                rep.nr_copied()
-            )?;
-            for (first, count) in runs {
-                writeln!(out, "  <copied first=\"{first}\" count=\"{count}\"/>")?;
-            }
-            writeln!(out, "</superblock>")
-        }
+        Format::Xml => d.write_xml(out),
         Format::Human => {
-            writeln!(out, "version: {}", sb.version)?;
-            writeln!(out, "region size: {} sectors", sb.region_size)?;
-            writeln!(out, "target size: {} sectors", sb.target_size)?;
-            writeln!(
-                out,
-                "regions: {} ({} copied)",
-                sb.nr_regions(),
-                rep.nr_copied()
-            )?;
-            for (first, count) in runs {
+            writeln!(out, "version: {}", read::VERSION)?;
+            writeln!(out, "region size: {} sectors", m.region_size)?;
+            writeln!(out, "target size: {} sectors", m.target_size)?;
+            let copied: u64 = m.copied.iter().map(|&(_, n)| n).sum();
+            write!(out, "regions: {} ({copied} copied", m.nr_regions())?;
+            if !d.unknown.is_empty() {
+                write!(out, ", {} unknown", d.nr_unknown())?;
+            }
+            writeln!(out, ")")?;
+            for (first, count, unknown) in d.runs() {
+                let what = if unknown { "unknown" } else { "copied" };
                 if count == 1 {
-                    writeln!(out, "copied: {first}")?;
+                    writeln!(out, "{what}: {first}")?;
                 } else {
-                    writeln!(out, "copied: {first}-{}", first + count - 1)?;
+                    writeln!(out, "{what}: {first}-{}", first + count - 1)?;
                 }
             }
             Ok(())
@@ -101,11 +94,22 @@ fn main() -> ExitCode {
             eprintln!("clone_dump: {}: {p}", args.input.display());
         }
         eprintln!(
-            "clone_dump: {}: no readable superblock: nothing to dump",
+            "clone_dump: {}: no readable superblock: nothing to dump (clone_repair rebuilds the metadata given --region-size and --target-size)",
             args.input.display()
         );
         return ExitCode::from(2);
     }
+    for p in &rep.problems {
+        eprintln!("clone_dump: {}: {p}", args.input.display());
+    }
+    if !rep.problems.is_empty() && !args.repair {
+        eprintln!(
+            "clone_dump: {}: the metadata is damaged: nothing dumped; use -r/--repair to dump what can be read (regions whose state cannot be read are marked unknown), or clone_repair to rebuild it",
+            args.input.display()
+        );
+        return ExitCode::from(1);
+    }
+    let d = Dump::from_report(&rep);
     let mut out: Box<dyn Write> = match &args.output {
         Some(path) => match std::fs::OpenOptions::new()
             .write(true)
@@ -123,7 +127,7 @@ fn main() -> ExitCode {
         },
         None => Box::new(std::io::BufWriter::new(std::io::stdout().lock())),
     };
-    if let Err(e) = dump(&rep, args.format, &mut out).and_then(|()| out.flush()) {
+    if let Err(e) = dump(&d, args.format, &mut out).and_then(|()| out.flush()) {
         match &args.output {
             Some(path) => {
                 eprintln!("clone_dump: cannot write {}: {e}", path.display());
@@ -132,15 +136,13 @@ fn main() -> ExitCode {
             None => clone_metadata::cli::stdout_failed("clone_dump", &e),
         }
     }
-    for p in &rep.problems {
+    if !d.unknown.is_empty() {
         eprintln!(
-            "clone_dump: {}: {p} (dumped what could be read)",
-            args.input.display()
+            "clone_dump: {}: the state of {} regions cannot be read: dumped as unknown ({})",
+            args.input.display(),
+            d.nr_unknown(),
+            clone_metadata::cli::runs_text(&d.unknown)
         );
     }
-    if rep.problems.is_empty() {
-        ExitCode::SUCCESS
-    } else {
-        ExitCode::from(1)
-    }
+    ExitCode::SUCCESS
 }

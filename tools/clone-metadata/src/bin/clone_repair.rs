@@ -13,16 +13,11 @@
 //! and differ from the input; it gets fresh metadata (clone_restore's layout).
 //! Exit status: 0 repaired, 1 refused (the reason said), 2 cannot run.
 
-use clap::{Parser, ValueEnum};
+use clap::Parser;
+use clone_metadata::cli::{runs_text, Unknown, UNKNOWN_CHOICE};
 use clone_metadata::read::{self, BlockSource, Depth};
 use clone_metadata::write;
 use std::process::ExitCode;
-
-#[derive(Clone, Copy, PartialEq, Eq, ValueEnum)]
-enum Unknown {
-    Copied,
-    Uncopied,
-}
 
 #[derive(Parser)]
 #[command(
@@ -47,24 +42,6 @@ struct Args {
     target_size: Option<u64>,
 }
 
-fn runs_text(runs: &[(u64, u64)]) -> String {
-    let mut s: Vec<String> = runs
-        .iter()
-        .take(8)
-        .map(|&(f, n)| {
-            if n == 1 {
-                format!("{f}")
-            } else {
-                format!("{f}-{}", f + n - 1)
-            }
-        })
-        .collect();
-    if runs.len() > 8 {
-        s.push(format!("and {} more runs", runs.len() - 8));
-    }
-    s.join(", ")
-}
-
 fn main() -> ExitCode {
     let args: Args = match clone_metadata::cli::parse() {
         Ok(a) => a,
@@ -81,15 +58,13 @@ fn main() -> ExitCode {
     if let Err(code) = clone_metadata::cli::refuse_foreign("clone_repair", &args.input, &input) {
         return code;
     }
-    let output = match std::fs::OpenOptions::new().write(true).open(&args.output) {
+    let output = match clone_metadata::cli::open_output(
+        "clone_repair",
+        &args.output,
+        "give an existing device or image",
+    ) {
         Ok(f) => f,
-        Err(e) => {
-            eprintln!(
-                "clone_repair: cannot open {} for writing: {e} (give an existing device or image)",
-                args.output.display()
-            );
-            return ExitCode::from(2);
-        }
+        Err(code) => return code,
     };
     if clone_metadata::cli::same_file(&input, &output) {
         eprintln!(
@@ -143,27 +118,19 @@ fn main() -> ExitCode {
         match args.unknown {
             None => {
                 eprintln!(
-                    "clone_repair: the state of {total} regions cannot be read ({}). Marking them copied may expose what the destination held before; marking them uncopied may hide writes made since (they read from the source again). Choose with --unknown copied or --unknown uncopied.",
+                    "clone_repair: the state of {total} regions cannot be read ({}). {UNKNOWN_CHOICE}",
                     runs_text(&unknown)
                 );
                 return ExitCode::from(1);
             }
-            Some(Unknown::Uncopied) => {
-                eprintln!("clone_repair: {total} regions of unknown state become uncopied");
-            }
-            Some(Unknown::Copied) => {
-                eprintln!("clone_repair: {total} regions of unknown state become copied");
-                m.copied.extend(unknown.iter().copied());
-                m.copied.sort_unstable();
-                // Merge touching runs.
-                let mut merged: Vec<(u64, u64)> = Vec::new();
-                for (f, n) in m.copied.drain(..) {
-                    match merged.last_mut() {
-                        Some((mf, mn)) if *mf + *mn >= f => *mn = (*mn).max(f + n - *mf),
-                        _ => merged.push((f, n)),
-                    }
+            Some(u) => {
+                eprintln!(
+                    "clone_repair: {total} regions of unknown state become {}",
+                    u.word()
+                );
+                if u == Unknown::Copied {
+                    m.copied = write::union_runs(&m.copied, &unknown);
                 }
-                m.copied = merged;
             }
         }
     }

@@ -5,7 +5,9 @@
 //! The output must exist (a metadata device, or a file whose size is the
 //! device's); what is written opens with both kernel targets with exactly the
 //! regions the XML names copied. It refuses a device too small for the regions
-//! (saying how big it must be) and an XML that does not parse (saying where).
+//! (saying how big it must be) and an XML that does not parse (saying where). A salvaged
+//! dump's `<unknown>` runs (clone_dump -r) are refused unless `--unknown copied` or
+//! `--unknown uncopied` says what they become (clone_repair's option).
 //! Exit status: 0 written, 1 refused (bad input), 2 cannot run (usage, files).
 
 use clap::Parser;
@@ -21,6 +23,9 @@ struct Args {
     /// The metadata device (or image file) to write; it must exist.
     #[arg(short, long)]
     output: std::path::PathBuf,
+    /// What regions of unknown state (clone_dump -r's <unknown> runs) become.
+    #[arg(long, value_enum)]
+    unknown: Option<clone_metadata::cli::Unknown>,
 }
 
 fn main() -> ExitCode {
@@ -55,22 +60,43 @@ fn main() -> ExitCode {
             return ExitCode::from(1);
         }
     };
-    let m = match xml::from_xml(&text) {
-        Ok(m) => m,
+    let d = match xml::parse(&text) {
+        Ok(d) => d,
         Err(e) => {
             eprintln!("clone_restore: {}: {e}", args.input.display());
             return ExitCode::from(1);
         }
     };
-    let out = match std::fs::OpenOptions::new().write(true).open(&args.output) {
-        Ok(f) => f,
-        Err(e) => {
-            eprintln!(
-                "clone_restore: cannot open {} for writing: {e} (give an existing metadata device or image file)",
-                args.output.display()
-            );
-            return ExitCode::from(2);
+    let m = if d.unknown.is_empty() {
+        d.metadata
+    } else {
+        let n = d.nr_unknown();
+        match args.unknown {
+            None => {
+                eprintln!(
+                    "clone_restore: {}: the state of {n} regions is unknown ({}): clone_dump -r could not read them. {}",
+                    args.input.display(),
+                    clone_metadata::cli::runs_text(&d.unknown),
+                    clone_metadata::cli::UNKNOWN_CHOICE
+                );
+                return ExitCode::from(1);
+            }
+            Some(u) => {
+                eprintln!(
+                    "clone_restore: {n} regions of unknown state become {}",
+                    u.word()
+                );
+                d.resolve(u)
+            }
         }
+    };
+    let out = match clone_metadata::cli::open_output(
+        "clone_restore",
+        &args.output,
+        "give an existing metadata device or image file",
+    ) {
+        Ok(f) => f,
+        Err(code) => return code,
     };
     if clone_metadata::cli::same_file(&input, &out) {
         eprintln!(
