@@ -8,7 +8,9 @@
 # stops the copy and resume restarts it; set changes the threshold; wait returns
 # when all is copied (exit 3 on its timeout), status --watch follows the copy
 # to its end with a line per interval; create refuses a destination held by
-# another device, and a source held by one unless --force; finish swaps in a linear table
+# another device, and a source held by one unless --force, and a metadata
+# device holding a clone's metadata or a file system unless --force (both
+# targets); finish swaps in a linear table
 # while a reader keeps reading (no I/O fails) and the device reads as the source
 # plus the writes; exit codes 1 and 2 for a missing device and bad usage.
 . "$(dirname "$0")/lib.sh"
@@ -18,7 +20,7 @@ DMC_DEV_MB=16
 command -v clonectl >/dev/null || ktap_exit_fail_msg "clonectl is not in the guest"
 dmc_require_both dm_delay
 dm_brd_setup dmc- 3 "$DMC_DEV_MB"
-ktap_set_plan 33
+ktap_set_plan 35
 
 dmc_fill_source || ktap_exit_fail_msg "cannot fill the source"
 len=$(dm_sectors "$DMC_SRC")
@@ -63,6 +65,32 @@ forced() {
 }
 dm_test "with --force a source held by another device is taken, with a warning" forced
 dmsetup remove dmc-hold
+
+# What the metadata device holds: a clone's metadata (one made by <module> and
+# removed), refused, nothing created; with --force taken (resuming that clone);
+# an ext4 file system refused, naming it; zeroed, taken.
+existing() { # <module>
+	dmc_use_target "$1" || return 1
+	dd if=/dev/zero of=$DMC_META bs=4096 count=1 oflag=direct 2>/dev/null
+	clonectl create c1 $args --region-size 4k --no-copy >/dev/null && dmc_serves "$1" &&
+		dmsetup remove c1 || return 1
+	refused "metadata device $DMC_META holds a clone's metadata (region size 8 sectors" \
+		$args --region-size 4k --no-copy || return 1
+	! dmsetup info c1 >/dev/null 2>&1 || { echo "# created anyway"; return 1; }
+	out=$(clonectl create c1 $args --region-size 4k --no-copy --force 2>&1) &&
+		echo "$out" | grep -q "warning: metadata device .* holds a clone's metadata" &&
+		dmc_serves "$1" && dmsetup remove c1 || { echo "# --force: $out"; return 1; }
+	mkfs.ext4 -q -F $DMC_META >/dev/null 2>&1 || return 1
+	refused "metadata device $DMC_META holds an ext2/ext3/ext4 file system" \
+		$args --region-size 4k --no-copy || return 1
+	dd if=/dev/zero of=$DMC_META bs=4096 count=1 oflag=direct 2>/dev/null
+	clonectl create c1 $args --region-size 4k --no-copy >/dev/null && dmsetup remove c1
+}
+for m in dm_clone_rs dm_clone; do
+	dm_test "$m: create refuses a metadata device holding a clone's metadata or a file system" \
+		existing $m
+done
+dmc_use_target dm_clone_rs || ktap_exit_fail_msg "cannot load dm_clone_rs"
 
 dd if=/dev/zero of=$DMC_META bs=4096 count=1 oflag=direct 2>/dev/null
 dmc_slow_source 2

@@ -6,14 +6,14 @@
 # periodic commit: a write without fsync is lost then); other marks are
 # committed by the periodic commit within about a second; reloading the
 # table resumes the copy where it stopped, and the data stays right, also
-# across a reload of a live table.
+# across a reload of a live table; status does not wait for a commit running.
 . "$(dirname "$0")/lib.sh"
 
 ktap_print_header
 DMC_DEV_MB=16
 dmc_setup
 dm_require_modules dm_delay
-ktap_set_plan 31
+ktap_set_plan 32
 
 dmc_fill_source || ktap_exit_fail_msg "cannot fill the source"
 len=$(dm_sectors "$DMC_SRC")
@@ -194,4 +194,32 @@ dm_test "and finishes" dmc_wait_copied dmc-md 120
 dmsetup remove dmc-md
 cmp -s "$DMC_DEST" /tmp/dmc-exp.img
 dm_test "destination equals the source plus the writes" [ $? = 0 ]
+
+# A long commit does not block status: with the metadata's writes held by a
+# dm-delay (20 s), a write with fsync starts a commit; once its writes are held,
+# status must answer while they still are (it commits first only when no commit
+# runs, and reads the block counts of the last commit). C's status waits for
+# the commit, as ours did: it would answer only once the writes are let go.
+# The writes and flushes dm-delay holds (its status: reads, writes, flushes held).
+held_writes() { dmsetup status dmc-zmeta | awk '{ print $5 + $6 }'; }
+long_commit() {
+	dd if=/dev/zero of=$M bs=4096 count=1 oflag=direct 2>/dev/null
+	dmsetup create dmc-md --table "$table" || return 1
+	dmc_swap dmc-zmeta "0 $msect delay $DMC_META 0 0 $DMC_META 0 20000" || return 1
+	dd if=/dev/urandom of=$C bs=4096 count=1 seek=10 oflag=direct conv=fsync 2>/dev/null &
+	i=0
+	while [ "$(held_writes)" = 0 ]; do
+		[ $i -lt 600 ] || { echo "# no commit started"; break; }
+		sleep 0.1
+		i=$((i + 1))
+	done
+	st=$(dmsetup status dmc-md)
+	held=$(held_writes)
+	dmc_swap dmc-zmeta "0 $msect linear $DMC_META 0"
+	wait
+	echo "# status while the commit's writes were held: '$st'; $held writes still held after it"
+	dmsetup remove dmc-md
+	[ "$held" -gt 0 ] && [ -n "$st" ]
+}
+dm_test "status answers while a commit's metadata writes are held" long_commit
 ktap_finished

@@ -5,18 +5,19 @@
 # whole (and both targets' dumps agree); clone_restore of that dump onto blank
 # metadata opens with both targets with the dumped regions copied (and reads as
 # the clone did); a flipped bit in the bitset's array block is found by
-# clone_check, and the kernel refuses that metadata too; clone_metadata_size's
-# suggestion is what metadata_size.sh holds the targets to.
+# clone_check, and the kernel refuses that metadata too; metadata a live table
+# holds is refused by every tool, untouched; clone_metadata_size's suggestion
+# is what metadata_size.sh holds the targets to.
 . "$(dirname "$0")/lib.sh"
 
 ktap_print_header
 DMC_DEV_MB=4
-for t in clone_check clone_dump clone_restore clone_metadata_size; do
+for t in clone_check clone_dump clone_restore clone_repair clone_metadata_size; do
 	command -v $t >/dev/null || ktap_exit_fail_msg "$t is not in the guest"
 done
 dmc_require_both
 dm_brd_setup dmc- 3 "$DMC_DEV_MB"
-ktap_set_plan 13
+ktap_set_plan 15
 
 dmc_fill_source || ktap_exit_fail_msg "cannot fill the source"
 len=$(dm_sectors "$DMC_SRC")
@@ -104,6 +105,47 @@ damaged() {
 	return 1
 }
 dm_test "a damaged array block: clone_check exits 1 naming it, the kernel refuses it" damaged
+
+# Live metadata: while a table holds the metadata device (running, then
+# suspended), every tool refuses it (exit 2, "is in use": it opens block devices
+# exclusively) and writes nothing to it; once the clone is removed they work.
+# refused <label> <command...>
+refused() {
+	label=$1
+	shift
+	out=$("$@" 2>&1 </dev/null)
+	st=$?
+	[ $st = 2 ] && echo "$out" | grep -q "is in use" ||
+		{ echo "# $label: $* exited $st: $(echo "$out" | head -n 2)"; return 1; }
+}
+live() { # <module>
+	use "$1" || return 1
+	dd if=/dev/zero of="$DMC_META" bs=4096 count=1 oflag=direct 2>/dev/null
+	dmsetup create dmc-t --table "$table" || return 1
+	dmc_serves "$1" || { dmsetup remove dmc-t; return 1; }
+	# (Nothing written to the clone: it has nothing to commit, so the metadata
+	# changes only if a tool writes it.)
+	dd if="$DMC_META" of=/tmp/dmc-live-before.img bs=1M iflag=direct 2>/dev/null
+	rc=0
+	for state in running suspended; do
+		if [ $state = suspended ]; then dmsetup suspend dmc-t || rc=1; fi
+		refused "$state" clone_check "$DMC_META" || rc=1
+		refused "$state" clone_dump "$DMC_META" || rc=1
+		refused "$state" clone_restore -i "$expect" -o "$DMC_META" || rc=1
+		refused "$state" clone_repair -i "$DMC_META" -o /tmp/dmc-live-repair.img || rc=1
+		refused "$state" clone_repair -i "/tmp/dmc-meta-$1.img" -o "$DMC_META" || rc=1
+	done
+	dd if="$DMC_META" of=/tmp/dmc-live-after.img bs=1M iflag=direct 2>/dev/null
+	cmp -s /tmp/dmc-live-before.img /tmp/dmc-live-after.img ||
+		{ echo "# the metadata changed while the tools were refused"; rc=1; }
+	dmsetup resume dmc-t && dmsetup remove dmc-t || rc=1
+	clone_check -q "$DMC_META" || { echo "# clone_check after the remove: $?"; rc=1; }
+	return $rc
+}
+for tm in dm_clone_rs dm_clone; do
+	dm_test "$tm: the tools refuse metadata a table holds, running or suspended, and work after the remove" \
+		live $tm
+done
 dd if=/dev/zero of="$DMC_META" bs=4096 count=1 oflag=direct 2>/dev/null
 dm_test "clone_check exits 1 on never-formatted metadata" sh -c "clone_check -q $DMC_META; [ \$? = 1 ]"
 dm_test "clone_metadata_size: 4.25 MiB for 1 TiB in 1 MiB regions (metadata_size.sh's device)" \

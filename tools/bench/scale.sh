@@ -25,12 +25,14 @@
 # that once per hour at most: the first offender only, hence ours first, and
 # the report says which phase it came in.
 # Run it with: make vm-run SCRIPT=tools/bench/scale.sh VM_MEM=4G
-# (LOGS="24 28 30" needs VM_MEM=6G; 2^28 takes some minutes per target on TCG;
+# (IMPLS="dm_clone_rs" runs ours alone; LOGS="24 28 30" needs VM_MEM=6G;
+# 2^28 takes some minutes per target on TCG;
 # LOGS="30 31" GROW=1 VM_MEM=6G: 64 TiB grown to 128 TiB, and 128 TiB made
 # at once, 2^31 regions being the format's maximum).
 set -e
 LOGS=${LOGS:-"24 28"}
 GROW=${GROW:-0}
+IMPLS=${IMPLS:-"dm_clone_rs dm_clone"}
 LATENCY_MS=${LATENCY_MS:-1000}
 export DM_DISABLE_UDEV=1
 ds() { dmsetup --noudevsync "$@"; }
@@ -75,7 +77,7 @@ for L in $LOGS; do
 	ds create s-src --table "0 $((LEN << G)) error"
 	ds create s-dst --table "0 $((LEN << G)) error"
 	TABLE="0 $LEN clone /dev/ram0 /dev/mapper/s-dst /dev/mapper/s-src 128 2 no_hydration no_discard_passdown"
-	for impl in dm_clone_rs dm_clone; do
+	for impl in $IMPLS; do
 		use $impl
 		mark "$impl 2^$L"
 		dd if=/dev/zero of=/dev/ram0 bs=1M count=1 oflag=direct 2>/dev/null

@@ -14,6 +14,7 @@
 //! | `report`    | status, table line, messages and their replies                    |
 //! | `limits`    | the queue limits the clone sets (`io_hints`)                      |
 //! | `settings`  | what the table and messages set (caps, rate limit, features)      |
+//! | `usage`     | what status reads without the metadata mutex                      |
 //!
 //! The copied map and its commit order are in `marks`, the regions being filled in
 //! `regions`, region arithmetic in `geometry`, the copy controller in `copy_control`.
@@ -52,6 +53,7 @@ mod lifecycle;
 mod limits;
 mod report;
 mod settings;
+mod usage;
 mod worker;
 
 use crate::{
@@ -72,6 +74,7 @@ use kernel::{
 };
 use lifecycle::Lifecycle;
 use settings::Settings;
+use usage::MetaUsage;
 use worker::{Deferred, WorkerFlags};
 
 /// How long the worker waits before trying again an allocation that failed (a write's
@@ -124,6 +127,8 @@ pub(crate) struct CloneCore {
     md: Mutex<Option<Metadata>>,
     /// The metadata mode (see `commit`).
     mode: ModeCell,
+    /// The metadata's block counts for status, and whether a commit runs (see `usage`).
+    usage: MetaUsage,
     /// The kcopyd clients (`None` once the target is being destroyed) and the background scan.
     #[pin]
     copier: Mutex<Copier>,
@@ -189,6 +194,7 @@ impl CloneCore {
                 failures <- Failures::new(nr_regions),
                 md <- new_mutex!(Some(p.metadata), "clone_md"),
                 mode: ModeCell::new(),
+                usage: MetaUsage::new(),
                 copier <- new_mutex!(Copier::new(p.kcopyd), "clone_copier"),
                 in_flight: InFlight::new(),
                 deferred <- new_spinlock_irq!(Deferred::new(), "clone_deferred"),

@@ -109,6 +109,7 @@ impl CloneCore {
     /// needs the commit must fail. Process context.
     pub(super) fn commit(self: &Arc<Self>) -> Result<bool> {
         let mut md = self.md.lock();
+        let _running = self.usage.running();
         if self.mode.writes_lost() {
             return Err(EIO);
         }
@@ -148,6 +149,7 @@ impl CloneCore {
         match written {
             Ok(()) => {
                 self.regions.marks().end_commit(closed);
+                self.usage.record(md.as_ref());
                 Ok(true)
             }
             Err(e) => {
@@ -189,6 +191,7 @@ impl CloneCore {
             }
         };
         self.set_mode(mode);
+        self.usage.record(md.as_ref());
         // What the metadata opened again (its last commit) does not record reads as not
         // copied; without metadata (Fail mode: all I/O fails) nothing is on disk.
         let taken = self

@@ -104,6 +104,7 @@ impl CloneCore {
                 e.to_errno()
             );
         })?;
+        self.usage.record(Some(&m));
         *md = Some(m);
         self.life.loaded.store(true, Ordering::Release);
         Ok(())

@@ -11,7 +11,10 @@ use kernel::{device_mapper::StatusWriter, prelude::*, sync::Arc, time::ktime_get
 
 impl CloneCore {
     pub(crate) fn status(self: &Arc<Self>, commit_first: bool, out: &mut StatusWriter<'_>) {
-        if commit_first {
+        // Not while a commit runs: that one brings the figures up to date, and waiting for it
+        // (a minute for a whole-device discard of 2^30 regions under TCG) would block status
+        // (see `usage`).
+        if commit_first && !self.usage.committing() {
             let _ = self.commit();
         }
         let mode = self.mode();
@@ -19,7 +22,15 @@ impl CloneCore {
             let _ = write!(out, "Fail");
             return;
         }
-        let usage = {
+        // Once loaded, the counts of the last commit, without the metadata mutex.
+        let recorded = if self.life.loaded() {
+            self.usage.blocks()
+        } else {
+            None
+        };
+        let usage = if let Some(blocks) = recorded {
+            Some(Ok(blocks))
+        } else {
             let mut md = self.md.lock();
             if !self.life.loaded() {
                 // A table never resumed (`dmsetup status --inactive`): its counts come from

@@ -86,7 +86,7 @@ fn main() -> ExitCode {
         } else {
             let _ = writeln!(
                 out,
-                "{input}: damaged: {} problem(s); clone_dump can show what is readable, clone_repair rebuilds",
+                "{input}: damaged: {} problem(s); clone_dump -r salvages what is readable, clone_repair rebuilds",
                 rep.problems.len()
             );
         }
