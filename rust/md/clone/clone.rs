@@ -128,6 +128,7 @@ pub(crate) struct CloneCore {
     /// The metadata mode (see `commit`).
     mode: ModeCell,
     /// The metadata's block counts for status, and whether a commit runs (see `usage`).
+    #[pin]
     usage: MetaUsage,
     /// The kcopyd clients (`None` once the target is being destroyed) and the background scan.
     #[pin]
@@ -194,7 +195,7 @@ impl CloneCore {
                 failures <- Failures::new(nr_regions),
                 md <- new_mutex!(Some(p.metadata), "clone_md"),
                 mode: ModeCell::new(),
-                usage: MetaUsage::new(),
+                usage <- MetaUsage::new(),
                 copier <- new_mutex!(Copier::new(p.kcopyd), "clone_copier"),
                 in_flight: InFlight::new(),
                 deferred <- new_spinlock_irq!(Deferred::new(), "clone_deferred"),

@@ -135,12 +135,17 @@ impl DiskBitset {
     /// `dm_bitset_resize` never yields, and growing by 2^31 bits inserts about 66,000 array
     /// blocks: the resize is done in steps of [`RESIZE_STEP`] bits (each length between the
     /// old and the new one a multiple of it, so whole words), offering the CPU between them.
-    /// The steps add up to the one resize (no commit comes between them).
+    /// The steps add up to the one resize (no commit comes between them). The one-word cache
+    /// is written and forgotten first: a cached word past a shrunk end could not be written
+    /// back, and one grown again would be answered from the cache with its old bits.
+    ///
+    /// On failure the bitset may be part way through a step: drop it (and the transaction).
     ///
     /// # Context
     ///
     /// Process context; sleeps.
     pub fn resize(&mut self, tm: &mut TransactionManager, new_len: u32, value: bool) -> Result {
+        self.flush_and_forget(tm)?;
         while self.len != new_len {
             let old_len = self.len;
             let next = if new_len > old_len {

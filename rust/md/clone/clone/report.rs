@@ -11,10 +11,11 @@ use kernel::{device_mapper::StatusWriter, prelude::*, sync::Arc, time::ktime_get
 
 impl CloneCore {
     pub(crate) fn status(self: &Arc<Self>, commit_first: bool, out: &mut StatusWriter<'_>) {
-        // Not while a commit runs: that one brings the figures up to date, and waiting for it
-        // (a minute for a whole-device discard of 2^30 regions under TCG) would block status
-        // (see `usage`).
-        if commit_first && !self.usage.committing() {
+        // Commits first (as C), after the running commit, if any, ends; not if it is still
+        // running after a while (a whole-device discard of 2^30 regions commits for over a
+        // minute under TCG): status then answers with the counts of the last commit (see
+        // `usage`).
+        if commit_first && self.usage.wait_idle(super::usage::STATUS_WAIT_MS) {
             let _ = self.commit();
         }
         let mode = self.mode();

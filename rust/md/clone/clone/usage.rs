@@ -1,20 +1,32 @@
 // SPDX-License-Identifier: GPL-2.0
 
 //! What `status` reads without the metadata mutex: the metadata blocks in use as of the last
-//! commit (or open), and whether a commit is running.
+//! commit (or open), and whether a commit is running, with a bounded wait for it to end.
 //!
 //! A commit holds the mutex for as long as it writes: the commit of a whole-device discard
-//! of 2^30 regions writes 2^24 words, about a minute under TCG. C's status takes the mutex
-//! (to commit first, and to read the space map), so `dmsetup status` waits for all of it, and
-//! the hung-task detector reports the wait. Here status commits first only if no commit is
-//! running (that one brings the figures up to date), and reads the block counts recorded
-//! here; between commits they cannot change (blocks are allocated only inside a commit, an
-//! open or a grow, all under the mutex, each of which records them).
+//! of 2^30 regions writes 2^24 words, about a minute and a half under TCG. C's status takes
+//! the mutex (to commit first, and to read the space map), so `dmsetup status` waits for all
+//! of it, and the hung-task detector reports the wait. Here status waits for a running commit
+//! at most [`STATUS_WAIT_MS`], then commits first as C does; if the commit is still running
+//! then, status does not commit and answers with the counts of the last commit (the copied
+//! count and the mode are then those from before the running commit ends). The block counts
+//! are recorded here; between commits they cannot change (blocks are allocated only inside a
+//! commit, an open or a grow, all under the mutex, each of which records them).
 //!
-//! Written under the metadata mutex, read from process context (status).
+//! Written under the metadata mutex; `running` is taken inside it (by a commit) or alone (by
+//! status), so it never waits for the metadata mutex. Process context only.
 
 use crate::metadata::Metadata;
-use core::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use core::sync::atomic::{AtomicU64, Ordering};
+use kernel::{
+    new_condvar, new_mutex,
+    prelude::*,
+    sync::{CondVar, Mutex},
+    time::msecs_to_jiffies,
+};
+
+/// How long status waits for a running commit to end before answering without committing.
+pub(super) const STATUS_WAIT_MS: u32 = 2000;
 
 /// No figures recorded (no metadata: `Fail` mode, or never opened).
 const UNKNOWN: u64 = u64::MAX;
@@ -24,18 +36,24 @@ const UNKNOWN: u64 = u64::MAX;
 /// # Invariants
 ///
 /// `blocks` is [`UNKNOWN`] or `used << 32 | total` with both below 2^32 (a metadata device
-/// has at most 2^32 blocks of 4 KiB: the space map's limit is far below that).
+/// has at most 2^32 blocks of 4 KiB: the space map's limit is far below that). `running` is
+/// true exactly while a [`Running`] guard lives; `ended` is notified when it drops.
+#[pin_data]
 pub(super) struct MetaUsage {
     blocks: AtomicU64,
-    committing: AtomicBool,
+    #[pin]
+    running: Mutex<bool>,
+    #[pin]
+    ended: CondVar,
 }
 
 impl MetaUsage {
-    pub(super) fn new() -> Self {
-        Self {
+    pub(super) fn new() -> impl PinInit<Self> {
+        pin_init!(Self {
             blocks: AtomicU64::new(UNKNOWN),
-            committing: AtomicBool::new(false),
-        }
+            running <- new_mutex!(false, "clone_commit_running"),
+            ended <- new_condvar!("clone_commit_ended"),
+        })
     }
 
     /// Records the counts of `md` (unknown without metadata, or if they cannot be read).
@@ -59,22 +77,40 @@ impl MetaUsage {
 
     /// Marks a commit as running until the returned guard is dropped. Called with the
     /// metadata mutex held (so only one is marked at a time).
+    ///
+    /// # Context
+    ///
+    /// Process context; may sleep.
     pub(super) fn running(&self) -> Running<'_> {
-        self.committing.store(true, Ordering::Relaxed);
-        Running(&self.committing)
+        *self.running.lock() = true;
+        Running(self)
     }
 
-    /// Whether a commit is running (a hint: one may start or end right after).
-    pub(super) fn committing(&self) -> bool {
-        self.committing.load(Ordering::Relaxed)
+    /// Waits up to `ms` milliseconds for no commit to be running; returns whether none is
+    /// (a new one may start right after).
+    ///
+    /// # Context
+    ///
+    /// Process context, not holding the metadata mutex; sleeps.
+    pub(super) fn wait_idle(&self, ms: u32) -> bool {
+        let mut left = msecs_to_jiffies(ms);
+        let mut running = self.running.lock();
+        while *running {
+            match self.ended.wait_interruptible_timeout(&mut running, left) {
+                kernel::sync::CondVarTimeoutResult::Woken { jiffies } => left = jiffies,
+                _ => return !*running,
+            }
+        }
+        true
     }
 }
 
 /// A running commit (see [`MetaUsage::running`]); dropped when it ends, however it ends.
-pub(super) struct Running<'a>(&'a AtomicBool);
+pub(super) struct Running<'a>(&'a MetaUsage);
 
 impl Drop for Running<'_> {
     fn drop(&mut self) {
-        self.0.store(false, Ordering::Relaxed);
+        *self.0.running.lock() = false;
+        self.0.ended.notify_all();
     }
 }
