@@ -76,13 +76,15 @@ existing() { # <module>
 		dmsetup remove c1 || return 1
 	refused "metadata device $DMC_META holds a clone's metadata (region size 8 sectors" \
 		$args --region-size 4k --no-copy || return 1
-	! dmsetup info c1 >/dev/null 2>&1 || { echo "# created anyway"; return 1; }
+	! dmsetup info c1 >/dev/null 2>&1 || { echo "# created anyway"; dmsetup remove c1; return 1; }
 	out=$(clonectl create c1 $args --region-size 4k --no-copy --force 2>&1) &&
 		echo "$out" | grep -q "warning: metadata device .* holds a clone's metadata" &&
-		dmc_serves "$1" && dmsetup remove c1 || { echo "# --force: $out"; return 1; }
+		dmc_serves "$1" && dmsetup remove c1 ||
+		{ echo "# --force: $out"; dmsetup remove c1 2>/dev/null; return 1; }
 	mkfs.ext4 -q -F $DMC_META >/dev/null 2>&1 || return 1
 	refused "metadata device $DMC_META holds an ext2/ext3/ext4 file system" \
 		$args --region-size 4k --no-copy || return 1
+	! dmsetup info c1 >/dev/null 2>&1 || { echo "# created anyway"; dmsetup remove c1; return 1; }
 	dd if=/dev/zero of=$DMC_META bs=4096 count=1 oflag=direct 2>/dev/null
 	clonectl create c1 $args --region-size 4k --no-copy >/dev/null && dmsetup remove c1
 }
@@ -164,7 +166,8 @@ out=$(clonectl status nosuch 2>&1)
 rc=$?
 echo "# $out"
 dm_test "a missing device: exit 1, named" \
-	sh -c "[ $rc = 1 ] && echo '$out' | grep -qx 'clonectl: no device-mapper device is named nosuch (see clonectl list)'"
+	sh -c '[ "$1" = 1 ] && printf "%s\n" "$2" | grep -qx "clonectl: no device-mapper device is named nosuch (see clonectl list)"' \
+	sh "$rc" "$out"
 
 clonectl >/dev/null 2>&1
 dm_test "no command: exit 2" [ $? = 2 ]

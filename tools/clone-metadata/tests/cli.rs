@@ -54,6 +54,12 @@ fn text(o: &Output) -> String {
     )
 }
 
+/// Asserts that the tool exited with `code` and said `needle` (stdout or stderr).
+fn says(o: &Output, code: i32, needle: &str) {
+    assert_eq!(o.status.code(), Some(code), "{}", text(o));
+    assert!(text(o).contains(needle), "{}", text(o));
+}
+
 #[test]
 fn help_and_version() {
     for tool in ["check", "dump"] {
@@ -84,12 +90,8 @@ fn check_says_clean_or_names_the_damaged_block() {
     let good = tmp("good.img");
     image(&good, false);
     let o = run("check", &[good.to_str().unwrap()]);
-    assert_eq!(o.status.code(), Some(0), "{}", text(&o));
-    assert!(
-        text(&o).contains("256 regions, 13 copied") && text(&o).contains("clean"),
-        "{}",
-        text(&o)
-    );
+    says(&o, 0, "256 regions, 13 copied");
+    says(&o, 0, "clean");
     let o = run("check", &["-q", good.to_str().unwrap()]);
     assert_eq!((o.status.code(), o.stdout.len()), (Some(0), 0));
     let bad = tmp("bad.img");
@@ -132,12 +134,7 @@ fn check_says_clean_or_names_the_damaged_block() {
     let sb = tmp("sb.img");
     std::fs::write(&sb, img).unwrap();
     let o = run("check", &["--super-block-only", sb.to_str().unwrap()]);
-    assert_eq!(o.status.code(), Some(1));
-    assert!(
-        text(&o).contains("block 0: superblock: magic"),
-        "{}",
-        text(&o)
-    );
+    says(&o, 1, "block 0: superblock: magic");
 }
 
 #[test]
@@ -267,11 +264,10 @@ fn dump_refuses_damaged_metadata_unless_repairing() {
     ] {
         std::fs::write(&dev, vec![0u8; 1024 * BLOCK_SIZE]).unwrap();
         let o = restore(&["-i", x, "-o", d, "--unknown", unknown]);
-        assert_eq!(o.status.code(), Some(0), "{}", text(&o));
-        assert!(
-            text(&o).contains(&format!("192 regions of unknown state become {unknown}")),
-            "{}",
-            text(&o)
+        says(
+            &o,
+            0,
+            &format!("192 regions of unknown state become {unknown}"),
         );
         let o = run("check", &[d]);
         assert_eq!(o.status.code(), Some(0), "{}", text(&o));
@@ -321,12 +317,8 @@ fn restore_refusals_say_why() {
     assert!(text(&o).contains("past the last region"), "{}", text(&o));
     std::fs::write(&xml, "<superblock version=\"1\" region_size=\"8\" target_size=\"64\">\n<copied first=\"1\" count=\"1\"/>\n</superblock>\n").unwrap();
     let o = restore(&["-i", xml.to_str().unwrap(), "-o", dev.to_str().unwrap()]);
-    assert_eq!(o.status.code(), Some(1));
-    assert!(
-        text(&o).contains("64 blocks") && text(&o).contains("need at least"),
-        "{}",
-        text(&o)
-    );
+    says(&o, 1, "64 blocks");
+    says(&o, 1, "need at least");
     std::fs::write(&xml, "<superblock version=\"1\"\n region_size=\"8\">").unwrap();
     let o = restore(&["-i", xml.to_str().unwrap(), "-o", dev.to_str().unwrap()]);
     assert_eq!(o.status.code(), Some(1));
@@ -416,12 +408,7 @@ fn repair_keeps_what_it_can_read_and_asks_about_the_rest() {
     };
     fresh();
     let o = repair(&[]);
-    assert_eq!(o.status.code(), Some(1), "{}", text(&o));
-    assert!(
-        text(&o).contains("192 regions cannot be read (32576-32767)"),
-        "{}",
-        text(&o)
-    );
+    says(&o, 1, "192 regions cannot be read (32576-32767)");
     assert!(text(&o).contains("--unknown copied or --unknown uncopied"));
     let o = repair(&["--unknown", "uncopied"]);
     assert_eq!(o.status.code(), Some(0), "{}", text(&o));
@@ -449,20 +436,10 @@ fn repair_keeps_what_it_can_read_and_asks_about_the_rest() {
     img[40] ^= 1;
     std::fs::write(&bad, &img).unwrap();
     let o = repair(&["--unknown", "uncopied"]);
-    assert_eq!(o.status.code(), Some(1));
-    assert!(
-        text(&o).contains("give --region-size and --target-size"),
-        "{}",
-        text(&o)
-    );
+    says(&o, 1, "give --region-size and --target-size");
     fresh();
     let o = repair(&["--region-size", "8", "--target-size", "262144"]);
-    assert_eq!(o.status.code(), Some(1));
-    assert!(
-        text(&o).contains("32768 regions cannot be read"),
-        "{}",
-        text(&o)
-    );
+    says(&o, 1, "32768 regions cannot be read");
 }
 
 /// Runs `exe` with `args`, killing it if it has not finished in `secs` seconds: a tool
@@ -840,12 +817,7 @@ fn restore_refuses_a_fifo_and_its_own_input_as_output() {
         &["-i", fifo.to_str().unwrap(), "-o", dev.to_str().unwrap()],
         30,
     );
-    assert_eq!(o.status.code(), Some(2), "{}", text(&o));
-    assert!(
-        text(&o).contains("is a FIFO, not a regular file or a block device"),
-        "{}",
-        text(&o)
-    );
+    says(&o, 2, "is a FIFO, not a regular file or a block device");
 }
 
 #[test]
@@ -859,12 +831,7 @@ fn restore_refuses_xml_that_is_not_utf8_as_xml_that_does_not_parse() {
     let dev = tmp("latin1-dev.img");
     std::fs::write(&dev, vec![0u8; 1024 * BLOCK_SIZE]).unwrap();
     let o = restore(&["-i", xml.to_str().unwrap(), "-o", dev.to_str().unwrap()]);
-    assert_eq!(o.status.code(), Some(1), "{}", text(&o));
-    assert!(
-        text(&o).contains(&format!("{}: line 2: not UTF-8 text", xml.display())),
-        "{}",
-        text(&o)
-    );
+    says(&o, 1, &format!("{}: line 2: not UTF-8 text", xml.display()));
 }
 
 #[test]
@@ -932,12 +899,8 @@ fn meta_csum_has_help_version_and_quiet() {
             .unwrap()
     };
     let o = csum(&["--help"]);
-    assert_eq!(o.status.code(), Some(0), "{}", text(&o));
-    assert!(
-        text(&o).contains("Usage:") && text(&o).contains("--seal"),
-        "{}",
-        text(&o)
-    );
+    says(&o, 0, "Usage:");
+    says(&o, 0, "--seal");
     let o = csum(&["-V"]);
     assert_eq!(o.status.code(), Some(0), "{}", text(&o));
     assert!(text(&o).contains(env!("CARGO_PKG_VERSION")), "{}", text(&o));
@@ -947,12 +910,7 @@ fn meta_csum_has_help_version_and_quiet() {
     // The superblock is right, the bitset root is not.
     assert_eq!(csum(&[i, "0", "superblock"]).status.code(), Some(0));
     let o = csum(&[i, &r, "btree"]);
-    assert_eq!(o.status.code(), Some(1));
-    assert!(
-        text(&o).contains(&format!("{i}: block {r}: wrong checksum")),
-        "{}",
-        text(&o)
-    );
+    says(&o, 1, &format!("{i}: block {r}: wrong checksum"));
     let o = csum(&["-q", i, &r, "btree"]);
     assert_eq!((o.status.code(), text(&o)), (Some(1), String::new()));
     // --seal anywhere on the line, as the selftest gives it.
