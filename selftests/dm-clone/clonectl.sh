@@ -75,7 +75,7 @@ existing() { # <module>
 	clonectl create c1 $args --region-size 4k --no-copy >/dev/null && dmc_serves "$1" &&
 		dmsetup remove c1 || return 1
 	refused "metadata device $DMC_META holds a clone's metadata (region size 8 sectors" \
-		$args --region-size 4k --no-copy || return 1
+		$args --region-size 4k --no-copy || { dmsetup remove c1 2>/dev/null; return 1; }
 	! dmsetup info c1 >/dev/null 2>&1 || { echo "# created anyway"; dmsetup remove c1; return 1; }
 	out=$(clonectl create c1 $args --region-size 4k --no-copy --force 2>&1) &&
 		echo "$out" | grep -q "warning: metadata device .* holds a clone's metadata" &&
@@ -83,7 +83,7 @@ existing() { # <module>
 		{ echo "# --force: $out"; dmsetup remove c1 2>/dev/null; return 1; }
 	mkfs.ext4 -q -F $DMC_META >/dev/null 2>&1 || return 1
 	refused "metadata device $DMC_META holds an ext2/ext3/ext4 file system" \
-		$args --region-size 4k --no-copy || return 1
+		$args --region-size 4k --no-copy || { dmsetup remove c1 2>/dev/null; return 1; }
 	! dmsetup info c1 >/dev/null 2>&1 || { echo "# created anyway"; dmsetup remove c1; return 1; }
 	dd if=/dev/zero of=$DMC_META bs=4096 count=1 oflag=direct 2>/dev/null
 	clonectl create c1 $args --region-size 4k --no-copy >/dev/null && dmsetup remove c1
