@@ -13,7 +13,11 @@
 #     DMC_LONG=1), as xfstests generic/482 does: at each, the clone loaded with
 #     the copy off mounts (journal recovery), every file as of the last mark
 #     reads back with its checksum (a file the next step changes may be in
-#     either state), and after unmounting e2fsck -fn is clean.
+#     either state), and after unmounting e2fsck -fn is clean;
+#   - the wider crash model (dmc_replay_states): after a flush point, any
+#     subset of the writes completed before the next one (a disk's volatile
+#     cache may lose any of them), checked the same way against the last
+#     step made durable before the window's end.
 # The C dm-clone gets the same run; its result is reported, not required.
 . "$(dirname "$0")/lib.sh"
 
@@ -30,6 +34,12 @@ SECTORS=65536       # 32 MiB filesystem
 REGION=32           # 16 KiB regions
 # Quick form: 6 points (3 on the debug kernel); long: every one.
 POINTS=${DMC_CRASH_POINTS:-$(dmc_form all 3 6)}
+# The wider model: windows after a flush point (quick: 2, debug: 1, long: 24),
+# every subset of a window of at most K writes, else the empty one, N random
+# ones and the whole.
+WINDOWS=${DMC_CRASH_WINDOWS:-$(dmc_form 24 1 2)}
+SUB_K=${DMC_CRASH_K:-$(dmc_form 4 1 3)}
+SUB_N=${DMC_CRASH_N:-$(dmc_form 6 1 3)}
 MNT=/tmp/dmc-mnt
 mkdir -p $MNT
 fs_cleanup() {
@@ -38,7 +48,7 @@ fs_cleanup() {
 	dmc_unload_targets
 }
 trap fs_cleanup EXIT
-ktap_set_plan 14
+ktap_set_plan 18
 
 # The source: ext4 with 24 files of 4 to 100 KiB, their checksums in
 # /tmp/dmc-fs-src.sum; then it is put behind a 5 ms dm-delay, so that the copy
@@ -172,18 +182,52 @@ replays() {
 	echo "$DMC_CHECKED $DMC_FAILED"
 }
 
-# replay_check <module> <entry> <last mark>: mount, files, unmount, e2fsck.
+# replay_check <module> <entry> <last mark>: the state replayed up to <entry>.
 replay_check() {
-	label="$1, entry $2"
 	dd if=$REPLAY of=$SCRATCH bs=1M count=36 oflag=direct 2>/dev/null
-	slices dmc-s $SCRATCH &&
+	check_at "$1" $SCRATCH "$1, entry $2" "$3"
+}
+
+# window_mark <point>: the last step made durable before the end of the
+# window after <point> (a flush or FUA entry, or - for the start of the log).
+# A step's mark follows its fsync's durability point, so with no durability
+# point between <point> and a mark, that step was durable at <point>: every
+# state of the window must hold it (stronger than the last mark at <point>).
+window_mark() {
+	awk -v e="$1" 'BEGIN { if (e == "-") e = -1 }
+		$1 > e + 0 && $2 ~ /flush|fua/ { exit }
+		$2 == "mark" && $5 ~ /^s[0-9]+$/ { m = substr($5, 2) }
+		END { print m }' /tmp/dmc-log.txt
+}
+
+# subset_check <module> <device> <point> <state id> <unused mark>: a state of
+# the wider model, built on <device>.
+subset_check() { check_at "$1" "$2" "$1, point $3 state $4" "$(window_mark "$3")"; }
+
+# subsets <module>: windows of the file workload (from the mark of its first
+# step to that of its last); prints "<windows> <states> <failed>".
+subsets() {
+	DMC_WINDOWS_IN=$(awk '$2 == "mark" && $5 ~ /^s[0-9]+$/ { if (a == "") a = $1; b = $1 }
+		END { print a, b }' /tmp/dmc-log.txt)
+	echo "# $1: windows from entry ${DMC_WINDOWS_IN% *} to ${DMC_WINDOWS_IN#* }" >&2
+	dmc_replay_states $LOG $REPLAY $SCRATCH 36 s "$WINDOWS" "$SUB_K" "$SUB_N" subset_check "$1" ||
+		return 1
+	echo "$DMC_WINDOWS $DMC_CHECKED $DMC_FAILED"
+}
+
+# check_at <module> <device> <label> <last mark>: the clone loaded with the
+# copy off on the state on <device> mounts, holds the files of the mark (none
+# checked without one), unmounts, and passes e2fsck -fn.
+check_at() {
+	label=$3
+	slices dmc-s "$2" &&
 		dmsetup create dmc-k --table "0 $SECTORS clone /dev/mapper/dmc-s-meta \
 			/dev/mapper/dmc-s-dest /dev/mapper/dmc-src $REGION 1 no_hydration" ||
 		{ echo "# $label: the clone does not load"; dm_remove_all dmc-s; return 1; }
 	rc=0
 	if mount -t ext4 /dev/mapper/dmc-k $MNT; then
-		if [ -n "$3" ]; then
-			check_files "$3" "$label" || rc=1
+		if [ -n "$4" ]; then
+			check_files "$4" "$label" || rc=1
 		fi
 		umount $MNT || rc=1
 	else
@@ -212,6 +256,11 @@ marks_ok() {
 	[ "$m" = "$want" ] || { echo "# marks in the log: $m"; echo "# steps: $want"; return 1; }
 }
 dm_test "ours: the log has a mark per workload step" marks_ok
+set -- $(subsets ours)
+echo "# ours: $2 states of $1 windows (any subset of the writes after a flush), $3 failed"
+dm_test "ours: states with a subset of the writes after a flush point checked" \
+	sh -c "[ ${1:-0} -ge 1 ] && [ ${2:-0} -gt ${1:-0} ]"
+dm_test "ours: every such state mounts, has its fsynced files, passes e2fsck" [ "${3:-1}" = 0 ]
 dm_test "ours: the source is unchanged" \
 	sh -c "mount -t ext4 -o ro /dev/mapper/dmc-src $MNT && cd $MNT && sha256sum -c -s /tmp/dmc-fs-src.sum; r=\$?; cd /; umount $MNT; exit \$r"
 
@@ -226,4 +275,10 @@ dm_test "C: crash points replayed" dmc_between "${1:-0}" 2 100000
 dmc_c_result "every crash point mounts, has its fsynced files, passes e2fsck ($2 failed)" \
 	[ "${2:-1}" = 0 ]
 dm_test "C: the log has a mark per workload step" marks_ok
+set -- $(subsets C)
+echo "# C: $2 states of $1 windows (any subset of the writes after a flush), $3 failed"
+dm_test "C: states with a subset of the writes after a flush point checked" \
+	sh -c "[ ${1:-0} -ge 1 ] && [ ${2:-0} -gt ${1:-0} ]"
+dmc_c_result "every such state mounts, has its fsynced files, passes e2fsck ($3 failed)" \
+	[ "${3:-1}" = 0 ]
 ktap_finished

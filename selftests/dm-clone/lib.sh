@@ -349,12 +349,17 @@ dmc_replay_points() {
 # that state is built on <scratch dev> (the prefix copied, then the subset
 # applied) and <check...> <scratch dev> <point> <state id> <n> runs, n from the
 # last mark "<prefix><n>" at or before the point (empty if none). The random
-# subsets are seeded by DMC_SEED (default 0). Sets DMC_CHECKED, DMC_FAILED and
-# DMC_WINDOWS (windows checked); fails if a replay does.
+# subsets are seeded by DMC_SEED (default 0). With DMC_WINDOWS_IN="<a> <b>",
+# only windows whose point is an entry from a to b are chosen from. Sets
+# DMC_CHECKED, DMC_FAILED and DMC_WINDOWS (windows checked); fails if a replay
+# does.
 dmc_replay_states() {
 	local log=$1 dev=$2 scr=$3 mib=$4 prefix=$5 pick=$6 k=$7 n=$8 p id with mark range
 	shift 8
-	dmc-replay-log windows "$log" | awk '$4 > 0 { print $1 }' >/tmp/dmc-windows || return 1
+	dmc-replay-log windows "$log" >/tmp/dmc-windows.all || return 1
+	awk -v r="${DMC_WINDOWS_IN:-}" 'BEGIN { split(r, b, " ") }
+		$4 > 0 && (r == "" || ($1 != "-" && $1 + 0 >= b[1] + 0 && $1 + 0 <= b[2] + 0)) {
+			print $1 }' /tmp/dmc-windows.all >/tmp/dmc-windows
 	dmc_pick_evenly "$pick" /tmp/dmc-windows >/tmp/dmc-wpick
 	dd if=/dev/zero of="$dev" bs=1M count="$mib" oflag=direct 2>/dev/null
 	DMC_FROM=0 DMC_CHECKED=0 DMC_FAILED=0 DMC_WINDOWS=0
