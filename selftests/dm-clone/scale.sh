@@ -86,3 +86,4 @@ dm_test "and the maps are freed once all is copied and committed" \
 dmsetup remove dmc-s
 dm_test "no stall, soft lockup or hung task while doing so" \
 	sh -c '! dmesg | grep -qiE "rcu.*stall|soft lockup|blocked for more than"'
+ktap_finished

@@ -2,7 +2,10 @@
 # SPDX-License-Identifier: GPL-2.0
 # Run selftests in the guest the way the kselftest runner does: one KTAP line
 # per test, the test's own output indented as diagnostics, exit 4 = skip,
-# per-directory `settings` with timeout=<seconds>. Each test is announced in
+# per-directory `settings` with timeout=<seconds>. A test that exits 0 passes
+# only if its own KTAP agrees: no "not ok" line, and as many results as its
+# plan says (a script that forgot ktap_finished exits with its last command's
+# status, whatever failed before). Each test is announced in
 # the kernel log ("dmc-selftest: begin <name>"), so the host's log checker can
 # name the test during which a kernel report appeared.
 # Usage: runner.sh <test path below /selftests>...
@@ -12,6 +15,7 @@
 
 kmsg=${DMC_KMSG:-/dev/kmsg}
 rcfile=${TMPDIR:-/tmp}/.dmc-rc.$$
+outfile=${TMPDIR:-/tmp}/.dmc-out.$$
 cd "${DMC_SELFTESTS:-/selftests}" || exit 1
 echo "KTAP version 1"
 echo "1..$#"
@@ -31,8 +35,18 @@ for t in "$@"; do
 	{
 		(cd "$(dirname "$t")" && exec timeout -s KILL "$timeout" "./$(basename "$t")")
 		echo $? >"$rcfile"
-	} 2>&1 </dev/null | sed 's/^/# /'
+	} 2>&1 </dev/null | tee "$outfile" | sed 's/^/# /'
 	rc=$(cat "$rcfile" 2>/dev/null)
+	if [ "$rc" = 0 ]; then
+		plan=$(sed -n 's/^1\.\.\([0-9][0-9]*\).*/\1/p' "$outfile" | head -n 1)
+		bad=$(grep -c '^not ok [0-9]' "$outfile")
+		got=$(grep -cE '^(not )?ok [0-9]+' "$outfile")
+		if [ "$bad" != 0 ]; then
+			rc="0 but $bad of its tests failed"
+		elif [ -n "$plan" ] && [ "$got" != "$plan" ]; then
+			rc="0 but $got of its $plan planned tests reported"
+		fi
+	fi
 	echo "dmc-selftest: end $t" >>"$kmsg"
 	case "$rc" in
 	0) echo "ok $n $name" ;;
@@ -41,5 +55,5 @@ for t in "$@"; do
 	*) echo "not ok $n $name # exit=$rc"; failed=1 ;;
 	esac
 done
-rm -f "$rcfile"
+rm -f "$rcfile" "$outfile"
 exit $failed

@@ -13,7 +13,7 @@ tmp=$(mktemp -d)
 trap 'rm -rf "$tmp"' EXIT
 
 # The number of tests below: change it with them (checked at the end).
-plan=30
+plan=31
 echo "KTAP version 1"
 echo "1..$plan"
 n=0
@@ -191,6 +191,25 @@ result $? "summary of the runner's output: the failure and the timeout failed, t
 runner fake/pass.sh fake/skip.sh
 [ "$(sed -n 2p "$tmp/rn")" = "1..2" ] && [ "$(cat "$tmp/rc")" = 0 ]
 result $? "runner exits 0 when every test passed or skipped"
+# A test's own KTAP overrides its exit status 0: a "not ok" line, or fewer
+# results than its plan (a script without ktap_finished exits with its last
+# command's status); a plan fully reported, skips included, passes.
+printf '#!/bin/sh\necho 1..2\necho "not ok 1 a"\necho "ok 2 b"\n' >"$st/fake/liar.sh"
+printf '#!/bin/sh\necho 1..3\necho "ok 1 a"\necho "# ok 2 nested"\n' >"$st/fake/short.sh"
+printf '#!/bin/sh\necho 1..2\necho "ok 1 a"\necho "ok 2 b # SKIP"\necho "# not ok 1 nested"\n' \
+	>"$st/fake/full.sh"
+chmod +x "$st"/fake/*.sh
+runner fake/liar.sh fake/short.sh fake/full.sh
+cat >"$tmp/want" <<'W'
+KTAP version 1
+1..3
+not ok 1 selftests: fake: liar.sh # exit=0 but 1 of its tests failed
+not ok 2 selftests: fake: short.sh # exit=0 but 1 of its 3 planned tests reported
+ok 3 selftests: fake: full.sh
+W
+grep -v '^# ' "$tmp/rn" | cmp -s "$tmp/want" - && [ "$(cat "$tmp/rc")" = 1 ] &&
+	[ -z "$(find "$tmp" -maxdepth 1 -name '.dmc-*')" ]
+result $? "runner: a test exiting 0 fails on a not ok line or a short plan"
 
 # Overlay: a scratch repo and a scratch kernel tree.
 repo=$tmp/repo ktree=$tmp/linux
