@@ -6,7 +6,8 @@
 # last two; then the last; then half a region, which marks nothing), the commit
 # of the suspend, and the clone loaded again. The status count must be exact
 # after the discards and after the reload; the metadata (clone_dump) must list
-# exactly the discarded regions, the same for both targets (one on-disk format).
+# exactly the discarded regions, the same for both targets (one on-disk format);
+# and a commit that writes the fully copied end of the bitset whole.
 # Ours writes the on-disk bitset a word (64 regions) at a time and loads it so;
 # the kernel log checker fails the run on an RCU stall, soft lockup or hung task
 # (a commit or load of millions of regions must yield the CPU). The debug form
@@ -24,7 +25,7 @@ LEN=$((N * 8))
 DMC_DEV_MB=$((N / 4 / 1048576 + 8))
 dm_brd_setup dmc- 1 "$DMC_DEV_MB"
 trap 'dm_brd_cleanup; dmc_unload_targets' EXIT
-ktap_set_plan 9
+ktap_set_plan 10
 dmsetup create dmc-esrc --table "0 $LEN error" && dmsetup create dmc-edst --table "0 $LEN error" ||
 	ktap_exit_fail_msg "cannot make the error devices"
 table="0 $LEN clone /dev/ram0 /dev/mapper/dmc-edst /dev/mapper/dmc-esrc 8 2 no_hydration no_discard_passdown"
@@ -65,6 +66,48 @@ for m in dm_clone_rs dm_clone; do
 done
 dm_test "both targets' metadata dump the same" \
 	cmp -s /tmp/dmc-scale-dm_clone_rs.xml /tmp/dmc-scale-dm_clone.xml
+
+# A commit that writes the end of the bitset whole (Marks::full_tail): 2^20 - 5
+# regions (the last word holds 59), region 3 discarded, then regions 100 to the
+# end in one bio (the discard limit without passdown is about 4 GiB): words 2 to
+# the end are all copied and all changed by one commit. Both targets must dump
+# exactly that; ours must have written words 0 and 1 one by one and the rest
+# whole (commit_stats), so the case checks the whole-tail path, not the word
+# path. (One bio's marks land in one commit: the worker marks it in one pass.)
+T=$(((1 << 20) - 5))
+ttable="0 $((T * 8)) clone /dev/ram0 /dev/mapper/dmc-edst /dev/mapper/dmc-esrc 8 2 no_hydration no_discard_passdown"
+cat >/tmp/dmc-tail-expect.xml <<XML
+<superblock version="1" region_size="8" target_size="$((T * 8))" nr_regions="$T" nr_copied="$((T - 99))">
+  <copied first="3" count="1"/>
+  <copied first="100" count="$((T - 100))"/>
+</superblock>
+XML
+tail_run() {
+	dmc_use_target "$1" || return 1
+	dd if=/dev/zero of=/dev/ram0 bs=1M count=1 oflag=direct 2>/dev/null
+	dmsetup create dmc-t --table "$ttable" || return 1
+	dmc_serves "$1" || { dmsetup remove dmc-t; return 1; }
+	blkdiscard -o $((3 * 4096)) -l 4096 /dev/mapper/dmc-t &&
+		blkdiscard -o $((100 * 4096)) -l $(((T - 100) * 4096)) /dev/mapper/dmc-t &&
+		dmsetup suspend dmc-t && dmsetup resume dmc-t ||
+		{ dmsetup remove dmc-t; return 1; }
+	if [ "$1" = dm_clone_rs ]; then
+		stats=$(dmsetup message dmc-t 0 commit_stats)
+		echo "# $1: $stats"
+	fi
+	dmsetup remove dmc-t || return 1
+	clone_dump /dev/ram0 >/tmp/dmc-tail-$1.xml || return 1
+	cmp -s /tmp/dmc-tail-$1.xml /tmp/dmc-tail-expect.xml ||
+		{ echo "# $1: the dump differs:"; diff /tmp/dmc-tail-expect.xml /tmp/dmc-tail-$1.xml |
+			head -n 8 | sed 's/^/# /'; return 1; }
+	[ "$1" != dm_clone_rs ] || case " $stats " in
+	*" words_written=2 words_filled=$((T / 64 + 1 - 2)) "*) ;;
+	*) echo "# $1: expected words 0 and 1 written one by one, the $((T / 64 + 1 - 2)) others whole"; return 1 ;;
+	esac
+}
+dm_test "dm_clone_rs: a commit writes a fully copied end of the bitset whole, the dump exact" \
+	tail_run dm_clone_rs
+dm_test "dm_clone: the same sequence dumps the same" tail_run dm_clone
 
 # A whole-device discard on a fresh clone: every region, then loaded again.
 whole() {

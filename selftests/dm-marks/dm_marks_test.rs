@@ -9,7 +9,8 @@
 //! next commit, but one sharing a word with the closed set is written with it: the commit
 //! order of `marks`); draining and ending both sets; `freeze` taking back exactly the marks
 //! not on disk and refusing new ones, and `survives_reload` after it; the maps released once
-//! all is copied and committed; marks at word edges (`mark_mask`, `mark_run`); `reset`.
+//! all is copied and committed; marks at word edges (`mark_mask`, `mark_run`); `reset`; which
+//! runs of copied regions at the end of the map a commit writes whole (`full_tail`).
 
 #[path = "../../rust/md/clone/regions/marks.rs"]
 mod marks;
@@ -212,7 +213,97 @@ fn reset_forgets_everything() -> core::result::Result<(), &'static str> {
     )
 }
 
-const CASES: [(&str, Case); 6] = [
+/// Marks regions `first..end` a word at a time (as a discard does).
+fn mark_range(m: &Marks, first: u32, end: u32) -> core::result::Result<(), &'static str> {
+    let mut r = first;
+    while r < end {
+        let w = r / 64;
+        let hi = end.min((w + 1) * 64);
+        let bits = (u64::MAX >> (64 - (hi - r))) << (r % 64);
+        check(m.mark_word(w, bits), "mark_word")?;
+        r = hi;
+    }
+    Ok(())
+}
+
+/// Commits what is marked (drain and end), as a commit of the target does.
+fn commit(m: &Marks) -> core::result::Result<(), &'static str> {
+    let closed = m.begin_commit().ok_or("no marks")?;
+    drain(m, &closed)?;
+    m.end_commit(closed);
+    Ok(())
+}
+
+fn a_full_tail_is_written_whole_when_changed_enough() -> core::result::Result<(), &'static str> {
+    // 5001 words, the last holding 37 regions.
+    let n = 5000 * 64 + 37;
+    let m = new_marks(n)?;
+    // Every region from 645 on: word 10 holds 640..644 uncopied, the tail is words 11 on.
+    mark_range(&m, 645, n)?;
+    let closed = m.begin_commit().ok_or("no marks")?;
+    check(
+        m.full_tail(&closed) == Some(11),
+        "a discard to the end: the tail from the first full word",
+    )?;
+    drain(&m, &closed)?;
+    m.end_commit(closed);
+    // A later commit that changed one word of it does not rewrite the tail.
+    mark_range(&m, 0, 1)?;
+    mark_range(&m, 640, 641)?;
+    let closed = m.begin_commit().ok_or("no marks")?;
+    check(
+        m.full_tail(&closed).is_none(),
+        "a tail the commit hardly changed: word by word",
+    )?;
+    m.end_commit(closed);
+    // With the last region not copied there is no full tail; a tail shorter than the minimum
+    // is written word by word.
+    let m = new_marks(n)?;
+    mark_range(&m, 0, n - 1)?;
+    let closed = m.begin_commit().ok_or("no marks")?;
+    check(m.full_tail(&closed).is_none(), "last region uncopied: none")?;
+    m.end_commit(closed);
+    let m = new_marks(n)?;
+    mark_range(&m, (5001 - 4071) * 64, n)?;
+    let closed = m.begin_commit().ok_or("no marks")?;
+    check(m.full_tail(&closed).is_none(), "4071 words: too short")?;
+    m.end_commit(closed);
+    // 4072 words, of which the commit fills 62, then 63 (one in 64: written whole).
+    for (filled, whole) in [(62, false), (63, true)] {
+        let m = new_marks(n)?;
+        let first = 5001 - 4072;
+        for w in first..5001 {
+            let skip = if w - first < filled { 1 } else { 0 };
+            mark_range(&m, w * 64 + skip, n.min(w * 64 + 64))?;
+        }
+        commit(&m)?;
+        for w in first..first + filled {
+            mark_range(&m, w * 64, w * 64 + 1)?;
+        }
+        let closed = m.begin_commit().ok_or("no marks")?;
+        check(
+            m.full_tail(&closed) == whole.then_some(first),
+            if whole {
+                "4072 words, 63 changed: written whole"
+            } else {
+                "4072 words, 62 changed: word by word"
+            },
+        )?;
+        m.end_commit(closed);
+    }
+    // Exactly the minimum, every word changed.
+    let m = new_marks(n)?;
+    mark_range(&m, (5001 - 4072) * 64, n)?;
+    let closed = m.begin_commit().ok_or("no marks")?;
+    check(
+        m.full_tail(&closed) == Some(5001 - 4072),
+        "4072 words, all changed: written whole",
+    )?;
+    m.end_commit(closed);
+    Ok(())
+}
+
+const CASES: [(&str, Case); 7] = [
     ("a mark lands once", a_mark_lands_once),
     (
         "sets switch at begin_commit; a shared word goes with the closed set",
@@ -231,6 +322,10 @@ const CASES: [(&str, Case); 6] = [
         marks_at_word_edges,
     ),
     ("reset and load", reset_forgets_everything),
+    (
+        "a full tail is written whole only when long and changed enough",
+        a_full_tail_is_written_whole_when_changed_enough,
+    ),
 ];
 
 impl kernel::Module for MarksTest {

@@ -143,12 +143,14 @@ pub(crate) enum Message {
     RetryFailed,
     /// Reply with the bytes of memory the in-core maps take.
     Memory,
+    /// Reply with what the metadata commits did.
+    CommitStats,
 }
 
 /// The text logged (and the error returned) for a message we do not take.
 pub(crate) const MESSAGE_USAGE: &CStr = c_str!(
     "unsupported message; accepted: copy_threshold <n>|auto, copy_batch_size <n>|auto, \
-     copy_rate_limit <MiB/s>, copy_stats, copy_failures, retry_failed, memory, \
+     copy_rate_limit <MiB/s>, copy_stats, copy_failures, retry_failed, memory, commit_stats, \
      enable_background_copy, disable_background_copy \
      (or hydration_threshold <n>, hydration_batch_size <n>, enable_hydration, \
      disable_hydration)"
@@ -165,6 +167,7 @@ enum Verb {
     CopyFailures,
     RetryFailed,
     Memory,
+    CommitStats,
 }
 
 const MESSAGES: &[(&str, Verb)] = &[
@@ -181,6 +184,7 @@ const MESSAGES: &[(&str, Verb)] = &[
     ("copy_failures", Verb::CopyFailures),
     ("retry_failed", Verb::RetryFailed),
     ("memory", Verb::Memory),
+    ("commit_stats", Verb::CommitStats),
 ];
 
 impl Message {
@@ -200,6 +204,7 @@ impl Message {
             Verb::CopyFailures => Self::CopyFailures,
             Verb::RetryFailed => Self::RetryFailed,
             Verb::Memory => Self::Memory,
+            Verb::CommitStats => Self::CommitStats,
         };
         args.finish(MESSAGE_USAGE)?;
         Ok(msg)
@@ -394,6 +399,10 @@ mod tests {
             Ok(Message::RetryFailed)
         ));
         assert!(matches!(message(&[c_str!("memory")]), Ok(Message::Memory)));
+        assert!(matches!(
+            message(&[c_str!("commit_stats")]),
+            Ok(Message::CommitStats)
+        ));
         for words in [
             &[][..],
             &[c_str!("bogus")],
@@ -405,6 +414,7 @@ mod tests {
             &[c_str!("copy_rate_limit"), c_str!("auto")],
             &[c_str!("enable_hydration"), c_str!("now")],
             &[c_str!("memory"), c_str!("all")],
+            &[c_str!("commit_stats"), c_str!("0")],
         ] {
             assert_eq!(refusal(message(words)), usage, "{words:?}");
         }

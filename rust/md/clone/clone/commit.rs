@@ -11,7 +11,7 @@
 use super::CloneCore;
 use crate::{metadata::Metadata, regions::Yielder};
 use core::sync::atomic::{AtomicBool, AtomicU8, Ordering};
-use kernel::{prelude::*, sync::Arc};
+use kernel::{prelude::*, sync::Arc, time::ktime_get_ns};
 
 /// The metadata mode (as in C): it only ever goes down the list.
 #[derive(Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
@@ -122,18 +122,36 @@ impl CloneCore {
         let Some(closed) = self.regions.marks().begin_commit() else {
             return Ok(false);
         };
+        let started = ktime_get_ns();
         // The marks first, then the flush: every bit read here was set after its region's
         // data landed, so the flush issued next covers it (see `marks`). A word at a time
         // (2^22 of them for a whole-device discard of 2^28 regions), offering the CPU now and
-        // then: the metadata mutex may be held across.
-        let mut yielder = Yielder::default();
-        let drained = match Option::as_mut(&mut *md) {
-            Some(meta) => self.regions.marks().drain_closed(&closed, |w, bits| {
-                yielder.word();
-                meta.set_copied_word(w, bits)
-            }),
-            None => return Err(EIO),
+        // then: the metadata mutex may be held across; except a long run of copied regions
+        // at the end of the map that this commit changed much of (a whole-device discard),
+        // written whole, an array block at a time.
+        let Some(meta) = Option::as_mut(&mut *md) else {
+            return Err(EIO);
         };
+        let marks = self.regions.marks();
+        let tail = if meta.nr_regions() == marks.nr_regions() {
+            marks.full_tail(&closed)
+        } else {
+            None
+        };
+        let mut yielder = Yielder::default();
+        let mut words = 0u64;
+        let drained = tail
+            .map_or(Ok(()), |first| meta.set_copied_from(first))
+            .and_then(|()| {
+                marks.drain_closed(&closed, |w, bits| {
+                    if tail.is_some_and(|first| w >= first) {
+                        return Ok(());
+                    }
+                    yielder.word();
+                    words += 1;
+                    meta.set_copied_word(w, bits)
+                })
+            });
         if let Err(e) = drained {
             self.metadata_failed(&mut md, "record copied regions", e);
             return Err(e);
@@ -150,6 +168,10 @@ impl CloneCore {
             Ok(()) => {
                 self.regions.marks().end_commit(closed);
                 self.usage.record(md.as_ref());
+                let filled = tail.map_or(0, |first| {
+                    u64::from(self.regions.marks().nr_regions().div_ceil(64) - first)
+                });
+                self.usage.record_commit(words, filled, elapsed_ns(started));
                 Ok(true)
             }
             Err(e) => {
@@ -223,4 +245,9 @@ impl CloneCore {
             self.events.raise();
         }
     }
+}
+
+/// Nanoseconds since `started` (a `ktime_get_ns`; 0 if the clock went back).
+fn elapsed_ns(started: i64) -> u64 {
+    u64::try_from(ktime_get_ns().saturating_sub(started)).unwrap_or(0)
 }

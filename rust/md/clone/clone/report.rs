@@ -119,6 +119,14 @@ impl CloneCore {
                     self.stats.alloc_waits.load(Ordering::Relaxed)
                 );
             }
+            Message::CommitStats => {
+                let [commits, written, filled, last, longest] = self.usage.commit_stats();
+                let _ = write!(
+                    out,
+                    "commits={commits} words_written={written} words_filled={filled} \
+                     last_commit_us={last} longest_commit_us={longest}"
+                );
+            }
             Message::RetryFailed => {
                 let n = self.failures.retry_all();
                 if n > 0 {
