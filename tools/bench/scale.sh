@@ -11,7 +11,9 @@
 #               nothing copied
 #   discard     blkdiscard of the whole device, until the status says every
 #               region is copied (the marks, and the commits on the way)
-#   commit      the suspend after it (its commit writes what is left)
+#   commit      the suspend after it (its commit writes what is left); ours
+#               then prints its commit_stats (how many commits the discard
+#               took, words written one by one and whole, the longest commit)
 #   reload1     load and resume, everything copied
 #   memory1     the memory when done
 #   grow        (ours, GROW=1) suspend, load a table twice as long, resume: the
@@ -52,7 +54,7 @@ kib() {
 }
 copied() { ds status s-clone | awk '{ split($7, a, "/"); print (a[1] == a[2] && a[2] > 0) }'; }
 mark() { echo "scale: mark $*" >/dev/kmsg; }
-mountpoint -q /sys/kernel/debug || mount -t debugfs none /sys/kernel/debug 2>/dev/null || true
+grep -qs " /sys/kernel/debug " /proc/mounts || mount -t debugfs none /sys/kernel/debug 2>/dev/null || true
 if [ -w /sys/kernel/debug/sched/features ] && echo LATENCY_WARN >/sys/kernel/debug/sched/features 2>/dev/null; then
 	echo "$LATENCY_MS" >/sys/kernel/debug/sched/latency_warn_ms
 	echo 0 >/sys/kernel/debug/sched/latency_warn_once
@@ -96,6 +98,7 @@ for L in $LOGS; do
 		t=$(uptime_s)
 		ds suspend s-clone
 		commit=$(since "$t")
+		[ $impl != dm_clone_rs ] || echo "scale 2^$L $impl: $(ds message s-clone 0 commit_stats)"
 		t=$(uptime_s)
 		ds load s-clone --table "$TABLE" && ds resume s-clone
 		reload1=$(since "$t")

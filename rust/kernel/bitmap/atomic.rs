@@ -7,13 +7,19 @@
 //! `i32::MAX` bits in `kmalloc` memory; this one up to 2^32 - 1 bits in `kvmalloc` memory.
 
 use crate::{
-    alloc::{flags::GFP_KERNEL, Flags, KVVec},
+    alloc::{
+        flags::{GFP_KERNEL, GFP_NOIO},
+        Flags, KVVec,
+    },
     error::Result,
 };
 use core::sync::atomic::{AtomicU64, Ordering};
 
 /// Bits per word of an [`AtomicBitmap`].
 pub const WORD_BITS: u32 = 64;
+
+/// Words [`AtomicBitmap::new_with`] clears between two offers of the CPU.
+const YIELD_WORDS: usize = 1 << 16;
 
 /// A fixed-size bitmap whose bits are set and tested atomically, from any context (including
 /// hard interrupts). It is allocated with `kvmalloc`, as it may be large (up to 2^32 - 1 bits:
@@ -91,11 +97,23 @@ impl AtomicBitmap {
     }
 
     /// A bitmap of `len` clear bits, allocated with `flags` (e.g. `GFP_NOIO` in the I/O path).
+    ///
+    /// The words are cleared one by one (up to 2^26 of them, about a second under emulation):
+    /// with `flags` that may sleep (they hold `GFP_NOIO`'s reclaim bits, as `GFP_KERNEL` does),
+    /// the CPU is offered every [`YIELD_WORDS`] words.
+    ///
+    /// # Context
+    ///
+    /// With `flags` that may sleep, process context (it sleeps); otherwise any context.
     pub fn new_with(len: u32, flags: Flags) -> Result<Self> {
         let n = len.div_ceil(WORD_BITS) as usize;
+        let may_sleep = flags.contains(GFP_NOIO);
         let mut words = KVVec::with_capacity(n, flags)?;
-        for _ in 0..n {
+        for i in 0..n {
             words.push(AtomicU64::new(0), flags)?;
+            if may_sleep && i % YIELD_WORDS == YIELD_WORDS - 1 {
+                crate::task::cond_resched();
+            }
         }
         Ok(Self { words, len })
     }
