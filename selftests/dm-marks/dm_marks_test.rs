@@ -10,7 +10,7 @@
 //! order of `marks`); draining and ending both sets; `freeze` taking back exactly the marks
 //! not on disk and refusing new ones, and `survives_reload` after it; the maps released once
 //! all is copied and committed; marks at word edges (`mark_mask`, `mark_run`); `reset`; which
-//! runs of copied regions at the end of the map a commit writes whole (`full_tail`).
+//! commits that changed enough of a big map to rewrite it whole (`dense`, `with_words`).
 
 #[path = "../../rust/md/clone/regions/marks.rs"]
 mod marks;
@@ -226,79 +226,47 @@ fn mark_range(m: &Marks, first: u32, end: u32) -> core::result::Result<(), &'sta
     Ok(())
 }
 
-/// Commits what is marked (drain and end), as a commit of the target does.
-fn commit(m: &Marks) -> core::result::Result<(), &'static str> {
-    let closed = m.begin_commit().ok_or("no marks")?;
-    drain(m, &closed)?;
-    m.end_commit(closed);
-    Ok(())
-}
-
-fn a_full_tail_is_written_whole_when_changed_enough() -> core::result::Result<(), &'static str> {
-    // 5001 words, the last holding 37 regions.
+fn a_dense_commit_rewrites_the_map() -> core::result::Result<(), &'static str> {
+    // 5001 words, the last holding 37 regions: dense from 5001 / 64 = 78 changed words.
     let n = 5000 * 64 + 37;
-    let m = new_marks(n)?;
-    // Every region from 645 on: word 10 holds 640..644 uncopied, the tail is words 11 on.
-    mark_range(&m, 645, n)?;
-    let closed = m.begin_commit().ok_or("no marks")?;
-    check(
-        m.full_tail(&closed) == Some(11),
-        "a discard to the end: the tail from the first full word",
-    )?;
-    drain(&m, &closed)?;
-    m.end_commit(closed);
-    // A later commit that changed one word of it does not rewrite the tail.
-    mark_range(&m, 0, 1)?;
-    mark_range(&m, 640, 641)?;
-    let closed = m.begin_commit().ok_or("no marks")?;
-    check(
-        m.full_tail(&closed).is_none(),
-        "a tail the commit hardly changed: word by word",
-    )?;
-    m.end_commit(closed);
-    // With the last region not copied there is no full tail; a tail shorter than the minimum
-    // is written word by word.
-    let m = new_marks(n)?;
-    mark_range(&m, 0, n - 1)?;
-    let closed = m.begin_commit().ok_or("no marks")?;
-    check(m.full_tail(&closed).is_none(), "last region uncopied: none")?;
-    m.end_commit(closed);
-    let m = new_marks(n)?;
-    mark_range(&m, (5001 - 4071) * 64, n)?;
-    let closed = m.begin_commit().ok_or("no marks")?;
-    check(m.full_tail(&closed).is_none(), "4071 words: too short")?;
-    m.end_commit(closed);
-    // 4072 words, of which the commit fills 62, then 63 (one in 64: written whole).
-    for (filled, whole) in [(62, false), (63, true)] {
+    for (changed, dense) in [(77, false), (78, true)] {
         let m = new_marks(n)?;
-        let first = 5001 - 4072;
-        for w in first..5001 {
-            let skip = if w - first < filled { 1 } else { 0 };
-            mark_range(&m, w * 64 + skip, n.min(w * 64 + 64))?;
-        }
-        commit(&m)?;
-        for w in first..first + filled {
-            mark_range(&m, w * 64, w * 64 + 1)?;
+        // One region in each of `changed` words, spread over the map.
+        for i in 0..changed {
+            let r = i * 64 + i % 64;
+            mark_range(&m, r, r + 1)?;
         }
         let closed = m.begin_commit().ok_or("no marks")?;
         check(
-            m.full_tail(&closed) == whole.then_some(first),
-            if whole {
-                "4072 words, 63 changed: written whole"
+            m.dense(&closed) == dense,
+            if dense {
+                "78 of 5001 words changed: dense"
             } else {
-                "4072 words, 62 changed: word by word"
+                "77 of 5001 words changed: word by word"
             },
         )?;
         m.end_commit(closed);
+        // What was committed does not count again.
+        mark_range(&m, n - 1, n)?;
+        let closed = m.begin_commit().ok_or("no marks")?;
+        check(!m.dense(&closed), "one word changed since: not dense")?;
+        // The words the rewrite reads are the map's, marks of either set included.
+        let ok = m
+            .with_words(|word| word(0) == 1 && word(5000) == 1 << 36 && word(1) == 1 << 1)
+            .ok_or("maps released")?;
+        check(ok, "with_words reads the map's words")?;
+        m.end_commit(closed);
     }
-    // Exactly the minimum, every word changed.
-    let m = new_marks(n)?;
-    mark_range(&m, (5001 - 4072) * 64, n)?;
+    // A map below the minimum (4071 words) is never rewritten, even if all of it changed.
+    let m = new_marks(4071 * 64)?;
+    mark_range(&m, 0, 4071 * 64)?;
     let closed = m.begin_commit().ok_or("no marks")?;
-    check(
-        m.full_tail(&closed) == Some(5001 - 4072),
-        "4072 words, all changed: written whole",
-    )?;
+    check(!m.dense(&closed), "4071 words: too few to rewrite")?;
+    m.end_commit(closed);
+    let m = new_marks(4072 * 64)?;
+    mark_range(&m, 0, 4072 * 64)?;
+    let closed = m.begin_commit().ok_or("no marks")?;
+    check(m.dense(&closed), "4072 words, all changed: dense")?;
     m.end_commit(closed);
     Ok(())
 }
@@ -323,8 +291,8 @@ const CASES: [(&str, Case); 7] = [
     ),
     ("reset and load", reset_forgets_everything),
     (
-        "a full tail is written whole only when long and changed enough",
-        a_full_tail_is_written_whole_when_changed_enough,
+        "a commit that changed one word in 64 of a big map rewrites it",
+        a_dense_commit_rewrites_the_map,
     ),
 ];
 

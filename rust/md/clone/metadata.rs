@@ -331,26 +331,16 @@ impl Metadata {
         self.geometry.nr_regions()
     }
 
-    /// Records every region from word `first` on (region `64 * first` to the last) as
-    /// copied in the current transaction, writing that part of the bitset whole: it is cut
-    /// off and grown back with every bit set (`dm_bitset_resize`: one array block filled per
-    /// 509 words, instead of an array update per word). The last word is then written as a
-    /// word would be (no bits past the last region). On failure the transaction is in an
-    /// unknown state: abort it.
+    /// Rewrites the whole bitset of copied regions in the current transaction: word `w`
+    /// becomes `word(w)`, which must hold every region recorded already (as the in-core map
+    /// does). An array block (509 words) at a time ([`DiskBitset::rewrite`]) instead of an
+    /// array update per word. On failure the transaction is in an unknown state: abort it.
     ///
     /// # Context
     ///
     /// Process context; sleeps.
-    pub(crate) fn set_copied_from(&mut self, first: u32) -> Result {
-        let n = self.geometry.nr_regions();
-        let from = first.checked_mul(64).filter(|&f| f <= n).ok_or(EINVAL)?;
-        self.bitset.resize(&mut self.tm, from, false)?;
-        self.bitset.resize(&mut self.tm, n, true)?;
-        if n % 64 != 0 && from < n {
-            self.bitset
-                .set_word(&mut self.tm, n / 64, (1u64 << (n % 64)) - 1)?;
-        }
-        Ok(())
+    pub(crate) fn rewrite_copied(&mut self, word: impl Fn(u32) -> u64) -> Result {
+        self.bitset.rewrite(&mut self.tm, word)
     }
 
     /// Commits the current transaction: the bitset's cached word, every changed block, then

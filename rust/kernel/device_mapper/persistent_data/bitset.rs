@@ -12,7 +12,9 @@
 //! The bitset is an array of 64-bit words, and many bits are best read and written a word at
 //! a time: [`DiskBitset::set_word`] (`dm_array_set_value` on the bitset's array) and
 //! [`DiskBitset::for_each_word`] (a `dm_array` cursor) use the array under the bitset, as C's
-//! `dm-bitset.c` does for its cached word; no helper is needed.
+//! `dm-bitset.c` does for its cached word; no helper is needed. So does
+//! [`DiskBitset::rewrite`], which writes every word anew a whole array block at a time
+//! (`dm_array_new`), for a change of many words.
 //!
 //! The length is kept with the root because dm-array's resize `BUG_ON`s when told a wrong old
 //! length; a superblock that checks but lies about the length can still reach that, as in C.
@@ -32,6 +34,43 @@ use crate::{
 /// Bits added or removed by one call of `dm_bitset_resize` in [`DiskBitset::resize`]: 2^20
 /// (2^14 words, about 32 array blocks).
 pub const RESIZE_STEP: u32 = 1 << 20;
+
+/// Words [`DiskBitset::rewrite`] writes between two offers of the CPU.
+pub const REWRITE_YIELD_WORDS: u32 = 1 << 14;
+
+/// What `dm_array_new` calls back with in [`DiskBitset::rewrite`].
+struct Filler<F> {
+    f: F,
+    len: u32,
+    calls: u32,
+}
+
+/// `dm_array_new`'s `value_fn` for [`DiskBitset::rewrite`]: writes word `index`.
+///
+/// # Safety
+///
+/// `context` points to a live `Filler<F>` that nothing else uses during the call, and
+/// `value_le` to 8 bytes writable (maybe unaligned).
+unsafe extern "C" fn fill_word<F: FnMut(u32) -> u64>(
+    index: u32,
+    value_le: *mut crate::ffi::c_void,
+    context: *mut crate::ffi::c_void,
+) -> crate::ffi::c_int {
+    // SAFETY: By the function's safety requirements.
+    let filler = unsafe { &mut *context.cast::<Filler<F>>() };
+    let mut word = (filler.f)(index);
+    let tail = filler.len % 64;
+    if tail != 0 && index.checked_add(1) == Some(filler.len.div_ceil(64)) {
+        word &= (1u64 << tail) - 1;
+    }
+    // SAFETY: By the function's safety requirements.
+    unsafe { value_le.cast::<u64>().write_unaligned(word.to_le()) };
+    filler.calls = filler.calls.wrapping_add(1);
+    if filler.calls % REWRITE_YIELD_WORDS == 0 {
+        crate::task::cond_resched();
+    }
+    0
+}
 
 /// One on-disk bitset: its description, one-word cache, root and length.
 ///
@@ -249,6 +288,47 @@ impl DiskBitset {
                 new_root,
             )
         })
+    }
+
+    /// Rewrites every word: word `i` becomes `f(i)` (bits past the length cleared). The array
+    /// is emptied (in steps, as [`DiskBitset::resize`] shrinks), deleted, and made anew with
+    /// `dm_array_new`, which fills each array block whole (509 words) before inserting it:
+    /// for a change of many words, far cheaper than a `dm_array_set_value` per word (a btree
+    /// lookup and insert each). The CPU is offered every [`REWRITE_YIELD_WORDS`] words.
+    ///
+    /// On failure the bitset may be part way through: drop it (and the transaction).
+    ///
+    /// # Context
+    ///
+    /// Process context; sleeps. `f` is called in order, with array blocks locked (it may
+    /// sleep, and must not touch this metadata).
+    pub fn rewrite<F: FnMut(u32) -> u64>(&mut self, tm: &mut TransactionManager, f: F) -> Result {
+        let len = self.len;
+        self.resize(tm, 0, false)?;
+        let root = self.root;
+        // SAFETY: As in `create`; `root` is the bitset's (now empty) array, which is deleted
+        // and replaced below.
+        self.with(tm, |info| unsafe {
+            bindings::dm_array_del(core::ptr::addr_of_mut!((*info).array_info), root)
+        })?;
+        let mut filler = Filler { f, len, calls: 0 };
+        let mut new_root = 0;
+        let nr_words = len.div_ceil(64);
+        // SAFETY: As in `create`; `info` holds the bitset's array description, whose values are
+        // little-endian 64-bit words; `fill_word::<F>` is called with `filler`, a `Filler<F>`
+        // that lives until `dm_array_new` returns (it keeps no pointer to it).
+        self.with(tm, |info| unsafe {
+            bindings::dm_array_new(
+                core::ptr::addr_of_mut!((*info).array_info),
+                &mut new_root,
+                nr_words,
+                Some(fill_word::<F>),
+                core::ptr::from_mut(&mut filler).cast(),
+            )
+        })?;
+        self.root = new_root;
+        self.len = len;
+        Ok(())
     }
 
     /// Word `index` (bits `64 * index` to `64 * index + 63`), as the array has it after the

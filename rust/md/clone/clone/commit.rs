@@ -126,32 +126,26 @@ impl CloneCore {
         // The marks first, then the flush: every bit read here was set after its region's
         // data landed, so the flush issued next covers it (see `marks`). A word at a time
         // (2^22 of them for a whole-device discard of 2^28 regions), offering the CPU now and
-        // then: the metadata mutex may be held across; except a long run of copied regions
-        // at the end of the map that this commit changed much of (a whole-device discard),
-        // written whole, an array block at a time.
+        // then: the metadata mutex may be held across; or, when the commit changed much of
+        // the map (a whole-device discard), the whole map rewritten an array block at a time.
         let Some(meta) = Option::as_mut(&mut *md) else {
             return Err(EIO);
         };
         let marks = self.regions.marks();
-        let tail = if meta.nr_regions() == marks.nr_regions() {
-            marks.full_tail(&closed)
-        } else {
-            None
-        };
-        let mut yielder = Yielder::default();
+        let rewrite = meta.nr_regions() == marks.nr_regions() && marks.dense(&closed);
         let mut words = 0u64;
-        let drained = tail
-            .map_or(Ok(()), |first| meta.set_copied_from(first))
-            .and_then(|()| {
-                marks.drain_closed(&closed, |w, bits| {
-                    if tail.is_some_and(|first| w >= first) {
-                        return Ok(());
-                    }
-                    yielder.word();
-                    words += 1;
-                    meta.set_copied_word(w, bits)
-                })
-            });
+        let drained = if rewrite {
+            marks
+                .with_words(|word| meta.rewrite_copied(word))
+                .unwrap_or(Ok(()))
+        } else {
+            let mut yielder = Yielder::default();
+            marks.drain_closed(&closed, |w, bits| {
+                yielder.word();
+                words += 1;
+                meta.set_copied_word(w, bits)
+            })
+        };
         if let Err(e) = drained {
             self.metadata_failed(&mut md, "record copied regions", e);
             return Err(e);
@@ -168,10 +162,13 @@ impl CloneCore {
             Ok(()) => {
                 self.regions.marks().end_commit(closed);
                 self.usage.record(md.as_ref());
-                let filled = tail.map_or(0, |first| {
-                    u64::from(self.regions.marks().nr_regions().div_ceil(64) - first)
-                });
-                self.usage.record_commit(words, filled, elapsed_ns(started));
+                let rewritten = if rewrite {
+                    u64::from(self.regions.marks().nr_regions().div_ceil(64))
+                } else {
+                    0
+                };
+                self.usage
+                    .record_commit(words, rewritten, elapsed_ns(started));
                 Ok(true)
             }
             Err(e) => {

@@ -120,10 +120,10 @@ impl CloneCore {
                 );
             }
             Message::CommitStats => {
-                let [commits, written, filled, last, longest] = self.usage.commit_stats();
+                let [commits, written, rewritten, last, longest] = self.usage.commit_stats();
                 let _ = write!(
                     out,
-                    "commits={commits} words_written={written} words_filled={filled} \
+                    "commits={commits} words_written={written} words_rewritten={rewritten} \
                      last_commit_us={last} longest_commit_us={longest}"
                 );
             }

@@ -14,8 +14,8 @@
 //! commit, an open or a grow, all under the mutex, each of which records them).
 //!
 //! And what the commits did, for the `commit_stats` message: how many, the words they wrote
-//! one by one and those they wrote whole (see `Marks::full_tail`), how long the last and the
-//! longest took.
+//! one by one and those of the commits that rewrote the whole map (see `Marks::dense`), how
+//! long the last and the longest took.
 //!
 //! Written under the metadata mutex; `running` is taken inside it (by a commit) or alone (by
 //! status), so it never waits for the metadata mutex. Process context only.
@@ -47,7 +47,7 @@ pub(super) struct MetaUsage {
     blocks: AtomicU64,
     commits: AtomicU64,
     words_written: AtomicU64,
-    words_filled: AtomicU64,
+    words_rewritten: AtomicU64,
     last_ns: AtomicU64,
     longest_ns: AtomicU64,
     #[pin]
@@ -62,7 +62,7 @@ impl MetaUsage {
             blocks: AtomicU64::new(UNKNOWN),
             commits: AtomicU64::new(0),
             words_written: AtomicU64::new(0),
-            words_filled: AtomicU64::new(0),
+            words_rewritten: AtomicU64::new(0),
             last_ns: AtomicU64::new(0),
             longest_ns: AtomicU64::new(0),
             running <- new_mutex!(false, "clone_commit_running"),
@@ -83,23 +83,23 @@ impl MetaUsage {
         self.blocks.store(packed, Ordering::Relaxed);
     }
 
-    /// Records a commit that wrote `written` words one by one and `filled` whole, in `ns`
+    /// Records a commit that wrote `written` words one by one and rewrote `rewritten`, in `ns`
     /// nanoseconds. Called with the metadata mutex held (one writer: the counts only add up).
-    pub(super) fn record_commit(&self, written: u64, filled: u64, ns: u64) {
+    pub(super) fn record_commit(&self, written: u64, rewritten: u64, ns: u64) {
         self.commits.fetch_add(1, Ordering::Relaxed);
         self.words_written.fetch_add(written, Ordering::Relaxed);
-        self.words_filled.fetch_add(filled, Ordering::Relaxed);
+        self.words_rewritten.fetch_add(rewritten, Ordering::Relaxed);
         self.last_ns.store(ns, Ordering::Relaxed);
         self.longest_ns.fetch_max(ns, Ordering::Relaxed);
     }
 
-    /// The `commit_stats` reply's figures: commits, words written one by one, words written
-    /// whole, the last and the longest commit in microseconds.
+    /// The `commit_stats` reply's figures: commits, words written one by one, words rewritten
+    /// with the whole map, the last and the longest commit in microseconds.
     pub(super) fn commit_stats(&self) -> [u64; 5] {
         [
             self.commits.load(Ordering::Relaxed),
             self.words_written.load(Ordering::Relaxed),
-            self.words_filled.load(Ordering::Relaxed),
+            self.words_rewritten.load(Ordering::Relaxed),
             self.last_ns.load(Ordering::Relaxed) / 1000,
             self.longest_ns.load(Ordering::Relaxed) / 1000,
         ]

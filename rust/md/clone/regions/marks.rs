@@ -120,7 +120,7 @@ impl DirtyWords {
 }
 
 impl DirtyWords {
-    /// How many words from word `first` on the set holds.
+    /// How many words from word `first` on the set holds (one pass over its bits).
     fn count_from(&self, first: u32) -> u32 {
         let mut n = 0u32;
         for chunk in first / WORD_BITS..self.words.nr_words() {
@@ -134,12 +134,12 @@ impl DirtyWords {
     }
 }
 
-/// A tail of the copied map is written whole ([`Marks::full_tail`]) only if it holds at least
-/// this many words (8 array blocks of the on-disk bitset)...
-const TAIL_MIN_WORDS: u32 = 8 * 509;
-/// ... and if at least one word in this many of it changed: writing a word costs a btree
-/// update, writing the tail whole costs about as much per array block of 509 words.
-const TAIL_DENSITY: u32 = 64;
+/// A commit rewrites the whole on-disk map ([`Marks::dense`]) only if it has at least this
+/// many words (8 array blocks of the on-disk bitset)...
+const DENSE_MIN_WORDS: u32 = 8 * 509;
+/// ... and if the commit changed at least one word in this many: writing a word costs a btree
+/// update, rewriting the map costs about as much per array block of 509 words.
+const DENSE_RATIO: u32 = 64;
 
 /// Which set is open, and whether each holds marks.
 struct State {
@@ -481,42 +481,37 @@ impl Marks {
             .walk(false, |w| f(w, m.copied.load_word(w)))
     }
 
-    /// Where a commit may write the copied map whole instead of word by word: the first word
-    /// of the run at the end of the map in which every region is copied, if that run is long
-    /// (at least [`TAIL_MIN_WORDS`]) and the closed set `closed` changed enough of it (one
-    /// word in [`TAIL_DENSITY`]) that rewriting it costs less than writing those words one by
-    /// one. A whole-device discard gives such a run: 2^24 words at 2^30 regions, written as
-    /// 33,000 array blocks rather than 2^24 array updates.
-    ///
-    /// The run is read now, before the commit's flush, like [`Marks::drain_closed`]'s words
-    /// (see the module's opening: bits set later only make it longer).
+    /// Whether the closed set `closed` changed so much of the map (at least one word in
+    /// [`DENSE_RATIO`], in a map of at least [`DENSE_MIN_WORDS`]) that rewriting the whole
+    /// on-disk map from the copied map ([`Marks::with_words`]) costs less than writing the
+    /// changed words one by one. A whole-device discard gives that: 2^24 words at 2^30
+    /// regions, rewritten as 33,000 array blocks rather than 2^24 array updates; so does a
+    /// periodic commit in the middle of one.
     ///
     /// # Context
     ///
-    /// Process context (the committer's): it yields the CPU now and then.
-    pub(crate) fn full_tail(&self, closed: &ClosedSet) -> Option<u32> {
+    /// Process context (the committer's).
+    pub(crate) fn dense(&self, closed: &ClosedSet) -> bool {
+        let owner = self.maps.owner();
+        let Some(m) = owner.get() else {
+            return false;
+        };
+        let nr_words = self.nr_regions.div_ceil(WORD_BITS);
+        let changed = m.sets.get(closed.0).map_or(0, |set| set.count_from(0));
+        nr_words >= DENSE_MIN_WORDS && changed >= nr_words / DENSE_RATIO
+    }
+
+    /// Calls `f` with a reader of the copied map's words (word `w` as the map holds it now:
+    /// every mark on disk and more, see [`Marks::drain_closed`]), for the committer to
+    /// rewrite the on-disk map from; `None` if the maps were released (nothing left to write).
+    ///
+    /// # Context
+    ///
+    /// Process context (the committer's); `f` may sleep.
+    pub(crate) fn with_words<R>(&self, f: impl FnOnce(&dyn Fn(u32) -> u64) -> R) -> Option<R> {
         let owner = self.maps.owner();
         let m = owner.get()?;
-        let nr_words = self.nr_regions.div_ceil(WORD_BITS);
-        let last_bits = self.nr_regions % WORD_BITS;
-        let mut yielder = Yielder::default();
-        let mut first = nr_words;
-        while first > 0 {
-            let w = first - 1;
-            let full = if w + 1 == nr_words && last_bits != 0 {
-                (1u64 << last_bits) - 1
-            } else {
-                !0u64
-            };
-            if m.copied.load_word(w) & full != full {
-                break;
-            }
-            first = w;
-            yielder.word();
-        }
-        let len = nr_words - first;
-        let changed = m.sets.get(closed.0)?.count_from(first);
-        (len >= TAIL_MIN_WORDS && changed >= len / TAIL_DENSITY).then_some(first)
+        Some(f(&|w| m.copied.load_word(w)))
     }
 
     /// Records that the closed set `closed` was committed, and clears it. (Marks go to the
