@@ -87,7 +87,7 @@ damaged() {
 	for blk in 1 2 3 4 5 6 7 8 9 10; do
 		dd if=/tmp/dmc-meta-dm_clone_rs.img of="$DMC_META" bs=1M oflag=direct 2>/dev/null
 		printf '\377' | dd of="$DMC_META" bs=1 seek=$((blk * 4096 + 100)) conv=notrunc 2>/dev/null
-		out=$(clone_check "$DMC_META")
+		out=$(clone_check "$DMC_META" 2>&1)
 		if echo "$out" | grep -q "block $blk: bitset array block: bad checksum"; then
 			echo "# flipped a byte of block $blk: $(echo "$out" | head -n 1)"
 			clone_check -q "$DMC_META"

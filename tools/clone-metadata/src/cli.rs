@@ -44,6 +44,14 @@ pub fn print(tool: &str, text: &str) {
     }
 }
 
+/// Writes `text` and a newline to standard error, the tools' channel for everything but
+/// their data output. A failure (a full or closed standard error) is ignored: there is no
+/// other place to say it, and the exit status still tells (`eprintln!` would panic).
+pub fn say(text: impl std::fmt::Display) {
+    use std::io::Write;
+    let _ = writeln!(std::io::stderr().lock(), "{text}");
+}
+
 /// What a file of type `t` is, for a refusal.
 fn kind_of(t: std::fs::FileType) -> &'static str {
     use std::os::unix::fs::FileTypeExt;
@@ -103,7 +111,7 @@ pub fn in_use(path: &Path, e: &std::io::Error) -> Option<String> {
 fn open_checked(tool: &str, path: &Path, write: bool, what: &str) -> Result<File, ExitCode> {
     use std::os::unix::fs::FileTypeExt;
     let refuse = |why: String| {
-        eprintln!("{tool}: {why}");
+        say(format_args!("{tool}: {why}"));
         Err(ExitCode::from(2))
     };
     let for_writing = if write { " for writing" } else { "" };
@@ -156,7 +164,7 @@ pub fn refuse_foreign(tool: &str, path: &Path, file: &File) -> Result<(), ExitCo
         }
     }
     if let Some(why) = crate::read::foreign(&head[..n]) {
-        eprintln!("{tool}: {}: {why}", path.display());
+        say(format_args!("{tool}: {}: {why}", path.display()));
         return Err(ExitCode::from(2));
     }
     Ok(())

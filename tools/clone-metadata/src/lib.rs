@@ -11,6 +11,7 @@
 pub mod checksum;
 pub mod cli;
 pub mod read;
+pub mod repair;
 pub mod size;
 pub mod superblock;
 pub mod write;

@@ -100,11 +100,31 @@ fn le64(d: &[u8], at: usize) -> u64 {
     })
 }
 
+/// How bad a problem is: thin_check's distinction between fatal and non-fatal errors.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Severity {
+    /// Damage: what the metadata records cannot all be trusted, or the kernel may be misled
+    /// by it.
+    Fatal,
+    /// Harmless to what the metadata records: a leaked block (counted once in the space
+    /// map, referenced by nothing) is only never reused. thin_check reports the same as a
+    /// non-fatal error; `clone_check --ignore-non-fatal-errors` passes it.
+    NonFatal,
+}
+
 /// A problem found, and the block it is in (`None`: the metadata as a whole).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Problem {
     pub block: Option<u64>,
     pub what: String,
+    pub severity: Severity,
+}
+
+impl Problem {
+    /// Whether it is damage (see [`Severity`]).
+    pub fn is_fatal(&self) -> bool {
+        self.severity == Severity::Fatal
+    }
 }
 
 impl fmt::Display for Problem {
@@ -195,7 +215,27 @@ impl Report {
         self.problems.push(Problem {
             block,
             what: what.into(),
+            severity: Severity::Fatal,
         });
+    }
+
+    fn non_fatal(&mut self, block: Option<u64>, what: impl Into<String>) {
+        self.problems.push(Problem {
+            block,
+            what: what.into(),
+            severity: Severity::NonFatal,
+        });
+    }
+
+    /// How many problems are damage (fatal).
+    pub fn nr_fatal(&self) -> usize {
+        self.problems.iter().filter(|p| p.is_fatal()).count()
+    }
+
+    /// Whether the metadata is sound: no fatal problem (non-fatal ones, leaked blocks, may
+    /// have been found).
+    pub fn is_sound(&self) -> bool {
+        self.nr_fatal() == 0
     }
 
     /// Whether region `r` is copied (false if its word could not be read).
@@ -787,7 +827,10 @@ pub fn read(src: &dyn BlockSource, depth: Depth) -> Report {
     }
     read_bitset(src, &mut rep, sb.bitset_root, nr_regions);
     read_space_map(src, &mut rep, sb.space_map);
-    // Every block in use must be reachable exactly as often as it is counted.
+    // Every block in use must be reachable exactly as often as it is counted. A block
+    // counted once and reached from nothing is a leak, a non-fatal problem: the kernel never
+    // reuses it, and nothing reads it (thin_check's rule: any other count that differs is
+    // damage).
     let blocks: BTreeSet<u64> = rep
         .reachable
         .keys()
@@ -797,15 +840,21 @@ pub fn read(src: &dyn BlockSource, depth: Depth) -> Report {
     for b in blocks {
         let reached = rep.reachable.get(&b).copied().unwrap_or(0);
         let counted = rep.ref_counts.get(&b).copied().unwrap_or(0);
-        if reached != counted {
-            let what = match (reached, counted) {
-                (_, 0) => format!("in use (reached {reached} times) but free in the space map"),
-                (0, _) => {
-                    format!("leaked: counted {counted} in the space map, reached from nothing")
-                }
-                _ => format!("reached {reached} times, counted {counted}"),
-            };
-            rep.problem(Some(b), what);
+        match (reached, counted) {
+            _ if reached == counted => {}
+            (0, 1) => rep.non_fatal(
+                Some(b),
+                "leaked: counted 1 in the space map, reached from nothing (non-fatal: the block is never reused)",
+            ),
+            (_, 0) => rep.problem(
+                Some(b),
+                format!("in use (reached {reached} times) but free in the space map"),
+            ),
+            (0, _) => rep.problem(
+                Some(b),
+                format!("counted {counted} in the space map, reached from nothing"),
+            ),
+            _ => rep.problem(Some(b), format!("reached {reached} times, counted {counted}")),
         }
     }
     rep

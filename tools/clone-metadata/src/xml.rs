@@ -294,6 +294,40 @@ pub fn parse(text: &str) -> Result<Dump, String> {
     })
 }
 
+/// The text of an XML file's `bytes`: text that is not UTF-8 is XML that does not parse,
+/// refused saying where (for `clone_restore: <input>: <why>`).
+pub fn text(bytes: Vec<u8>) -> Result<String, String> {
+    String::from_utf8(bytes).map_err(|e| {
+        let at = e.utf8_error().valid_up_to();
+        let line = e.as_bytes()[..at].iter().filter(|&&b| b == b'\n').count() + 1;
+        format!("line {line}: not UTF-8 text (byte {at}): not clone_dump's XML")
+    })
+}
+
+/// What `clone_restore` writes for the XML `text`: the metadata, and how many regions of
+/// unknown state (`<unknown>` runs) became what `unknown` says (0 when there were none).
+/// Refused, saying why (for `clone_restore: <input>: <why>`): XML that does not parse or is
+/// inconsistent, and unknown runs while `unknown` is `None`. Whether the metadata fits on
+/// a device is [`crate::write::write`]'s to say.
+pub fn restore(
+    text: &str,
+    unknown: Option<crate::cli::Unknown>,
+) -> Result<(Metadata, u64), String> {
+    let d = parse(text)?;
+    if d.unknown.is_empty() {
+        return Ok((d.metadata, 0));
+    }
+    let n = d.nr_unknown();
+    match unknown {
+        None => Err(format!(
+            "the state of {n} regions is unknown ({}): clone_dump -r could not read them. {}",
+            crate::cli::runs_text(&d.unknown),
+            crate::cli::UNKNOWN_CHOICE
+        )),
+        Some(u) => Ok((d.resolve(u), n)),
+    }
+}
+
 /// Parses the XML form of metadata whose every region's state is known: `<unknown>`
 /// runs are refused (see [`parse`]). Errors say where.
 pub fn from_xml(text: &str) -> Result<Metadata, String> {

@@ -927,3 +927,347 @@ fn meta_csum_has_help_version_and_quiet() {
         assert!(text(&o).contains(says), "{args:?}: {}", text(&o));
     }
 }
+
+const CHECK: &str = env!("CARGO_BIN_EXE_clone_check");
+const DUMP: &str = env!("CARGO_BIN_EXE_clone_dump");
+const RESTORE: &str = env!("CARGO_BIN_EXE_clone_restore");
+const REPAIR: &str = env!("CARGO_BIN_EXE_clone_repair");
+const SIZE: &str = env!("CARGO_BIN_EXE_clone_metadata_size");
+const CSUM: &str = env!("CARGO_BIN_EXE_dmc-meta-csum");
+
+/// Writes to `path` the image of [`image`] (with `damage`, its bitset root's checksum bad)
+/// with block 320, which nothing references, counted `count` (1 or 2) in the space map,
+/// and the counters that follow from it made to agree (the index's free count, the
+/// superblock's allocated count): with count 1 and no damage, a leaked block and nothing
+/// else, as the kernel's space map would leave it.
+fn leaked_image(path: &Path, count: u64, damage: bool) {
+    const LEAKED: usize = 320;
+    image(path, damage);
+    let mut img = std::fs::read(path).unwrap();
+    let le64 = |d: &[u8], at: usize| u64::from_le_bytes(d[at..at + 8].try_into().unwrap());
+    let index = le64(&img, 44 + 16) as usize;
+    let bitmap = le64(&img[index * BLOCK_SIZE..], 16) as usize;
+    // The entry's two bits: the high bit of its count at 2e, the low one at 2e + 1.
+    let bm = &mut img[bitmap * BLOCK_SIZE..][..BLOCK_SIZE];
+    let at = 16 + 8 * (LEAKED / 32);
+    let mut w = le64(bm, at);
+    w |= (count >> 1) << (2 * (LEAKED % 32)) | (count & 1) << (2 * (LEAKED % 32) + 1);
+    bm[at..at + 8].copy_from_slice(&w.to_le_bytes());
+    checksum::seal(bm, BlockKind::SpaceMapBitmap);
+    let ix = &mut img[index * BLOCK_SIZE..][..BLOCK_SIZE];
+    let free = u32::from_le_bytes(ix[24..28].try_into().unwrap()) - 1;
+    ix[24..28].copy_from_slice(&free.to_le_bytes());
+    checksum::seal(ix, BlockKind::SpaceMapIndex);
+    let allocated = le64(&img, 44 + 8) + 1;
+    img[44 + 8..44 + 16].copy_from_slice(&allocated.to_le_bytes());
+    checksum::seal(&mut img[..BLOCK_SIZE], BlockKind::Superblock);
+    std::fs::write(path, img).unwrap();
+}
+
+/// The XML clone_dump writes of [`image`]'s metadata.
+const GOOD_XML: &str = "<superblock version=\"1\" region_size=\"8\" target_size=\"2048\" nr_regions=\"256\" nr_copied=\"13\">\n  <copied first=\"0\" count=\"10\"/>\n  <copied first=\"100\" count=\"2\"/>\n  <copied first=\"255\" count=\"1\"/>\n</superblock>\n";
+
+/// The inputs the table-driven cases name in their arguments, made afresh under names of
+/// their own (`name`): `(word, path)`.
+///
+/// - `{good}`: [`image`], clean; `{bad}`: its bitset root's checksum bad (fatal);
+/// - `{leak}`: one leaked block, nothing else (non-fatal); `{bad_leak}`: a leaked block
+///   and `{bad}`'s damage; `{overcount}`: a block nothing references counted 2 (fatal:
+///   only a count of 1 is a leak);
+/// - `{salvage}`: [`two_array_blocks_second_damaged`];
+/// - `{xml}`: `{good}`'s dump; `{unknown_xml}`: a salvaged dump with `<unknown>` runs;
+///   `{bad_xml}`: XML with an unknown element;
+/// - `{out}`: a blank image to write on.
+fn inputs(name: &str) -> Vec<(&'static str, String)> {
+    let path = |what: &str| {
+        let p = tmp(&format!("{name}-{what}"));
+        let _ = std::fs::remove_file(&p);
+        p
+    };
+    let good = path("good.img");
+    image(&good, false);
+    let bad = path("bad.img");
+    image(&bad, true);
+    let leak = path("leak.img");
+    leaked_image(&leak, 1, false);
+    let bad_leak = path("bad-leak.img");
+    leaked_image(&bad_leak, 1, true);
+    let overcount = path("overcount.img");
+    leaked_image(&overcount, 2, false);
+    let salvage = path("salvage.img");
+    std::fs::write(&salvage, two_array_blocks_second_damaged()).unwrap();
+    let xml = path("good.xml");
+    std::fs::write(&xml, GOOD_XML).unwrap();
+    let unknown_xml = path("unknown.xml");
+    std::fs::write(&unknown_xml, "<superblock version=\"1\" region_size=\"8\" target_size=\"2048\" nr_copied=\"10\" nr_unknown=\"64\">\n  <copied first=\"0\" count=\"10\"/>\n  <unknown first=\"64\" count=\"64\"/>\n</superblock>\n").unwrap();
+    let bad_xml = path("bad.xml");
+    std::fs::write(&bad_xml, "<superblock version=\"1\" region_size=\"8\" target_size=\"2048\">\n  <copy first=\"1\" count=\"1\"/>\n</superblock>\n").unwrap();
+    let out = path("out.img");
+    std::fs::write(&out, vec![0u8; 1024 * BLOCK_SIZE]).unwrap();
+    let s = |p: PathBuf| p.to_str().unwrap().to_string();
+    vec![
+        ("{good}", s(good)),
+        ("{bad}", s(bad)),
+        ("{leak}", s(leak)),
+        ("{bad_leak}", s(bad_leak)),
+        ("{overcount}", s(overcount)),
+        ("{salvage}", s(salvage)),
+        ("{xml}", s(xml)),
+        ("{unknown_xml}", s(unknown_xml)),
+        ("{bad_xml}", s(bad_xml)),
+        ("{out}", s(out)),
+    ]
+}
+
+/// `text` with the words of [`inputs`] replaced by their paths.
+fn fill(text: &str, inputs: &[(&str, String)]) -> String {
+    inputs
+        .iter()
+        .fold(text.to_string(), |t, (word, path)| t.replace(word, path))
+}
+
+/// Runs `exe` with `args` (the words of [`inputs`] filled in), bounded in time.
+fn run_case(exe: &str, args: &[&str], inputs: &[(&str, String)]) -> Output {
+    let args: Vec<String> = args.iter().map(|a| fill(a, inputs)).collect();
+    let args: Vec<&str> = args.iter().map(String::as_str).collect();
+    run_bounded(exe, &args, 30)
+}
+
+/// (case, binary, arguments, exit status, what `-q` leaves on standard error: `None` for
+/// nothing, else the one line that says why the tool refused or could not run).
+type QuietCase = (
+    &'static str,
+    &'static str,
+    &'static [&'static str],
+    i32,
+    Option<&'static str>,
+);
+
+#[rustfmt::skip]
+const QUIET_CASES: &[QuietCase] = &[
+    ("clone_check, clean", CHECK, &["{good}"], 0, None),
+    ("clone_check, damaged", CHECK, &["{bad}"], 1, None),
+    ("clone_check --super-block-only, damaged past it", CHECK, &["--super-block-only", "{bad}"], 0, None),
+    ("clone_check, a leaked block", CHECK, &["{leak}"], 1, None),
+    ("clone_check --ignore-non-fatal-errors, a leaked block", CHECK,
+        &["--ignore-non-fatal-errors", "{leak}"], 0, None),
+    ("clone_check --ignore-non-fatal-errors, damaged", CHECK,
+        &["--ignore-non-fatal-errors", "{bad}"], 1, None),
+    ("clone_check, no input", CHECK, &["/nonexistent/meta"], 2, Some("cannot open /nonexistent/meta")),
+    ("clone_dump, clean", DUMP, &["{good}"], 0, None),
+    ("clone_dump --format human", DUMP, &["--format", "human", "{good}"], 0, None),
+    ("clone_dump -r, salvaged", DUMP, &["-r", "{salvage}"], 0, None),
+    ("clone_dump, a leaked block", DUMP, &["{leak}"], 0, None),
+    ("clone_dump, damaged", DUMP, &["{bad}"], 1, Some("the metadata is damaged: nothing dumped")),
+    ("clone_restore", RESTORE, &["-i", "{xml}", "-o", "{out}"], 0, None),
+    ("clone_restore --unknown copied", RESTORE,
+        &["-i", "{unknown_xml}", "-o", "{out}", "--unknown", "copied"], 0, None),
+    ("clone_restore, XML that does not parse", RESTORE, &["-i", "{bad_xml}", "-o", "{out}"], 1,
+        Some("line 2: unknown element <copy>")),
+    ("clone_restore, unknown runs", RESTORE, &["-i", "{unknown_xml}", "-o", "{out}"], 1,
+        Some("Choose with --unknown copied or --unknown uncopied")),
+    ("clone_repair, damaged", REPAIR, &["-i", "{bad}", "-o", "{out}"], 0, None),
+    ("clone_repair --unknown copied", REPAIR, &["-i", "{salvage}", "-o", "{out}", "--unknown", "copied"], 0, None),
+    ("clone_repair, clean", REPAIR, &["-i", "{good}", "-o", "{out}"], 0, None),
+    ("clone_repair, a leaked block", REPAIR, &["-i", "{leak}", "-o", "{out}"], 0, None),
+    ("clone_repair, unknown regions", REPAIR, &["-i", "{salvage}", "-o", "{out}"], 1,
+        Some("Choose with --unknown copied or --unknown uncopied")),
+    ("dmc-meta-csum, wrong", CSUM, &["{bad}", "5", "btree"], 1, None),
+];
+
+#[test]
+fn quiet_keeps_the_exit_status_and_says_nothing_but_why_it_could_not_run() {
+    let inputs = inputs("quiet");
+    let mut failed = Vec::new();
+    for &(what, exe, args, code, left) in QUIET_CASES {
+        let loud = run_case(exe, args, &inputs);
+        for q in ["-q", "--quiet"] {
+            let quiet = run_case(exe, &[&[q], args].concat(), &inputs);
+            let err = String::from_utf8_lossy(&quiet.stderr);
+            // The data output (clone_dump's) is written all the same; nothing else.
+            let stdout_ok = if exe == DUMP {
+                quiet.stdout == loud.stdout
+            } else {
+                quiet.stdout.is_empty()
+            };
+            let stderr_ok = match left {
+                None => err.is_empty(),
+                Some(why) => err.contains(why) && err.lines().count() == 1,
+            };
+            if loud.status.code() != Some(code)
+                || quiet.status.code() != Some(code)
+                || !stdout_ok
+                || !stderr_ok
+            {
+                eprintln!(
+                    "case {what:?} {q}: want status {code}, got {:?} without and {:?} with it; with it, stdout:\n{}stderr:\n{err}",
+                    loud.status.code(),
+                    quiet.status.code(),
+                    String::from_utf8_lossy(&quiet.stdout)
+                );
+                failed.push(format!("{what} {q}"));
+            }
+        }
+    }
+    assert!(failed.is_empty(), "cases failed: {failed:#?}");
+}
+
+/// (case, binary, arguments, exit status, what stdout says, what stderr says): each text
+/// on its stream and not on the other; a stream with nothing listed stays empty.
+type StreamCase = (
+    &'static str,
+    &'static str,
+    &'static [&'static str],
+    i32,
+    &'static [&'static str],
+    &'static [&'static str],
+);
+
+#[rustfmt::skip]
+const STREAM_CASES: &[StreamCase] = &[
+    ("clone_check, clean", CHECK, &["{good}"], 0,
+        &["{good}: region size 8 sectors, target size 2048 sectors, 256 regions, 13 copied", "{good}: clean"], &[]),
+    ("clone_check, damaged", CHECK, &["{bad}"], 1,
+        &["{bad}: region size 8 sectors", "{bad}: damaged: 1 problem(s); clone_dump -r salvages"],
+        &["{bad}: block 5: bitset btree node: bad checksum"]),
+    ("clone_check, a leaked block", CHECK, &["{leak}"], 1,
+        &["{leak}: region size 8 sectors", "{leak}: no damage, 1 non-fatal problem(s)"],
+        &["{leak}: block 320: leaked: counted 1 in the space map, reached from nothing"]),
+    ("clone_check --super-block-only, a bad superblock", CHECK, &["--super-block-only", "{bad_xml}"], 2,
+        &[], &["looks like XML"]),
+    ("clone_dump -r, salvaged", DUMP, &["-r", "{salvage}"], 0,
+        &["<superblock version=\"1\"", "<unknown first=\"32576\" count=\"192\"/>"],
+        &["bitset array block: bad checksum", "dumped as unknown (32576-32767)"]),
+    ("clone_dump, damaged", DUMP, &["{bad}"], 1, &[],
+        &["{bad}: block 5: bitset btree node: bad checksum", "nothing dumped"]),
+    ("clone_dump, a leaked block", DUMP, &["{leak}"], 0,
+        &["<copied first=\"0\" count=\"10\"/>"], &["{leak}: block 320: leaked"]),
+    ("clone_restore --unknown copied", RESTORE,
+        &["-i", "{unknown_xml}", "-o", "{out}", "--unknown", "copied"], 0,
+        &[], &["clone_restore: 64 regions of unknown state become copied"]),
+    ("clone_restore, XML that does not parse", RESTORE, &["-i", "{bad_xml}", "-o", "{out}"], 1,
+        &[], &["unknown element <copy>"]),
+    ("clone_repair, damaged", REPAIR, &["-i", "{bad}", "-o", "{out}"], 0,
+        &["clone_repair: {out}: 256 regions, 13 copied"],
+        &["{bad}: block 5: bitset btree node: bad checksum"]),
+    ("clone_repair, unknown regions", REPAIR, &["-i", "{salvage}", "-o", "{out}", "--unknown", "copied"], 0,
+        &["clone_repair: {out}: 32768 regions, 258 copied"],
+        &["{salvage}: block ", ": bitset array block: bad checksum", "clone_repair: 192 regions of unknown state become copied"]),
+    ("clone_repair, a leaked block", REPAIR, &["-i", "{leak}", "-o", "{out}"], 0,
+        &["clone_repair: {out}: 256 regions, 13 copied"], &["{leak}: block 320: leaked"]),
+    ("clone_metadata_size", SIZE, &["--device-size", "1t", "--region-size", "64k"], 0,
+        &["suggested: "], &[]),
+    ("clone_metadata_size, a refusal", SIZE, &["--device-size", "1t", "--region-size", "12k"], 1,
+        &[], &["is not a power of two"]),
+];
+
+#[test]
+fn data_goes_to_stdout_diagnostics_to_stderr() {
+    let inputs = inputs("streams");
+    let mut failed = Vec::new();
+    for &(what, exe, args, code, on_out, on_err) in STREAM_CASES {
+        let o = run_case(exe, args, &inputs);
+        let (out, err) = (
+            String::from_utf8_lossy(&o.stdout),
+            String::from_utf8_lossy(&o.stderr),
+        );
+        let mut wrong = Vec::new();
+        for (texts, here, there, name) in [
+            (on_out, &out, &err, "stdout"),
+            (on_err, &err, &out, "stderr"),
+        ] {
+            for t in texts.iter().map(|t| fill(t, &inputs)) {
+                if !here.contains(&t) || there.contains(&t) {
+                    wrong.push(format!("{t:?} not on {name} alone"));
+                }
+            }
+            if texts.is_empty() && !here.is_empty() {
+                wrong.push(format!("{name} not empty"));
+            }
+        }
+        if o.status.code() != Some(code) || !wrong.is_empty() {
+            eprintln!(
+                "case {what:?}: status {:?} (want {code}); {wrong:?}\nstdout:\n{out}stderr:\n{err}",
+                o.status.code()
+            );
+            failed.push(what);
+        }
+    }
+    assert!(failed.is_empty(), "cases failed: {failed:#?}");
+}
+
+/// (case, clone_check's arguments, exit status, its verdict on stdout): leaked blocks are
+/// non-fatal, as thin_check's; --ignore-non-fatal-errors passes them, and nothing else.
+#[rustfmt::skip]
+const NON_FATAL_CASES: &[(&str, &[&str], i32, &str)] = &[
+    ("clean", &["{good}"], 0, "{good}: clean"),
+    ("clean, ignoring non-fatal errors", &["--ignore-non-fatal-errors", "{good}"], 0, "{good}: clean"),
+    ("a leaked block", &["{leak}"], 1,
+        "{leak}: no damage, 1 non-fatal problem(s) (leaked blocks); --ignore-non-fatal-errors passes them, clone_repair rebuilds the space map"),
+    ("a leaked block, ignoring non-fatal errors", &["--ignore-non-fatal-errors", "{leak}"], 0,
+        "{leak}: no damage, 1 non-fatal problem(s)"),
+    ("damaged", &["{bad}"], 1, "{bad}: damaged: 1 problem(s)"),
+    ("damaged, ignoring non-fatal errors", &["--ignore-non-fatal-errors", "{bad}"], 1,
+        "{bad}: damaged: 1 problem(s)"),
+    ("damaged and a leaked block, ignoring non-fatal errors", &["--ignore-non-fatal-errors", "{bad_leak}"], 1,
+        "{bad_leak}: damaged: 2 problem(s) (1 of them non-fatal)"),
+    ("a block counted 2 that nothing references, ignoring non-fatal errors",
+        &["--ignore-non-fatal-errors", "{overcount}"], 1, "{overcount}: damaged: 1 problem(s)"),
+    ("a leaked block, the superblock only", &["--super-block-only", "{leak}"], 0, "{leak}: clean"),
+];
+
+#[test]
+fn a_leaked_block_is_non_fatal_and_ignored_on_request() {
+    let inputs = inputs("non-fatal");
+    let mut failed = Vec::new();
+    for &(what, args, code, verdict) in NON_FATAL_CASES {
+        let o = run_case(CHECK, args, &inputs);
+        let out = String::from_utf8_lossy(&o.stdout);
+        if o.status.code() != Some(code) || !out.contains(&fill(verdict, &inputs)) {
+            eprintln!(
+                "case {what:?}: want status {code} and {verdict:?}, got {:?}:\n{}",
+                o.status.code(),
+                text(&o)
+            );
+            failed.push(what);
+        }
+    }
+    assert!(failed.is_empty(), "cases failed: {failed:#?}");
+}
+
+#[test]
+fn a_full_standard_error_changes_no_exit_status() {
+    let inputs = inputs("stderr-full");
+    // Cases that write to stderr, each run with stderr on /dev/full: the status is the
+    // one it has with a stderr that takes everything (eprintln! would panic: status 101).
+    let cases: Vec<(&str, &str, &[&str], i32)> = QUIET_CASES
+        .iter()
+        .chain(
+            [(
+                "clone_metadata_size, a refusal",
+                SIZE,
+                &["--device-size", "1t", "--region-size", "12k"][..],
+                1,
+                None,
+            )]
+            .iter(),
+        )
+        .map(|&(what, exe, args, code, _)| (what, exe, args, code))
+        .collect();
+    let mut failed = Vec::new();
+    for (what, exe, args, code) in cases {
+        let args: Vec<String> = args.iter().map(|a| fill(a, &inputs)).collect();
+        let full = std::fs::File::create("/dev/full").unwrap();
+        let o = Command::new(exe)
+            .args(&args)
+            .stdout(std::process::Stdio::null())
+            .stderr(full)
+            .output()
+            .unwrap();
+        if o.status.code() != Some(code) {
+            eprintln!("case {what:?}: status {:?}, want {code}", o.status);
+            failed.push(what);
+        }
+    }
+    assert!(failed.is_empty(), "cases failed: {failed:#?}");
+}

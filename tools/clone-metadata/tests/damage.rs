@@ -666,3 +666,99 @@ fn a_salvaged_dump_keeps_each_region_or_marks_it_unknown() {
     // Cases with regions of unknown state were among them.
     assert!(salvaged >= 5, "only {salvaged} cases had unknown regions");
 }
+
+/// Makes the counters that follow from the bitmap's counts agree with it: bitmap 0's free
+/// count in the index and the superblock's allocated count (as the kernel's space map keeps
+/// them), so that what a case changed in the bitmap is all that is wrong.
+fn recount(img: &mut [u8], l: &Layout) {
+    let nr_blocks = le64(block(img, SB), SM_NR_BLOCKS);
+    let bm = block(img, l.bitmap);
+    let allocated = (0..nr_blocks)
+        .filter(|&e| (le64(bm, 16 + 8 * (e / 32) as usize) >> (2 * (e % 32))) & 3 != 0)
+        .count() as u64;
+    let free = read::ENTRIES_PER_BITMAP - allocated;
+    set32(img, l.index, ENTRY_NR_FREE, free as u32, SpaceMapIndex);
+    set64(img, SB, SM_NR_ALLOCATED, allocated, Superblock);
+}
+
+/// (what is wrong, the damage, whether all it gives is non-fatal, the block a problem names
+/// and what it says): a leak (a block counted once that nothing references) is non-fatal,
+/// as thin_check's; any other count that differs is damage.
+#[rustfmt::skip]
+const SEVERITY_CASES: &[(&str, Damage, bool, At, &str)] = &[
+    ("a free block counted once", |img, l| { set_count(img, l, 320, 1); recount(img, l) },
+        true, At::Block(320), "leaked: counted 1 in the space map, reached from nothing"),
+    ("the first free block counted once", |img, l| { set_count(img, l, 6, 1); recount(img, l) },
+        true, At::Block(6), "leaked: counted 1"),
+    ("the last block counted once", |img, l| { set_count(img, l, 1023, 1); recount(img, l) },
+        true, At::Block(1023), "leaked: counted 1"),
+    ("two free blocks counted once", |img, l| {
+        set_count(img, l, 320, 1);
+        set_count(img, l, 700, 1);
+        recount(img, l)
+    }, true, At::Block(700), "leaked: counted 1"),
+    ("a free block counted twice", |img, l| { set_count(img, l, 320, 2); recount(img, l) },
+        false, At::Block(320), "counted 2 in the space map, reached from nothing"),
+    ("a free block counted once, the counters left as they were", |img, l| set_count(img, l, 320, 1),
+        false, At::Index, "space map index: bitmap 0 (block 2) says 16314 free, it has 16313"),
+    ("a block in use counted twice", |img, l| { set_count(img, l, l.root, 2); recount(img, l) },
+        false, At::Root, "reached 1 times, counted 2"),
+    ("a block in use counted free", |img, l| { set_count(img, l, l.root, 0); recount(img, l) },
+        false, At::Root, "in use (reached 1 times) but free in the space map"),
+];
+
+#[test]
+fn a_leaked_block_is_non_fatal_and_nothing_else_is() {
+    let good = Base::Small.image();
+    let layout = Layout::of(&good);
+    let mut failed = Vec::new();
+    for &(what, damage, non_fatal, at, text) in SEVERITY_CASES {
+        let mut img = good.clone();
+        damage(&mut img, &layout);
+        let rep = check(&img);
+        let want = at.block(&layout);
+        let named = rep
+            .problems
+            .iter()
+            .find(|p| p.block == want && p.what.contains(text));
+        let ok = match named {
+            None => false,
+            Some(p) if non_fatal => {
+                !p.is_fatal() && rep.is_sound() && rep.problems.iter().all(|p| !p.is_fatal())
+            }
+            Some(p) => p.is_fatal() && !rep.is_sound(),
+        };
+        // What the metadata records is read whole either way.
+        let (m, _) = Base::Small.metadata();
+        if !ok || rep.copied_runs() != m.copied || !rep.unknown_runs().is_empty() {
+            eprintln!(
+                "case {what:?}: want {} problem in block {want:?} saying {text:?}; problems: {:#?}",
+                if non_fatal { "a non-fatal" } else { "a fatal" },
+                rep.problems
+            );
+            failed.push(what);
+        }
+    }
+    assert!(failed.is_empty(), "cases failed: {failed:#?}");
+}
+
+#[test]
+fn every_damage_case_is_fatal() {
+    // --ignore-non-fatal-errors must pass none of them.
+    let mut failed = Vec::new();
+    for &(what, base, damage, _, _) in CASES {
+        let good = base.image();
+        let layout = Layout::of(&good);
+        let mut img = good.clone();
+        damage(&mut img, &layout);
+        let rep = check(&img);
+        if rep.is_sound() {
+            eprintln!(
+                "case {what:?}: no fatal problem; problems: {:#?}",
+                rep.problems
+            );
+            failed.push(what);
+        }
+    }
+    assert!(failed.is_empty(), "cases failed: {failed:#?}");
+}

@@ -13,10 +13,13 @@
 //! or `--format human`: the same in words. Damaged metadata is refused (exit 1, nothing
 //! dumped) unless `-r/--repair` asks for what can be read: the regions whose state cannot
 //! be read are then dumped as `<unknown first=".." count=".."/>` runs (clone_restore
-//! refuses them until told what they are). Exit 2 if the input cannot be opened or has no
-//! readable superblock.
+//! refuses them until told what they are). Non-fatal problems (leaked blocks) touch no
+//! region: the dump is whole, with or without `-r`. Exit 2 if the input cannot be opened
+//! or has no readable superblock. The problems found are said on standard error, unless
+//! `-q/--quiet`; the dump is the only thing on standard output.
 
 use clap::{Parser, ValueEnum};
+use clone_metadata::cli::say;
 use clone_metadata::read::{self, Depth};
 use clone_metadata::xml::Dump;
 use std::io::Write;
@@ -41,6 +44,9 @@ struct Args {
     /// be read as unknown (without it, damaged metadata is refused).
     #[arg(short, long)]
     repair: bool,
+    /// Say nothing of the problems found; the dump is written all the same.
+    #[arg(short, long)]
+    quiet: bool,
     /// The metadata device or a file holding its image.
     input: std::path::PathBuf,
 }
@@ -89,24 +95,22 @@ fn main() -> ExitCode {
         return code;
     }
     let rep = read::read(&file, Depth::All);
-    if !rep.superblock_ok {
+    let input = args.input.display();
+    if !args.quiet {
         for p in &rep.problems {
-            eprintln!("clone_dump: {}: {p}", args.input.display());
+            say(format_args!("clone_dump: {input}: {p}"));
         }
-        eprintln!(
-            "clone_dump: {}: no readable superblock: nothing to dump (clone_repair rebuilds the metadata given --region-size and --target-size)",
-            args.input.display()
-        );
+    }
+    if !rep.superblock_ok {
+        say(format_args!(
+            "clone_dump: {input}: no readable superblock: nothing to dump (clone_repair rebuilds the metadata given --region-size and --target-size)"
+        ));
         return ExitCode::from(2);
     }
-    for p in &rep.problems {
-        eprintln!("clone_dump: {}: {p}", args.input.display());
-    }
-    if !rep.problems.is_empty() && !args.repair {
-        eprintln!(
-            "clone_dump: {}: the metadata is damaged: nothing dumped; use -r/--repair to dump what can be read (regions whose state cannot be read are marked unknown), or clone_repair to rebuild it",
-            args.input.display()
-        );
+    if !rep.is_sound() && !args.repair {
+        say(format_args!(
+            "clone_dump: {input}: the metadata is damaged: nothing dumped; use -r/--repair to dump what can be read (regions whose state cannot be read are marked unknown), or clone_repair to rebuild it"
+        ));
         return ExitCode::from(1);
     }
     let d = Dump::from_report(&rep);
@@ -118,10 +122,10 @@ fn main() -> ExitCode {
         {
             Ok(f) => Box::new(std::io::BufWriter::new(f)),
             Err(e) => {
-                eprintln!(
+                say(format_args!(
                     "clone_dump: cannot create {}: {e} (it must not exist)",
                     path.display()
-                );
+                ));
                 return ExitCode::from(2);
             }
         },
@@ -130,19 +134,21 @@ fn main() -> ExitCode {
     if let Err(e) = dump(&d, args.format, &mut out).and_then(|()| out.flush()) {
         match &args.output {
             Some(path) => {
-                eprintln!("clone_dump: cannot write {}: {e}", path.display());
+                say(format_args!(
+                    "clone_dump: cannot write {}: {e}",
+                    path.display()
+                ));
                 return ExitCode::from(2);
             }
             None => clone_metadata::cli::stdout_failed("clone_dump", &e),
         }
     }
-    if !d.unknown.is_empty() {
-        eprintln!(
-            "clone_dump: {}: the state of {} regions cannot be read: dumped as unknown ({})",
-            args.input.display(),
+    if !d.unknown.is_empty() && !args.quiet {
+        say(format_args!(
+            "clone_dump: {input}: the state of {} regions cannot be read: dumped as unknown ({})",
             d.nr_unknown(),
             clone_metadata::cli::runs_text(&d.unknown)
-        );
+        ));
     }
     ExitCode::SUCCESS
 }

@@ -36,7 +36,7 @@ fn main() -> ExitCode {
     let s = match size::sizes(args.device_size, args.region_size) {
         Ok(s) => s,
         Err(e) => {
-            eprintln!("clone_metadata_size: {e}");
+            clone_metadata::cli::say(format_args!("clone_metadata_size: {e}"));
             return ExitCode::from(1);
         }
     };

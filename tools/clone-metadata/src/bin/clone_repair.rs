@@ -11,12 +11,14 @@
 //! from the source again). They are listed, and the repair is refused unless
 //! `--unknown copied` or `--unknown uncopied` says which. The output must exist
 //! and differ from the input; it gets fresh metadata (clone_restore's layout).
-//! Exit status: 0 repaired, 1 refused (the reason said), 2 cannot run.
+//! The problems found and that choice are said on standard error, the result in one
+//! line on standard output; `-q/--quiet` says nothing but why it refused or could not
+//! run. Exit status: 0 repaired, 1 refused (the reason said), 2 cannot run.
 
 use clap::Parser;
-use clone_metadata::cli::{runs_text, Unknown, UNKNOWN_CHOICE};
+use clone_metadata::cli::{say, Unknown};
 use clone_metadata::read::{self, BlockSource, Depth};
-use clone_metadata::write;
+use clone_metadata::{repair, write};
 use std::process::ExitCode;
 
 #[derive(Parser)]
@@ -40,6 +42,9 @@ struct Args {
     /// The target size in sectors, if the superblock cannot be read.
     #[arg(long)]
     target_size: Option<u64>,
+    /// Say nothing but why it refused or could not run.
+    #[arg(short, long)]
+    quiet: bool,
 }
 
 fn main() -> ExitCode {
@@ -67,92 +72,60 @@ fn main() -> ExitCode {
         Err(code) => return code,
     };
     if clone_metadata::cli::same_file(&input, &output) {
-        eprintln!(
-            "clone_repair: the output must not be the input (write to a new device, then swap)"
-        );
+        say("clone_repair: the output must not be the input (write to a new device, then swap)");
         return ExitCode::from(2);
     }
     let rep = read::read(&input, Depth::All);
-    for p in &rep.problems {
-        eprintln!("clone_repair: {}: {p}", args.input.display());
-    }
-    let (region_size, target_size, mut unknown) = if rep.superblock_ok {
-        (
-            rep.superblock.region_size,
-            rep.superblock.target_size,
-            rep.unknown_runs(),
-        )
-    } else {
-        match (args.region_size, args.target_size) {
-            (Some(r), Some(t)) => {
-                let given = write::Metadata {
-                    region_size: r,
-                    target_size: t,
-                    copied: Vec::new(),
-                };
-                if let Err(e) = write::validate(&given, write::MAX_BLOCKS) {
-                    eprintln!(
-                        "clone_repair: --region-size {r} --target-size {t}: {e} (give the sizes of the clone's table)"
-                    );
-                    return ExitCode::from(1);
-                }
-                (r, t, vec![(0, given.nr_regions())])
-            }
-            _ => {
-                eprintln!(
-                    "clone_repair: {}: the superblock cannot be read: give --region-size and --target-size (the clone's table has them)",
-                    args.input.display()
-                );
-                return ExitCode::from(1);
-            }
-        }
-    };
-    unknown.retain(|&(_, n)| n > 0);
-    let mut m = write::Metadata {
-        region_size,
-        target_size,
-        copied: rep.copied_runs(),
-    };
-    if !unknown.is_empty() {
-        let total: u64 = unknown.iter().map(|&(_, n)| n).sum();
-        match args.unknown {
-            None => {
-                eprintln!(
-                    "clone_repair: the state of {total} regions cannot be read ({}). {UNKNOWN_CHOICE}",
-                    runs_text(&unknown)
-                );
-                return ExitCode::from(1);
-            }
-            Some(u) => {
-                eprintln!(
-                    "clone_repair: {total} regions of unknown state become {}",
-                    u.word()
-                );
-                if u == Unknown::Copied {
-                    m.copied = write::union_runs(&m.copied, &unknown);
-                }
-            }
+    let name = args.input.display().to_string();
+    if !args.quiet {
+        for p in &rep.problems {
+            say(format_args!("clone_repair: {name}: {p}"));
         }
     }
-    let blocks = match write::write(&m, output.nr_blocks()) {
+    let r = match repair::repair(
+        &rep,
+        &name,
+        (args.region_size, args.target_size),
+        args.unknown,
+    ) {
+        Ok(r) => r,
+        Err(e) => {
+            say(format_args!("clone_repair: {e}"));
+            return ExitCode::from(1);
+        }
+    };
+    if let Some(u) = args.unknown.filter(|_| r.nr_unknown > 0 && !args.quiet) {
+        say(format_args!(
+            "clone_repair: {} regions of unknown state become {}",
+            r.nr_unknown,
+            u.word()
+        ));
+    }
+    let m = &r.metadata;
+    let blocks = match write::write(m, output.nr_blocks()) {
         Ok(b) => b,
         Err(e) => {
-            eprintln!("clone_repair: {}: {e}", args.output.display());
+            say(format_args!("clone_repair: {}: {e}", args.output.display()));
             return ExitCode::from(1);
         }
     };
     if let Err(e) = write::write_to(&output, &blocks) {
-        eprintln!("clone_repair: writing {}: {e}", args.output.display());
+        say(format_args!(
+            "clone_repair: writing {}: {e}",
+            args.output.display()
+        ));
         return ExitCode::from(2);
     }
-    clone_metadata::cli::print(
-        "clone_repair",
-        &format!(
-            "clone_repair: {}: {} regions, {} copied\n",
-            args.output.display(),
-            m.nr_regions(),
-            m.copied.iter().map(|&(_, n)| n).sum::<u64>()
-        ),
-    );
+    if !args.quiet {
+        clone_metadata::cli::print(
+            "clone_repair",
+            &format!(
+                "clone_repair: {}: {} regions, {} copied\n",
+                args.output.display(),
+                m.nr_regions(),
+                m.copied.iter().map(|&(_, n)| n).sum::<u64>()
+            ),
+        );
+    }
     ExitCode::SUCCESS
 }

@@ -8,9 +8,12 @@
 //! (saying how big it must be) and an XML that does not parse (saying where). A salvaged
 //! dump's `<unknown>` runs (clone_dump -r) are refused unless `--unknown copied` or
 //! `--unknown uncopied` says what they become (clone_repair's option).
+//! It prints nothing when it succeeds but that choice, on standard error (not even that
+//! with `-q/--quiet`); refusals are said on standard error, `-q` or not.
 //! Exit status: 0 written, 1 refused (bad input), 2 cannot run (usage, files).
 
 use clap::Parser;
+use clone_metadata::cli::say;
 use clone_metadata::{write, xml};
 use std::process::ExitCode;
 
@@ -26,6 +29,9 @@ struct Args {
     /// What regions of unknown state (clone_dump -r's <unknown> runs) become.
     #[arg(long, value_enum)]
     unknown: Option<clone_metadata::cli::Unknown>,
+    /// Say nothing but why it refused or could not run.
+    #[arg(short, long)]
+    quiet: bool,
 }
 
 fn main() -> ExitCode {
@@ -43,51 +49,32 @@ fn main() -> ExitCode {
     };
     let mut bytes = Vec::new();
     if let Err(e) = std::io::Read::read_to_end(&mut &input, &mut bytes) {
-        eprintln!("clone_restore: cannot read {}: {e}", args.input.display());
+        say(format_args!(
+            "clone_restore: cannot read {}: {e}",
+            args.input.display()
+        ));
         return ExitCode::from(2);
     }
-    // Text that is not UTF-8 is XML that does not parse: refused as such (status 1).
-    let text = match String::from_utf8(bytes) {
+    let text = match xml::text(bytes) {
         Ok(t) => t,
         Err(e) => {
-            let at = e.utf8_error().valid_up_to();
-            let bytes = e.as_bytes();
-            let line = bytes[..at].iter().filter(|&&b| b == b'\n').count() + 1;
-            eprintln!(
-                "clone_restore: {}: line {line}: not UTF-8 text (byte {at}): not clone_dump's XML",
-                args.input.display()
-            );
+            say(format_args!("clone_restore: {}: {e}", args.input.display()));
             return ExitCode::from(1);
         }
     };
-    let d = match xml::parse(&text) {
-        Ok(d) => d,
-        Err(e) => {
-            eprintln!("clone_restore: {}: {e}", args.input.display());
-            return ExitCode::from(1);
-        }
-    };
-    let m = if d.unknown.is_empty() {
-        d.metadata
-    } else {
-        let n = d.nr_unknown();
-        match args.unknown {
-            None => {
-                eprintln!(
-                    "clone_restore: {}: the state of {n} regions is unknown ({}): clone_dump -r could not read them. {}",
-                    args.input.display(),
-                    clone_metadata::cli::runs_text(&d.unknown),
-                    clone_metadata::cli::UNKNOWN_CHOICE
-                );
-                return ExitCode::from(1);
-            }
-            Some(u) => {
-                eprintln!(
-                    "clone_restore: {n} regions of unknown state become {}",
+    let m = match xml::restore(&text, args.unknown) {
+        Ok((m, nr_unknown)) => {
+            if let Some(u) = args.unknown.filter(|_| nr_unknown > 0 && !args.quiet) {
+                say(format_args!(
+                    "clone_restore: {nr_unknown} regions of unknown state become {}",
                     u.word()
-                );
-                d.resolve(u)
+                ));
             }
+            m
+        }
+        Err(e) => {
+            say(format_args!("clone_restore: {}: {e}", args.input.display()));
+            return ExitCode::from(1);
         }
     };
     let out = match clone_metadata::cli::open_output(
@@ -99,22 +86,28 @@ fn main() -> ExitCode {
         Err(code) => return code,
     };
     if clone_metadata::cli::same_file(&input, &out) {
-        eprintln!(
+        say(format_args!(
             "clone_restore: {} is the input: give another metadata device or image file",
             args.output.display()
-        );
+        ));
         return ExitCode::from(2);
     }
     let blocks = clone_metadata::read::BlockSource::nr_blocks(&out);
     let written = match write::write(&m, blocks) {
         Ok(b) => b,
         Err(e) => {
-            eprintln!("clone_restore: {}: {e}", args.output.display());
+            say(format_args!(
+                "clone_restore: {}: {e}",
+                args.output.display()
+            ));
             return ExitCode::from(1);
         }
     };
     if let Err(e) = write::write_to(&out, &written) {
-        eprintln!("clone_restore: writing {}: {e}", args.output.display());
+        say(format_args!(
+            "clone_restore: writing {}: {e}",
+            args.output.display()
+        ));
         return ExitCode::from(2);
     }
     ExitCode::SUCCESS

@@ -81,16 +81,16 @@ fn main() -> ExitCode {
         Ok(true) => ExitCode::SUCCESS,
         Ok(false) => {
             if !args.quiet {
-                eprintln!(
+                clone_metadata::cli::say(format_args!(
                     "dmc-meta-csum: {}: block {}: wrong checksum",
                     args.file.display(),
                     args.block
-                );
+                ));
             }
             ExitCode::FAILURE
         }
         Err(e) => {
-            eprintln!("dmc-meta-csum: {e}");
+            clone_metadata::cli::say(format_args!("dmc-meta-csum: {e}"));
             ExitCode::from(2)
         }
     }
