@@ -25,11 +25,19 @@ dm_require_modules() {
 	done
 }
 
-# Remove every device-mapper device whose name starts with $1.
+# Remove every device-mapper device whose name starts with $1, in as many
+# passes as their stacking needs (a device held by another one named after it
+# goes in the next pass).
 dm_remove_all() {
-	for d in $(command dmsetup ls 2>/dev/null | awk -v p="$1" 'index($1, p) == 1 {print $1}'); do
-		dmsetup remove --retry "$d" >/dev/null 2>&1
+	local pass d left
+	for pass in 1 2 3 4; do
+		left=""
+		for d in $(command dmsetup ls 2>/dev/null | awk -v p="$1" 'index($1, p) == 1 {print $1}'); do
+			dmsetup remove --retry "$d" >/dev/null 2>&1 || left="$left $d"
+		done
+		[ -z "$left" ] && return 0
 	done
+	return 1
 }
 
 # dm_brd_setup <prefix> <count> <MiB>: fresh brd RAM disks /dev/ram0..count-1;
