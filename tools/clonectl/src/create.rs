@@ -121,6 +121,7 @@ pub fn create(r: &Request) -> Res<()> {
     }
     check_users(&src, &dst, &md, r.force)?;
     crate::signature::check_metadata(&md.path, r.force)?;
+    crate::signature::check_destination(&dst.path, r.force)?;
     let dm = Dm::open()?;
     let name = r.name;
     let n = dm::name(name)?;

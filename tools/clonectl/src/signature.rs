@@ -1,6 +1,6 @@
 // SPDX-License-Identifier: GPL-2.0
 //! What a device already holds, before `create` gives it to a clone as its metadata
-//! device: another clone's metadata (a superblock that clone-metadata's reader accepts),
+//! device or its destination: another clone's metadata (a superblock that clone-metadata's reader accepts),
 //! another device-mapper target's metadata, or a common on-disk format, found by the
 //! magic numbers at the offsets wipefs and libblkid look at. A small table, not a
 //! libblkid: what it does not know passes (the kernel refuses a superblock that is
@@ -135,6 +135,31 @@ pub fn check_metadata(path: &Path, force: bool) -> Res<()> {
     ))
 }
 
+/// Refuses to make `path` a new clone's destination when it holds something (see
+/// [`what_it_holds`]): the copy overwrites it with the source, so a file system, a volume
+/// or a partition table there most likely means the wrong device was named. With `force`
+/// (also what resuming a clone on its own destination needs, which holds part of the
+/// source) a warning on stderr instead.
+pub fn check_destination(path: &Path, force: bool) -> Res<()> {
+    let file = match File::open(path) {
+        Ok(f) => f,
+        Err(e) => return fail(format!("destination {}: {e}", path.display())),
+    };
+    let Some(what) = what_it_holds(&file) else {
+        return Ok(());
+    };
+    let p = path.display();
+    if force {
+        eprintln!(
+            "clonectl: warning: destination {p} holds {what}; the copy overwrites it (--force)"
+        );
+        return Ok(());
+    }
+    fail(format!(
+        "destination {p} holds {what}: the copy would overwrite it with the source; check the device name, wipe it if it is not needed (wipefs -a {p}), or give --force (as when resuming a clone on its own destination)"
+    ))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -253,5 +278,37 @@ mod tests {
             panic!("a missing device was accepted")
         };
         assert!(e.0.contains("none.img"), "{}", e.0);
+    }
+
+    #[test]
+    fn create_refuses_a_destination_that_holds_something_unless_forced() {
+        let p = tmp("dest.img");
+        std::fs::write(&p, with(1080, &[0x53, 0xef])).unwrap();
+        let Err(e) = check_destination(&p, false) else {
+            panic!("a destination holding ext4 was accepted")
+        };
+        assert!(
+            e.0.contains(&format!(
+                "destination {} holds an ext2/ext3/ext4 file system: the copy would overwrite it",
+                p.display()
+            )) && e.0.contains("or give --force"),
+            "{}",
+            e.0
+        );
+        assert!(check_destination(&p, true).is_ok());
+        std::fs::write(&p, lvm(1)).unwrap();
+        assert!(check_destination(&p, false).is_err());
+        for img in [vec![0u8; 1 << 20], vec![0x5a; 1 << 20]] {
+            std::fs::write(&p, img).unwrap();
+            assert!(check_destination(&p, false).is_ok());
+        }
+        let Err(e) = check_destination(&tmp("none-dest.img"), false) else {
+            panic!("a missing device was accepted")
+        };
+        assert!(
+            e.0.contains("destination") && e.0.contains("none-dest.img"),
+            "{}",
+            e.0
+        );
     }
 }
