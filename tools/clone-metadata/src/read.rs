@@ -815,10 +815,23 @@ pub fn read(src: &dyn BlockSource, depth: Depth) -> Report {
         rep.problem(Some(0), "superblock: target size 0");
     }
     let nr_regions = sb.nr_regions();
+    let array_blocks = nr_regions
+        .div_ceil(64)
+        .div_ceil(u64::from(WORDS_PER_ARRAY_BLOCK));
     if nr_regions > 1 << 31 {
         rep.problem(
             Some(0),
             format!("superblock: {nr_regions} regions, more than 2^31"),
+        );
+    } else if array_blocks >= src.nr_blocks() {
+        // Checked before the bitset's words are allocated: a superblock that checks but
+        // claims 2^31 regions on a small device would cost 0.5 GB for nothing.
+        rep.problem(
+            Some(0),
+            format!(
+                "superblock: {nr_regions} regions need {array_blocks} bitset array blocks, more than the metadata's {} blocks",
+                src.nr_blocks()
+            ),
         );
     }
     rep.superblock_ok = rep.problems.len() == problems;
