@@ -21,7 +21,7 @@ DMC_DEV_MB=16
 command -v clonectl >/dev/null || ktap_exit_fail_msg "clonectl is not in the guest"
 dmc_require_both dm_delay
 dm_brd_setup dmc- 3 "$DMC_DEV_MB"
-ktap_set_plan 36
+ktap_set_plan 37
 
 dmc_fill_source || ktap_exit_fail_msg "cannot fill the source"
 # The source's first 68 KiB hold no signature create looks for (random bytes
@@ -42,6 +42,15 @@ out=$(clonectl create c1 $args --region-size 4k --copy-threshold 4 --dry-run)
 echo "# $out"
 dm_test "create --dry-run prints the table, with upstream names" \
 	[ "$out" = "0 $len clone $M $D $S 8 0 2 hydration_threshold 4" ]
+# A full standard output (the table would be lost): exit 2, said on stderr, no
+# panic (it was exit 101 once).
+dry_full() {
+	clonectl create c1 $args --region-size 4k --dry-run >/dev/full 2>/tmp/dmc-err
+	st=$?
+	sed 's/^/# /' /tmp/dmc-err
+	[ $st = 2 ] && grep -q "^clonectl: cannot write to standard output: " /tmp/dmc-err
+}
+dm_test "create --dry-run to a full standard output: exit 2, said on stderr" dry_full
 refused() { # refused <text> <args...>: exit 1 and the text said
 	want=$1
 	shift
