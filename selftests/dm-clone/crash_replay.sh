@@ -37,23 +37,23 @@ META_SECTORS=8192   # 4 MiB
 DEST_SECTORS=32768  # 16 MiB: the clone's size
 REGION=16           # 8 KiB regions: 2048 of them
 NOPS=${DMC_CRASH_OPS:-$(dmc_form 48 24 48)}
-# Quick form: 48 operations, 10 points (24 and 4 on the debug kernel, 4 times
+# Quick form: 48 operations, 6 points (24 and 4 on the debug kernel, 4 times
 # slower); long: every point.
-POINTS=${DMC_CRASH_POINTS:-$(dmc_form all 4 10)}
-# The wider model (any subset of the writes after a flush point): quick form 3
+POINTS=${DMC_CRASH_POINTS:-$(dmc_form all 4 6)}
+# The wider model (any subset of the writes after a flush point): quick form 2
 # windows, every subset of up to 3 writes, else 4 random ones, the empty one
 # and the whole (the debug kernel, where a state takes about 12 s: 1 window, 1
 # and 1); long: 24 windows, every subset of up to 4 writes, else 6 random ones
 # (about 25 minutes on the fast kernel, a state taking about 2 s; DMC_CRASH_*
 # set more, e.g. every window: DMC_CRASH_WINDOWS=all).
-WINDOWS=${DMC_CRASH_WINDOWS:-$(dmc_form 24 1 3)}
+WINDOWS=${DMC_CRASH_WINDOWS:-$(dmc_form 24 1 2)}
 SUB_K=${DMC_CRASH_K:-$(dmc_form 4 1 3)}
 SUB_N=${DMC_CRASH_N:-$(dmc_form 6 1 4)}
-# The concurrent workload: 24 writes (12 on the debug kernel, 48 long), 6
+# The concurrent workload: 24 writes (12 on the debug kernel, 48 long), 4
 # points (2; every one long) and the windows above; on the debug kernel ours
 # only (C's result is a report; the debug kernel is there for ours).
 NCONC=${DMC_CRASH_CONC:-$(dmc_form 48 12 24)}
-CPOINTS=${DMC_CRASH_CPOINTS:-$(dmc_form all 2 6)}
+CPOINTS=${DMC_CRASH_CPOINTS:-$(dmc_form all 2 4)}
 C_CONC=$(dmc_form 1 0 1)
 ktap_set_plan 16
 

@@ -14,8 +14,9 @@
 # read back after a remove and reload. Never an oops or a hang. The C target loads the same
 # images; what it does is reported beside ours.
 # Quick form: the damages on our metadata and one in three on C's (on the
-# debug kernel, 4 times slower: one in two on ours, and C loads only images of
-# its own metadata); DMC_LONG=1: every damage on both, both loaders.
+# debug kernel, 4 times slower: one in three on ours and one in four on C's,
+# and C loads only images of its own metadata); DMC_LONG=1: every damage on
+# both, both loaders.
 . "$(dirname "$0")/lib.sh"
 
 ktap_print_header
@@ -338,7 +339,7 @@ dm_test "control: undamaged metadata of ours loads with C, reads as the source" 
 	control dm_clone_rs dm_clone
 dm_test "control: a refusal that is not about metadata is not counted as one" metadata_classifier
 
-every_ours=$(dmc_form 1 2 1) every_c=$(dmc_form 1 3 3)
+every_ours=$(dmc_form 1 3 1) every_c=$(dmc_form 1 4 3)
 images dm_clone_rs "$every_ours"
 images dm_clone "$every_c"
 set -- $(cat /tmp/dmc-count-dm_clone_rs) $(cat /tmp/dmc-count-dm_clone)

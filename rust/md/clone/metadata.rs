@@ -135,6 +135,9 @@ pub(crate) struct Metadata {
 const BITS_PER_ARRAY_BLOCK: u64 = (BLOCK_SIZE as u64 - 24) / 8 * 64;
 /// Entries of a full btree node with 8-byte values (the kernel's `calc_max_entries`).
 const BTREE_NODE_ENTRIES: u64 = 252;
+/// Blocks one bitmap block of the metadata space map covers: 2 bits each, in a 4096-byte
+/// block less a 16-byte header.
+const ENTRIES_PER_BITMAP: u64 = (BLOCK_SIZE as u64 - 16) * 4;
 
 impl Metadata {
     /// Opens the metadata on `dev`, formatting it if its superblock is all zeroes (and
@@ -341,6 +344,32 @@ impl Metadata {
     /// Process context; sleeps.
     pub(crate) fn rewrite_copied(&mut self, word: impl Fn(u32) -> u64) -> Result {
         self.bitset.rewrite(&mut self.tm, word)
+    }
+
+    /// Whether the metadata device has room to rewrite the bitset in the current transaction
+    /// ([`Metadata::rewrite_copied`]). A rewrite makes a second copy of every array block
+    /// and btree node (the old ones stay allocated until the commit), where writing the
+    /// changed words one by one copies only the blocks they fall in. A metadata device
+    /// smaller than clone_metadata_size's worst case (the target takes one) may have room for
+    /// the one and not the other: the committer then writes the words one by one (slower,
+    /// the same result) rather than fail the commit with `ENOSPC` and go read-only. A bound,
+    /// not an exact count, as [`Metadata::check_room_to_grow`]'s: the new array blocks, their
+    /// btree (nodes at least half full) and the old btree's shadowed path, a bitmap block per
+    /// [`ENTRIES_PER_BITMAP`] blocks of the device, and a few for the space map's index.
+    /// False if the space map cannot be read (the word path then meets the error).
+    ///
+    /// # Context
+    ///
+    /// Process context (the metadata's owner).
+    pub(crate) fn room_to_rewrite(&self) -> bool {
+        let (Ok(total), Ok(free)) = (self.tm.nr_blocks(), self.tm.nr_free()) else {
+            return false;
+        };
+        // At most 2^31 regions and 2^32 blocks: no overflow.
+        let arrays = u64::from(self.geometry.nr_regions()).div_ceil(BITS_PER_ARRAY_BLOCK);
+        let btree = arrays.div_ceil(BTREE_NODE_ENTRIES / 2) + 4;
+        let need = arrays + 2 * btree + total.div_ceil(ENTRIES_PER_BITMAP) + 16;
+        free >= need
     }
 
     /// Commits the current transaction: the bitset's cached word, every changed block, then

@@ -127,12 +127,15 @@ impl CloneCore {
         // data landed, so the flush issued next covers it (see `marks`). A word at a time
         // (2^22 of them for a whole-device discard of 2^28 regions), offering the CPU now and
         // then: the metadata mutex may be held across; or, when the commit changed much of
-        // the map (a whole-device discard), the whole map rewritten an array block at a time.
+        // the map (a whole-device discard), the whole map rewritten an array block at a time,
+        // when the metadata device has room for a second copy of it.
         let Some(meta) = Option::as_mut(&mut *md) else {
             return Err(EIO);
         };
         let marks = self.regions.marks();
-        let rewrite = meta.nr_regions() == marks.nr_regions() && marks.dense(&closed);
+        let rewrite = meta.nr_regions() == marks.nr_regions()
+            && marks.dense(&closed)
+            && meta.room_to_rewrite();
         let mut words = 0u64;
         let drained = if rewrite {
             marks
