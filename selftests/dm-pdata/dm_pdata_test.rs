@@ -13,7 +13,9 @@
 //! <index> <value>` (writes 64-bit word `index` whole, decimal), `words` (replies with the
 //! words that are not zero, as `index:value`, in order; the first 32), `resize <#bits> <0|1>`
 //! (the new length, up to 2^24, and the value of the new words; a commit records it, and the
-//! table must then give the new length).
+//! table must then give the new length), `rewrite <mul> <xor>` (rewrites the bitset whole,
+//! word `i` becoming `i * mul ^ xor`, wrapping; `DiskBitset::rewrite`), `word <index>`
+//! (replies with word `index` as the array holds it, bits past the length included).
 //! Status: `<#bits set> <#used>/<#total metadata blocks>`; the bits are counted with a cursor.
 
 use core::fmt::Write;
@@ -151,7 +153,7 @@ fn all_zero(bm: &BlockManager) -> Result<bool, TargetError> {
 }
 
 const USAGE: &CStr = c_str!(
-    "expected: set <bit> | clear <bit> | test <bit> | precommit | commit | list | setword <index> <value> | words | resize <#bits> <0|1>"
+    "expected: set <bit> | clear <bit> | test <bit> | precommit | commit | list | setword <index> <value> | words | resize <#bits> <0|1> | rewrite <mul> <xor> | word <index>"
 );
 
 /// The most bits `list` replies with.
@@ -232,7 +234,24 @@ impl TargetOperations for PdataTest {
             ("test", Op::Test),
             ("words", Op::Words),
             ("resize", Op::Resize),
+            ("rewrite", Op::Rewrite),
+            ("word", Op::Word),
         ]) {
+            Some(Op::Word) => {
+                let index = args.next_u32(0..=u32::MAX, USAGE)?;
+                args.finish(USAGE)?;
+                let word = md.bitset.word(&mut md.tm, index).map_err(failed)?;
+                let _ = write!(out, "{}", word);
+                Ok(())
+            }
+            Some(Op::Rewrite) => {
+                let mul = args.next_u64(0..=u64::MAX, USAGE)?;
+                let xor = args.next_u64(0..=u64::MAX, USAGE)?;
+                args.finish(USAGE)?;
+                md.bitset
+                    .rewrite(&mut md.tm, |i| u64::from(i).wrapping_mul(mul) ^ xor)
+                    .map_err(failed)
+            }
             Some(Op::Resize) => {
                 let bits = args.next_u32(1..=1 << 24, USAGE)?;
                 let value = args.next_u32(0..=1, USAGE)? == 1;
@@ -308,4 +327,6 @@ enum Op {
     Test,
     Words,
     Resize,
+    Rewrite,
+    Word,
 }

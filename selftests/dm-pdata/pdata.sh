@@ -4,7 +4,7 @@
 # bits set across several commits survive reopening, changes not committed do
 # not, a crash between pre-commit and commit (dm-flakey dropping the
 # superblock write) leaves the last committed state readable, words written
-# whole and a resize in steps read back right, and a metadata
+# whole, a resize in steps and a rewrite read back right, and a metadata
 # device full of random bytes is refused with a clear error and no oops.
 . "$(dirname "$0")/../lib/dm.sh"
 
@@ -12,7 +12,7 @@ BITS=100000
 ktap_print_header
 dm_require_modules dm_pdata_test dm_flakey
 dm_brd_setup pd- 2 16
-ktap_set_plan 19
+ktap_set_plan 24
 
 n=$(dm_sectors /dev/ram0)
 up="0 $n flakey /dev/ram0 0 1 0"             # always up: a plain pass-through
@@ -126,6 +126,44 @@ close
 
 dm_refused "reopening with another number of bits is refused" \
 	"pdata_test: Number of bits does not match the metadata" pd-t "0 8 pdata_test /dev/mapper/pd-meta 64"
+
+# Rewrite (DiskBitset::rewrite: the array emptied in steps, deleted and made
+# anew by dm_array_new from a function of the word index), on a fresh bitset of
+# 100000 bits: 1563 words in 4 array blocks, the last word holding 32 bits.
+dd if=/dev/zero of=/dev/ram1 bs=1M count=1 oflag=direct 2>/dev/null
+wtable="0 8 pdata_test /dev/ram1 100000"
+dmsetup create pd-w --table "$wtable" || ktap_exit_fail_msg "cannot make the rewrite bitset"
+wstat() { dmsetup status pd-w | awk -v f="$1" '{ split($5, u, "/"); print (f == "set" ? $4 : u[1]) }'; }
+wmsg() { for m in "$@"; do dmsetup message pd-w 0 $m || return 1; done; }
+wtest() { for b in "$@"; do dmsetup message pd-w 0 test "$b" || return 1; done | tr -d '\n'; }
+is() { [ "$1" = "$2" ] || { echo "# got '$1', expected '$2'"; return 1; }; }
+used0=$(wstat used)
+# All ones after a bit set in the one-word cache: every bit set, none past the
+# end (the last word masked to its 32 bits: a count of 100000 exactly).
+wmsg "set 5" "rewrite 0 18446744073709551615"
+dm_test "rewritten all ones: exactly the 100000 bits set, the last word masked to 32 bits" \
+	is "$(wstat set) $(dmsetup message pd-w 0 word 0) $(dmsetup message pd-w 0 word 1562)" \
+	"100000 18446744073709551615 4294967295"
+# All zeros after a bit set in the cache: the cached word must not come back
+# at the commit (the rewrite writes and forgets the cache first).
+wmsg "set 7" "rewrite 0 0" commit
+dm_test "rewritten all zeros over a cached bit, committed: no bit set" is "$(wstat set)" 0
+# Word i = 3i: the words read back with a cursor (the first 32 that are not
+# zero) and bit by bit in the last array block (word 1562 = 4686 = 0x124e).
+expect=$(i=1; while [ $i -le 32 ]; do printf '%s%d:%d' "${sep:-}" $i $((3 * i)); sep=' '; i=$((i + 1)); done)
+wmsg "rewrite 3 0" commit
+dmsetup remove pd-w && dmsetup create pd-w --table "$wtable"
+dm_test "rewritten to word i = 3i, committed and reopened: the words read back" \
+	is "$(dmsetup message pd-w 0 words)" "$expect"
+dm_test "and the last word's bits (4686) read back one by one" \
+	is "$(wtest 99969 99968 99980 99981)" 1010
+# Three more rewrites, each committed: the old array's blocks are freed by
+# each commit (the metadata uses as many blocks as the fresh bitset did).
+wmsg "rewrite 5 1" commit "rewrite 0 0" commit "rewrite 7 0" commit
+used1=$(wstat used)
+echo "# metadata blocks used: $used0 fresh, $used1 after five rewrites"
+dm_test "rewrites leak no metadata block" [ "$used0" = "$used1" ]
+dmsetup remove pd-w
 
 # Random bytes: the superblock check fails.
 dd if=/dev/urandom of=/dev/ram1 bs=1M count=16 oflag=direct 2>/dev/null
