@@ -2,7 +2,7 @@
 # SPDX-License-Identifier: GPL-2.0
 # The user guide's metadata sizing (dm-clone-rs.rst, "Metadata device size"),
 # for a 1 TiB source in 1 MiB regions: 34 array and btree blocks at rest, and
-# the suggested 4.25 MiB holds the worst case (a transaction that changes every
+# the suggested 4504 KiB holds the worst case (a transaction that changes every
 # array block: a discard of the whole device); so does the guide's worst-case
 # figure, 78 blocks; one block more than it uses at rest does not. The data
 # devices are error targets: only their size matters here.
@@ -15,11 +15,11 @@ ktap_set_plan 7
 
 big=$((1 << 31)) # 1 TiB in sectors
 dmsetup create dmc-zdata --table "0 $big error" || ktap_exit_fail_msg "cannot make the data device"
-# 4.25 MiB of metadata: 8704 sectors.
-dmsetup create dmc-zmeta --table "0 8704 linear $DMC_META 0" ||
+# 4504 KiB of metadata: 9008 sectors.
+dmsetup create dmc-zmeta --table "0 9008 linear $DMC_META 0" ||
 	ktap_exit_fail_msg "cannot make the metadata device"
 D=/dev/mapper/dmc-zdata
-dm_test "1 TiB in 1 MiB regions on 4.25 MiB of metadata" dmsetup create dmc-ms --table \
+dm_test "1 TiB in 1 MiB regions on 4504 KiB of metadata" dmsetup create dmc-ms --table \
 	"0 $big clone /dev/mapper/dmc-zmeta $D $D 2048 2 no_background_copy no_discard_passdown"
 used=$(dmc_status_field dmc-ms 2)
 used=${used%/*}

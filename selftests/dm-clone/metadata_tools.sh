@@ -148,7 +148,7 @@ for tm in dm_clone_rs dm_clone; do
 done
 dd if=/dev/zero of="$DMC_META" bs=4096 count=1 oflag=direct 2>/dev/null
 dm_test "clone_check exits 1 on never-formatted metadata" sh -c "clone_check -q $DMC_META; [ \$? = 1 ]"
-dm_test "clone_metadata_size: 4.25 MiB for 1 TiB in 1 MiB regions (metadata_size.sh's device)" \
-	[ "$(clone_metadata_size --device-size 1t --region-size 1m -n)" = 8704 ]
+dm_test "clone_metadata_size: 4504 KiB for 1 TiB in 1 MiB regions (metadata_size.sh's device)" \
+	[ "$(clone_metadata_size --device-size 1t --region-size 1m -n)" = 9008 ]
 dmc_unload_targets
 ktap_finished

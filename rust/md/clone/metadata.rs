@@ -355,8 +355,10 @@ impl Metadata {
     /// the same result) rather than fail the commit with `ENOSPC` and go read-only. A bound,
     /// not an exact count, as [`Metadata::check_room_to_grow`]'s: the new array blocks, their
     /// btree (nodes at least half full) and the old btree's shadowed path, a bitmap block per
-    /// [`ENTRIES_PER_BITMAP`] blocks of the device, and a few for the space map's index.
-    /// False if the space map cannot be read (the word path then meets the error).
+    /// [`ENTRIES_PER_BITMAP`] blocks of the device, and 16. `clone_metadata_size` suggests a
+    /// device with that room (tools/clone-metadata/src/size.rs, `rewrite_free_blocks`, restates
+    /// this rule: keep the two in step). False if the space map cannot be read (the word path
+    /// then meets the error).
     ///
     /// # Context
     ///

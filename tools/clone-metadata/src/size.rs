@@ -7,8 +7,11 @@
 //! leaves beyond). At rest the bitset takes A + L (+ the upper levels) blocks.
 //! A transaction that changes every array block (a discard of the whole
 //! device) copies each of them once: the worst case is
-//! 2 * (bitset blocks) + 2 * bitmap blocks + 8. The suggestion is the rule of
-//! thumb N / 4 bytes plus 4 MiB.
+//! 2 * (bitset blocks) + 2 * bitmap blocks + 8. The suggestion is the metadata
+//! at rest plus what the kernel target wants free to rewrite the whole bitset in
+//! one commit ([`rewrite_free_blocks`]), plus 4 MiB: about N / 4 bytes plus 2 %,
+//! plus 4 MiB. (It was N / 4 bytes plus 4 MiB, which from 2^30 regions left no
+//! room for the rewrite, and at 2^31 not even for the worst case.)
 
 use crate::read::{ENTRIES_PER_BITMAP, WORDS_PER_ARRAY_BLOCK};
 
@@ -18,6 +21,22 @@ const NODE_ENTRIES: u64 = 252;
 pub const MIN_BLOCKS: u64 = 8;
 /// Blocks beyond this are not used (the space map's limit).
 pub const MAX_BLOCKS: u64 = crate::write::MAX_BLOCKS;
+
+/// Blocks the superblock and the space map take beside the bitset, at most (the
+/// superblock, the space map's index and root, a bitmap block per
+/// [`ENTRIES_PER_BITMAP`] blocks counted apart).
+const FIXED_BLOCKS: u64 = 8;
+
+/// Free blocks the kernel target wants before it rewrites the whole bitset of
+/// `array_blocks` array blocks in one commit, on a device of `total_blocks`
+/// (rust/md/clone/metadata.rs, `Metadata::room_to_rewrite`; keep the two in
+/// step): the new array blocks, twice their btree at half-full nodes plus 4, a
+/// bitmap block per [`ENTRIES_PER_BITMAP`] blocks of the device, and 16. With
+/// less free, a commit that changed much of the map writes its words one by one.
+pub fn rewrite_free_blocks(array_blocks: u64, total_blocks: u64) -> u64 {
+    let btree = array_blocks.div_ceil(NODE_ENTRIES / 2) + 4;
+    array_blocks + 2 * btree + total_blocks.div_ceil(ENTRIES_PER_BITMAP) + 16
+}
 
 /// The largest region size, in sectors (1 GiB).
 pub const MAX_REGION_SECTORS: u64 = 1 << 21;
@@ -73,7 +92,11 @@ pub fn sizes(target_sectors: u64, region_sectors: u64) -> Result<Sizes, String> 
         level = n;
     }
     let at_rest_blocks = array_blocks + btree_blocks;
-    let suggested_bytes = regions / 4 + (4 << 20);
+    // The rewrite's room counted on a device larger than the suggestion (its
+    // bitmap count is then an upper bound).
+    let bound = 2 * (at_rest_blocks + FIXED_BLOCKS) + 2048;
+    let rewrite_total = at_rest_blocks + FIXED_BLOCKS + rewrite_free_blocks(array_blocks, bound);
+    let suggested_bytes = rewrite_total * 4096 + (4 << 20);
     let bitmaps = (suggested_bytes / 4096)
         .min(MAX_BLOCKS)
         .div_ceil(ENTRIES_PER_BITMAP);
@@ -102,13 +125,13 @@ mod tests {
             (268_435_456, 8241, 8275)
         );
         assert_eq!(s.worst_blocks, 2 * 8275 + 2 * 2 + 8);
-        assert_eq!(s.suggested_bytes, 68 << 20);
+        assert_eq!(s.suggested_bytes, 70824 << 10);
         let s = sizes(TIB, 128).unwrap();
         assert_eq!(
             (s.regions, s.array_blocks, s.at_rest_blocks),
             (16_777_216, 516, 520)
         );
-        assert_eq!(s.suggested_bytes, 8 << 20);
+        assert_eq!(s.suggested_bytes, 8412 << 10);
         let s = sizes(TIB, 2048).unwrap();
         assert_eq!(
             (s.regions, s.array_blocks, s.at_rest_blocks),
@@ -116,7 +139,28 @@ mod tests {
         );
         // The guide's worst case for 1 TiB in 1 MiB regions: 78 blocks.
         assert_eq!(s.worst_blocks, 78);
-        assert_eq!(s.suggested_bytes, (17 << 20) / 4);
+        assert_eq!(s.suggested_bytes, 4504 << 10);
+    }
+
+    /// The suggestion leaves the kernel target room to rewrite the whole bitset
+    /// in one commit (its `room_to_rewrite`, as `rewrite_free_blocks` restates
+    /// it), and holds the worst case, at every size up to 2^31 regions. (The
+    /// old rule, N / 4 bytes + 4 MiB, failed the first from 2^30 regions and
+    /// both at 2^31; seen failing.)
+    #[test]
+    fn the_suggestion_holds_the_worst_case_and_the_rewrite() {
+        for log in 0..=31u32 {
+            for region in [8u64, 128, 2048] {
+                let s = sizes((1u64 << log) * region, region).unwrap();
+                let total = s.suggested_bytes / 4096;
+                let free = total - s.at_rest_blocks - FIXED_BLOCKS;
+                assert!(
+                    free >= rewrite_free_blocks(s.array_blocks, total),
+                    "2^{log} regions: {total} blocks leave {free} free"
+                );
+                assert!(total >= s.worst_blocks, "2^{log} regions");
+            }
+        }
     }
 
     #[test]

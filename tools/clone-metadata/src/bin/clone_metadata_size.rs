@@ -46,7 +46,7 @@ fn main() -> ExitCode {
     } else {
         format!(
             "regions: {}\n\
-             suggested: {} sectors ({} KiB: regions / 4 bytes + 4 MiB)\n\
+             suggested: {} sectors ({} KiB: room to rewrite the bitset in one commit, plus 4 MiB)\n\
              worst case: {} blocks ({} KiB: a transaction changing every bitset block)\n\
              at rest: {} blocks ({} KiB: {} array blocks, {} btree nodes)\n",
             s.regions,
