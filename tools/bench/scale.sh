@@ -67,14 +67,13 @@ mark start
 for L in $LOGS; do
 	N=$((1 << L))
 	LEN=$((N * 128))
-	# The user guide's rule of thumb: N/4 bytes (a transaction touching every
-	# array block, as a whole-device discard does, needs the bitset twice) and
-	# a few MiB besides.
+	# clone_metadata_size's suggestion (room for the whole-device discard's
+	# commit to rewrite the bitset), in MiB rounded up.
 	# With GROW=1 the metadata device has room for twice as many regions (not
 	# past the maximum, 2^31: no grow there).
 	G=$GROW
 	[ "$L" -lt 31 ] || G=0
-	META_MB=$(((N << G) / 4 / 1048576 + 8))
+	META_MB=$((($(clone_metadata_size --device-size $((LEN << G)) --region-size 128 -n) + 2047) / 2048))
 	modprobe brd rd_nr=1 rd_size=$((META_MB * 1024)) max_part=0
 	ds create s-src --table "0 $((LEN << G)) error"
 	ds create s-dst --table "0 $((LEN << G)) error"
