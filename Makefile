@@ -8,6 +8,7 @@
 #   make shell            interactive shell in the VM
 #   make modules          build our modules (CLIPPY=1, W=1 pass through)
 #   make lint             rustfmt, clippy and W=1 over our Rust (FIX=1 formats)
+#   make series           write the mainline patch series (7.3) to SERIES_OUT
 #   make clean            remove what the build left in the checkout
 #   make distclean        also remove the cached kernel builds
 #
@@ -21,11 +22,11 @@ export KERNEL LINUX
 CACHE := $(or $(DMC_CACHE),$(or $(XDG_CACHE_HOME),$(HOME)/.cache)/dm-clone-rs)
 KBUILD_ARGS := $(if $(CLIPPY),CLIPPY=$(CLIPPY)) $(if $(W),W=$(W))
 
-.PHONY: all deps kernel modules lint check demo vm-run shell clean distclean help
+.PHONY: all deps kernel modules lint check demo vm-run shell series clean distclean help
 all: modules
 
 help:
-	@sed -n '2,18s/^# \{0,1\}//p' Makefile
+	@sed -n '2,19s/^# \{0,1\}//p' Makefile
 
 deps:
 	@tools/build/deps.sh
@@ -51,6 +52,11 @@ vm-run: modules
 
 shell: modules
 	@tools/vm/run.sh shell
+
+# The series is against mainline only (tools/series/lib.sh refuses LINUX=6.12).
+# SERIES_OUT: where it goes (default $(CACHE)/series/7.3, emptied first).
+series:
+	@$(if $(SERIES_OUT),SERIES_OUT=$(SERIES_OUT)) tools/series/series.sh
 
 clean:
 	rm -f *.o .module-common.o *.ko *.mod *.mod.c *.mod.o .*.cmd modules.order Module.symvers *.rmeta .modules-built-for
