@@ -9,6 +9,7 @@
 #   make modules          build our modules (CLIPPY=1, W=1 pass through)
 #   make lint             rustfmt, clippy and W=1 over our Rust (FIX=1 formats)
 #   make series           write the mainline patch series (7.3) to SERIES_OUT
+#   make series-check     check it: git am, final tree, checkpatch, up to date
 #   make clean            remove what the build left in the checkout
 #   make distclean        also remove the cached kernel builds
 #
@@ -22,11 +23,11 @@ export KERNEL LINUX
 CACHE := $(or $(DMC_CACHE),$(or $(XDG_CACHE_HOME),$(HOME)/.cache)/dm-clone-rs)
 KBUILD_ARGS := $(if $(CLIPPY),CLIPPY=$(CLIPPY)) $(if $(W),W=$(W))
 
-.PHONY: all deps kernel modules lint check demo vm-run shell series clean distclean help
+.PHONY: all deps kernel modules lint check demo vm-run shell series series-check clean distclean help
 all: modules
 
 help:
-	@sed -n '2,19s/^# \{0,1\}//p' Makefile
+	@sed -n '2,20s/^# \{0,1\}//p' Makefile
 
 deps:
 	@tools/build/deps.sh
@@ -57,6 +58,9 @@ shell: modules
 # SERIES_OUT: where it goes (default $(CACHE)/series/7.3, emptied first).
 series:
 	@$(if $(SERIES_OUT),SERIES_OUT=$(SERIES_OUT)) tools/series/series.sh
+
+series-check:
+	@$(if $(SERIES_OUT),SERIES_OUT=$(SERIES_OUT)) tools/series/check.sh
 
 clean:
 	rm -f *.o .module-common.o *.ko *.mod *.mod.c *.mod.o .*.cmd modules.order Module.symvers *.rmeta .modules-built-for
