@@ -341,6 +341,14 @@ def generate(args):
             print(f"scratch repository kept: {repo}", file=sys.stderr)
 
 
+def patch_number(text):
+    """The number of the patch whose subject contains text (@N(text)@ in the cover)."""
+    hits = [i + 1 for i, st in enumerate(S.STEPS) if text in st.subject]
+    if len(hits) != 1:
+        die(f"cover-letter.txt: @N({text})@ matches {len(hits)} patch subjects, not one")
+    return str(hits[0])
+
+
 def fill_cover(out, name, email):
     path = os.path.join(out, "0000-cover-letter.patch")
     text = read(path)
@@ -349,6 +357,7 @@ def fill_cover(out, name, email):
     blurb = "".join(l for l in blurb.splitlines(keepends=True) if not l.startswith("#"))
     if "*** SUBJECT HERE ***" not in text or "*** BLURB HERE ***" not in text:
         die("the cover letter has no *** SUBJECT HERE *** / *** BLURB HERE ***")
+    blurb = re.sub(r"@N\(([^)]*)\)@", lambda m: patch_number(m.group(1)), blurb)
     text = text.replace("*** SUBJECT HERE ***", subject.strip())
     text = text.replace("*** BLURB HERE ***", blurb.strip("\n"))
     write(path, text)

@@ -242,27 +242,6 @@ regions, memory.sh).""",
         adds={"rust/kernel/bitmap.rs": [REST]},
     ),
     Step(
-        "rust: module_param: add range-checked unsigned parameters",
-        """\
-A C driver declares a module parameter that is writable through sysfs
-and refuses values outside a range (param_set_uint_minmax()), stored in
-a variable of its own: dm-kcopyd's throttle
-(DECLARE_DM_KCOPYD_THROTTLE_WITH_MODULE_PARM) is one, a field of a C
-structure that kcopyd reads. Mainline's Rust module parameters are set
-at load time only, have no sysfs file and no range, and keep their own
-storage.
-
-Add UintParam and UintRange, placed in the module's __param section by a
-hidden macro that safe macros declaring the variable build on, and the
-modinfo strings that modinfo -p prints.
-
-Tested: the kcopyd throttle of the clone target (messages_module.sh:
-set at load and through sysfs, out-of-range values refused, shown by
-modinfo -p).""",
-        new=["rust/kernel/module_param/uint.rs"],
-        adds={"rust/kernel/module_param.rs": [REST]},
-    ),
-    Step(
         "rust: block: add queue limits",
         """\
 Stacking drivers read the limits of the devices below them and adjust
@@ -381,6 +360,27 @@ measures it at parity with dm-linear's IOPS.""",
         adds={KC: [Range(from_=r"^config DM_RUST_LINEAR$", before=r"^config DM_INIT$")],
               MK: [r"DM_RUST_LINEAR"],
               MT: [r"^F:\tdrivers/md/dm_rlinear\.rs$"]},
+    ),
+    Step(
+        "rust: module_param: add range-checked unsigned parameters",
+        """\
+A C driver declares a module parameter that is writable through sysfs
+and refuses values outside a range (param_set_uint_minmax()), stored in
+a variable of its own: dm-kcopyd's throttle
+(DECLARE_DM_KCOPYD_THROTTLE_WITH_MODULE_PARM) is one, a field of a C
+structure that kcopyd reads. Mainline's Rust module parameters are set
+at load time only, have no sysfs file and no range, and keep their own
+storage.
+
+Add UintParam and UintRange, placed in the module's __param section by a
+hidden macro that safe macros declaring the variable build on, and the
+modinfo strings that modinfo -p prints.
+
+Tested: the kcopyd throttle of the clone target (messages_module.sh:
+set at load and through sysfs, out-of-range values refused, shown by
+modinfo -p).""",
+        new=["rust/kernel/module_param/uint.rs"],
+        adds={"rust/kernel/module_param.rs": [REST]},
     ),
     Step(
         "rust: device-mapper: add kcopyd",
