@@ -8,7 +8,8 @@
 #     pristine 7.3 versions of the files the patches change (from the package's
 #     tarball); after each patch, what its added lines refer to is there (a
 #     `mod x;` has its file, an include its header or helper, a Makefile line its
-#     source and Kconfig symbol, a Kconfig dependency its symbol);
+#     source and Kconfig symbol, a Kconfig dependency its symbol, and no Rust file
+#     uses a type, trait, macro or path segment that only a later patch defines);
 #  3. after the last patch, the kernel crate is what the out-of-tree build puts
 #     in the tree: every file of rust/kernel and rust/helpers is the repo's, every
 #     file tools/kernel/patches/7.3 changes is the pristine file with those
@@ -80,14 +81,14 @@ for p in $patches; do
 		break
 	fi
 	if ! out=$(python3 "$DMC_TOP/tools/series/series.py" check-step --tree "$repo" \
-		--srctree "$srctree" --patch "$SERIES_OUT/$p"); then
+		--srctree "$srctree" --patch "$SERIES_OUT/$p" --pristine "$pristine"); then
 		echo "not ok: after $p the tree lacks what it refers to:"
 		printf '%s\n' "$out" | sed 's/^/  /'
 		fail=1 refs_ok=0
 	fi
 done
 [ $am_ok = 0 ] || echo "ok: git am applies all $(echo "$patches" | wc -w) patches"
-[ $am_ok = 0 ] || [ $refs_ok = 0 ] || echo "ok: after each patch, what its added lines refer to is there"
+[ $am_ok = 0 ] || [ $refs_ok = 0 ] || echo "ok: after each patch, what its added lines refer to is there, and no name of a later patch is used"
 
 # 3. The last step is what the out-of-tree build puts in the tree.
 if [ $am_ok = 1 ]; then
