@@ -72,7 +72,12 @@ def series_patches():
 
 def whole_patches():
     """Patch files that steps apply whole, by absolute path."""
-    return [os.path.join(TOP, p) for st in S.STEPS for p in st.apply]
+    out = [os.path.join(TOP, p) for st in S.STEPS for p in st.apply]
+    for p in out:
+        if not os.path.exists(p):
+            die(f"tools/series/steps.py applies {os.path.relpath(p, TOP)}, which does not exist "
+                "(renamed or dropped from tools/kernel/patches/7.3? update steps.py)")
+    return out
 
 
 def existing_files():

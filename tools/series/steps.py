@@ -425,53 +425,101 @@ clone target loaded side by side on the same library
         adds={"drivers/md/persistent-data/Kconfig": [REST]},
     ),
     Step(
-        "rust: device-mapper: add persistent-data",
+        "rust: device-mapper: add the persistent-data block manager",
         """\
 persistent-data is the transactional on-disk metadata library of
-dm-thin, dm-cache, dm-era and dm-clone. Add the abstractions a Rust
-target needs for its metadata, in the library's layers:
+dm-thin, dm-cache, dm-era and dm-clone. Its bottom layer, the block
+manager, reads and writes fixed-size metadata blocks through dm-bufio,
+locked for reading or writing, checked and prepared by validators.
 
- - block_manager: blocks of a metadata device through dm-bufio, read
-   and write locks whose exclusion the types enforce (the block
-   manager's own locks are no-ops without
-   DM_DEBUG_BLOCK_MANAGER_LOCKING), validators and the checksum;
- - transaction_manager: copy-on-write transactions with the metadata
-   space map, and the two-step commit (pre_commit, then the
-   superblock);
- - bitset: on-disk bitsets, bit by bit and a word at a time, resized in
-   steps and rewritten whole for a change of many words;
- - le: little-endian fields of superblocks, read and written by offset.
-
-Corrupt metadata becomes an error, not an oops, where the abstraction
-can tell: validators reject bad blocks, a space map root is
-bounds-checked before C trusts it, indices are checked against the
-bitset's length.
+Add device_mapper::persistent_data with block_manager: BlockManager,
+read and write locks whose exclusion the types enforce (the block
+manager's own locks are no-ops without
+DM_DEBUG_BLOCK_MANAGER_LOCKING: read locks borrow the manager shared,
+write locks borrow it mutably), validators (a bad block becomes an
+error, not an oops) and persistent-data's checksum; and le, which
+reads and writes the little-endian fields of superblocks by offset.
 
 The library's headers are private to drivers/md/persistent-data/;
 bindings_helper.h includes them by relative path (as it already does
-drivers/base/base.h) rather than moving them to include/, and a helper
-reaches the space map's static inline functions. The module is built
-only with DM_PERSISTENT_DATA=y, which DM_PERSISTENT_DATA_RUST (previous
-patch) selects.
+drivers/base/base.h) rather than moving them to include/. The module
+is built only with DM_PERSISTENT_DATA=y, which DM_PERSISTENT_DATA_RUST
+(previous patch) selects.
 
-Tested: KUnit doctests of block_manager and le; pdata.sh
-(dm_pdata_test: a zeroed device is formatted, bits set across commits
-survive reopening, uncommitted changes do not, a crash between
-pre-commit and commit leaves the last committed state, words written
-whole, a resize in steps and a rewrite read back right, a device of
-random bytes is refused with an error); the clone target's metadata
-(metadata.sh, metadata_corrupt.sh, crash_replay.sh, crash_power.sh, and
-format_compat.sh against the C dm-clone).""",
+Tested: KUnit doctests of the checksum (CRC-32C's check value), the
+validators and le; pdata.sh (dm_pdata_test formats a zeroed device and
+refuses a device full of random bytes with an error, no oops);
+metadata_corrupt.sh on the clone target.""",
         new=["rust/kernel/device_mapper/persistent_data.rs",
              "rust/kernel/device_mapper/persistent_data/block_manager.rs",
-             "rust/kernel/device_mapper/persistent_data/transaction_manager.rs",
-             "rust/kernel/device_mapper/persistent_data/bitset.rs",
-             "rust/kernel/device_mapper/persistent_data/le.rs",
-             "rust/helpers/persistent_data.c"],
+             "rust/kernel/device_mapper/persistent_data/le.rs"],
         adds={DM: [r"^#\[cfg\(CONFIG_DM_PERSISTENT_DATA", r"^pub mod persistent_data;$"],
-              BH: [Range(from_=r"^/\* persistent-data:", to=r"^$")],
+              BH: [Range(from_=r"^/\* persistent-data:", to=r"^$")]},
+    ),
+    Step(
+        "rust: device-mapper: add the persistent-data transaction manager",
+        """\
+The transaction manager makes metadata changes copy-on-write
+("shadowing") over the metadata space map, so that a commit switches
+atomically from one consistent state to the next.
+
+Add persistent_data::transaction_manager: TransactionManager, created on
+a new device or opened from a saved space map root, shadowing and new
+blocks, and the two-step commit: pre_commit() writes every changed
+block but the superblock, then the caller fills its superblock (with
+space_map_root() and its own roots) and commit() writes it last. A
+space map root read from disk is bounds-checked before C trusts it (a
+root that checks out but lies would make the space map index out of
+bounds).
+
+Bindings: dm-space-map.h and dm-transaction-manager.h (by path, as in
+the previous patch), and helpers for the space map's static inline
+functions.
+
+Tested: pdata.sh (dm_pdata_test: changes committed survive reopening,
+uncommitted ones do not, a crash between pre-commit and commit, made
+by dm-flakey dropping the superblock write, leaves the last committed
+state readable); the clone target's metadata (metadata.sh,
+metadata_corrupt.sh: a space map root that contradicts itself or the
+device is refused where C loads it; crash_replay.sh, crash_power.sh,
+format_compat.sh against the C dm-clone).""",
+        new=["rust/kernel/device_mapper/persistent_data/transaction_manager.rs",
+             "rust/helpers/persistent_data.c"],
+        adds={"rust/kernel/device_mapper/persistent_data.rs": [r"^pub mod transaction_manager;$"],
+              BH: [r"dm-space-map\.h", r"dm-transaction-manager\.h"],
               HC: [r'"persistent_data\.c"'],
               MT: [r"^F:\trust/helpers/persistent_data\.c$"]},
+    ),
+    Step(
+        "rust: device-mapper: add persistent-data on-disk bitsets",
+        """\
+dm-clone records which regions are copied in an on-disk bitset
+(dm-bitset, an array of little-endian 64-bit words in a btree).
+
+Add persistent_data::bitset: DiskBitset, one bitset with its root
+(which changes with every change) and its length, which the caller
+saves in its superblock. Single bits are cached and written by flush()
+before a commit; many bits are best written a word at a time
+(set_word(), for_each_word() over a dm_array cursor), and rewrite()
+writes every word anew a whole array block at a time (dm_array_new())
+for a change of many words, offering the CPU as it goes. A resize runs
+in steps of 2^20 bits. Indices are checked against the length; the
+length is kept with the root because dm-array's resize BUG_ON()s when
+told a wrong old length (a superblock that checks but lies about it can
+still reach that, as in C).
+
+Bindings: dm-bitset.h (by path).
+
+Tested: pdata.sh (dm_pdata_test: bits set across several commits
+survive reopening, words written whole, a resize in steps grown over
+three steps with new words set, rewrites read back right, the last word
+masked, five rewrites leak no block); the clone target's copied map
+(metadata.sh, grow.sh, crash_discard.sh, scale.sh: the dump of a
+rewritten map is exact at 2^24 regions).""",
+        new=["rust/kernel/device_mapper/persistent_data/bitset.rs"],
+        adds={"rust/kernel/device_mapper/persistent_data.rs": [
+                  r"^pub mod bitset;$", Range(from_=r"^//! Layers, as in C", to=r"^//!$")],
+              BH: [r"dm-bitset\.h"]},
     ),
     Step(
         "dm persistent-data: free the shadow table outside the lock, offering the CPU",
