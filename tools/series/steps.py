@@ -158,9 +158,10 @@ need spelled out in the helpers. The helper file also holds
 wait_var_event_bits_ne, which the device-mapper per-bio header (later in
 this series) waits with.
 
-Tested: its KUnit doctest; the kcopyd abstraction waits for its jobs and
-a target's destructor for its bios with it (kcopyd.sh, target.sh and
-every clone selftest, with lockdep and KASAN on the debug kernel).""",
+Tested: its KUnit doctest; the kcopyd abstraction waits for its jobs
+with it, and a target's destructor for the device handles it still
+holds (kcopyd.sh, target.sh and every clone selftest, with lockdep and
+KASAN on the debug kernel).""",
         new=["rust/kernel/sync/wait_count.rs", "rust/helpers/wait_var.c"],
         adds={"rust/kernel/sync.rs": [REST], HC: [r'"wait_var\.c"']},
     ),
@@ -376,9 +377,10 @@ Add UintParam and UintRange, placed in the module's __param section by a
 hidden macro that safe macros declaring the variable build on, and the
 modinfo strings that modinfo -p prints.
 
-Tested: the kcopyd throttle of the clone target (messages_module.sh:
-set at load and through sysfs, out-of-range values refused, shown by
-modinfo -p).""",
+Tested: the kcopyd throttle of the clone target (copy_engine.sh:
+copy_throttle and its alias clone_hydration_throttle exist, 100 by
+default, refuse 0, 101 and a word through sysfs and keep their value,
+and the alias sets the same percentage).""",
         new=["rust/kernel/module_param/uint.rs"],
         adds={"rust/kernel/module_param.rs": [REST]},
     ),
@@ -574,9 +576,9 @@ it, the state and its machinery in clone/.
 Kconfig: DM_CLONE_RUST, tristate, depends on RUST, BLK_DEV_DM=y and
 DM_PERSISTENT_DATA_RUST.
 
-Tested: 38 selftests on 7.3 and 6.12 (tools/vm in the project's
-repository), fast and debug kernels (KASAN, lockdep, kmemleak, UBSAN),
-among them: io_paths.sh, copy_data.sh, discard.sh, suspend_resume.sh,
+Tested: the 32 clone selftests (of 38, with rlinear's and the
+abstractions') on 7.3 and 6.12, in the project's QEMU harness, fast
+and debug kernels (KASAN, lockdep, kmemleak, UBSAN), among them: io_paths.sh, copy_data.sh, discard.sh, suspend_resume.sh,
 teardown.sh, grow.sh, metadata.sh, metadata_corrupt.sh,
 metadata_errors.sh, format_compat.sh (both ways with the C module),
 crash_replay.sh and crash_power.sh (every state a power cut could
