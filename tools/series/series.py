@@ -31,6 +31,7 @@ SERIES = os.path.join(TOP, "tools", "series")
 OVERLAY_PATCHES = os.path.join(TOP, "tools", "kernel", "patches", "7.3")
 SERIES_PATCHES = os.path.join(SERIES, "patches")
 
+sys.dont_write_bytecode = True
 sys.path.insert(0, SERIES)
 import steps as S  # noqa: E402
 
@@ -333,6 +334,10 @@ def generate(args):
                 die(f"{f}: the series' last step differs from its final content")
         out = args.out
         if os.path.isdir(out):
+            # Emptied first, but only if it holds nothing but a series.
+            other = [f for f in os.listdir(out) if not re.match(r"^\d{4}-.*\.patch$", f)]
+            if other:
+                die(f"{out} holds other files than a series ({other[0]}, ...): not emptying it")
             shutil.rmtree(out)
         os.makedirs(out)
         git(repo, "-c", "core.abbrev=12", "-c", "diff.renames=false",
