@@ -40,7 +40,7 @@ dmc_series_pristine() {
 		top=${top%%/*}
 		[ -n "$top" ] || dmc_die "cannot read $DMC_KERNEL_TARBALL"
 		mkdir -p "$dir"
-		tar -xJf "$DMC_KERNEL_TARBALL" --strip-components=1 -C "$dir" \
+		nice tar -xJf "$DMC_KERNEL_TARBALL" --strip-components=1 -C "$dir" \
 			"${missing[@]/#/$top/}" ||
 			dmc_die "$DMC_KERNEL_TARBALL lacks some of: ${missing[*]}"
 	fi
