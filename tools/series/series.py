@@ -326,6 +326,9 @@ def generate(args):
             git(repo, "add", "-A", env=env)
             if not git(repo, "status", "--porcelain", env=env).strip():
                 die(f"step {k + 1} '{st.subject}' changes nothing")
+            long = [l for l in st.message.splitlines() if len(l) > 75]
+            if long:
+                die(f"step {k + 1} '{st.subject}': message line over 75 columns: {long[0]}")
             msg = f"{st.subject}\n\n{st.message.strip()}\n\nSigned-off-by: {name} <{email}>\n"
             git(repo, "commit", "-q", "-F", "-", env=env, input=msg)
         # The last step's tree must be the final content of every file.

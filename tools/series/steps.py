@@ -578,13 +578,13 @@ DM_PERSISTENT_DATA_RUST.
 
 Tested: the 32 clone selftests (of 38, with rlinear's and the
 abstractions') on 7.3 and 6.12, in the project's QEMU harness, fast
-and debug kernels (KASAN, lockdep, kmemleak, UBSAN), among them: io_paths.sh, copy_data.sh, discard.sh, suspend_resume.sh,
-teardown.sh, grow.sh, metadata.sh, metadata_corrupt.sh,
-metadata_errors.sh, format_compat.sh (both ways with the C module),
-crash_replay.sh and crash_power.sh (every state a power cut could
-leave), fs_ext4.sh, remote_source.sh (an NBD source), scale.sh (up to
-2^31 regions), memory.sh; dm_marks_test's KUnit-style cases of the
-copied map.""",
+and debug kernels (KASAN, lockdep, kmemleak, UBSAN), among them:
+io_paths.sh, copy_data.sh, discard.sh, suspend_resume.sh, teardown.sh,
+grow.sh, metadata.sh, metadata_corrupt.sh, metadata_errors.sh,
+format_compat.sh (both ways with the C module), crash_replay.sh and
+crash_power.sh (every state a power cut could leave), fs_ext4.sh,
+remote_source.sh (an NBD source), scale.sh (up to 2^31 regions),
+memory.sh; dm_marks_test's KUnit-style cases of the copied map.""",
         new=[(f"{CLONE}/{f}", f"{CLONE_TREE}/{f}") for f in CLONE_FILES]
         + [("tools/series/files/drivers/md/dm-clone-rs/Makefile", f"{CLONE_TREE}/Makefile")],
         adds={KC: [Range(from_=r"^config DM_CLONE_RUST$", before=r"^config DM_MIRROR$")],
