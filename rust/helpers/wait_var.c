@@ -15,7 +15,9 @@
  */
 void rust_helper_wait_var_event_zero(unsigned long *var)
 {
+	/* Earlier stores before the first test of the count (see above). */
 	smp_mb();
+	/* Acquire: pairs with the release of the decrement (see above). */
 	wait_var_event(var, smp_load_acquire(var) == 0);
 }
 
@@ -28,6 +30,7 @@ void rust_helper_wait_var_event_zero(unsigned long *var)
  */
 void rust_helper_wake_up_var_mb(void *var)
 {
+	/* The store to @var before the waiters' queue is looked at. */
 	smp_mb();
 	wake_up_var(var);
 }
@@ -40,6 +43,8 @@ void rust_helper_wake_up_var_mb(void *var)
  */
 void rust_helper_wait_var_event_bits_ne(u32 *var, u32 mask, u32 value)
 {
+	/* Earlier stores before the first test of the bits. */
 	smp_mb();
+	/* Acquire: pairs with the release of the change of the bits. */
 	wait_var_event(var, (smp_load_acquire(var) & mask) != value);
 }

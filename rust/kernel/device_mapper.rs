@@ -6,8 +6,9 @@
 //!
 //! A target implements [`TargetOperations`], and its module declares it with
 //! [`module_dm_target!`](crate::module_dm_target), which keeps the target type's
-//! [`Registration`] for as long as the module is loaded. Device-mapper core calls the target's constructor for each table line that
-//! names it; the constructor parses its [`Args`], opens its [`Device`]s and returns the
+//! [`Registration`] for as long as the module is loaded. Device-mapper core calls the
+//! target's constructor for each table line that names it; the constructor parses its
+//! [`Args`], opens its [`Device`]s and returns the
 //! target's private data, which every other callback borrows and which is dropped by the
 //! destructor. `map` runs on many CPUs at once, so it only ever gets shared access.
 //!

@@ -858,8 +858,9 @@ impl<T: TargetOperations> Callbacks<T> {
 /// # Invariants
 ///
 /// `devices` counts the [`Device`] handles and the [`EventHandle`]s made for the target that
-/// are not yet dropped (a handle reads its device, an event handle uses the table); `opened` lists every device the constructor
-/// got with `dm_get_device` and that is not put yet (only `release` puts them); `data` is
+/// are not yet dropped (a handle reads its device, an event handle uses the table); `opened`
+/// lists every device the constructor got with `dm_get_device` and that is not put yet (only
+/// `release` puts them); `data` is
 /// null until the constructor succeeds, then what `Data::into_foreign` returned, until `dtr`.
 ///
 /// # Locking

@@ -145,8 +145,9 @@ pub const fn modinfo_bytes<const N: usize>(s: &str) -> [u8; N] {
 #[doc(hidden)]
 #[macro_export]
 macro_rules! __module_param_uint {
-    (module: $module:literal, name: $name:literal, var: $var:expr, range: $min:literal ..= $max:literal,
-     perm: $perm:literal, description: $desc:literal $(,)?) => {
+    (module: $module:literal, name: $name:literal, var: $var:expr,
+     range: $min:literal ..= $max:literal, perm: $perm:literal,
+     description: $desc:literal $(,)?) => {
         const _: () = {
             #[cfg(MODULE)]
             extern "C" {
