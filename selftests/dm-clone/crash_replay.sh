@@ -37,9 +37,9 @@ META_SECTORS=8192   # 4 MiB
 DEST_SECTORS=32768  # 16 MiB: the clone's size
 REGION=16           # 8 KiB regions: 2048 of them
 NOPS=${DMC_CRASH_OPS:-$(dmc_form 48 24 48)}
-# Quick form: 48 operations, 6 points (24 and 4 on the debug kernel, 4 times
+# Quick form: 48 operations, 6 points (24 and 3 on the debug kernel, 4 times
 # slower); long: every point.
-POINTS=${DMC_CRASH_POINTS:-$(dmc_form all 4 6)}
+POINTS=${DMC_CRASH_POINTS:-$(dmc_form all 3 6)}
 # The wider model (any subset of the writes after a flush point): quick form 2
 # windows, every subset of up to 3 writes, else 4 random ones, the empty one
 # and the whole (the debug kernel, where a state takes about 12 s: 1 window, 1

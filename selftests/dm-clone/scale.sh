@@ -85,6 +85,19 @@ cat >/tmp/dmc-tail-expect.xml <<XML
   <copied first="100" count="$((T - 100))"/>
 </superblock>
 XML
+# dumped_as <module> <case> <commit_stats> <expected stats> <what they mean>:
+# the metadata on /dev/ram0 dumps exactly as /tmp/dmc-<case>-expect.xml, and
+# (ours) commit_stats holds the expected fields.
+dumped_as() {
+	clone_dump /dev/ram0 >/tmp/dmc-$2-$1.xml || return 1
+	cmp -s /tmp/dmc-$2-$1.xml /tmp/dmc-$2-expect.xml ||
+		{ echo "# $1: the dump differs:"; diff /tmp/dmc-$2-expect.xml /tmp/dmc-$2-$1.xml |
+			head -n 8 | sed 's/^/# /'; return 1; }
+	[ "$1" != dm_clone_rs ] || case " $3 " in
+	*" $4 "*) ;;
+	*) echo "# $1: expected $5"; return 1 ;;
+	esac
+}
 tail_run() {
 	dmc_use_target "$1" || return 1
 	dd if=/dev/zero of=/dev/ram0 bs=1M count=1 oflag=direct 2>/dev/null
@@ -100,14 +113,8 @@ tail_run() {
 		echo "# $1: $stats"
 	fi
 	dmsetup remove dmc-t || return 1
-	clone_dump /dev/ram0 >/tmp/dmc-tail-$1.xml || return 1
-	cmp -s /tmp/dmc-tail-$1.xml /tmp/dmc-tail-expect.xml ||
-		{ echo "# $1: the dump differs:"; diff /tmp/dmc-tail-expect.xml /tmp/dmc-tail-$1.xml |
-			head -n 8 | sed 's/^/# /'; return 1; }
-	[ "$1" != dm_clone_rs ] || case " $stats " in
-	*" commits=2 words_written=1 words_rewritten=$((T / 64 + 1)) "*) ;;
-	*) echo "# $1: expected 2 commits, 1 word written one by one, then $((T / 64 + 1)) rewritten"; return 1 ;;
-	esac
+	dumped_as "$1" tail "${stats:-}" "commits=2 words_written=1 words_rewritten=$((T / 64 + 1))" \
+		"2 commits, 1 word written one by one, then $((T / 64 + 1)) rewritten"
 }
 dm_test "dm_clone_rs: a commit that changed most of the map rewrites it whole, the dump exact" \
 	tail_run dm_clone_rs
@@ -154,14 +161,8 @@ tight_run() {
 	fi
 	dmsetup remove dmc-t && dmsetup remove dmc-tm || return 1
 	[ "$ok" = 0 ] && [ "$mode" = rw ] || return 1
-	clone_dump /dev/ram0 >/tmp/dmc-tight-$1.xml || return 1
-	cmp -s /tmp/dmc-tight-$1.xml /tmp/dmc-tight-expect.xml ||
-		{ echo "# $1: the dump differs:"; diff /tmp/dmc-tight-expect.xml /tmp/dmc-tight-$1.xml |
-			head -n 8 | sed 's/^/# /'; return 1; }
-	[ "$1" != dm_clone_rs ] || case " $stats " in
-	*" commits=1 words_written=300 words_rewritten=0 "*) ;;
-	*) echo "# $1: expected one commit writing 300 words one by one"; return 1 ;;
-	esac
+	dumped_as "$1" tight "${stats:-}" "commits=1 words_written=300 words_rewritten=0" \
+		"one commit writing 300 words one by one"
 }
 dm_test "dm_clone_rs: a dense commit with no room to rewrite the map writes its words one by one, read-write, the dump exact" \
 	tight_run dm_clone_rs

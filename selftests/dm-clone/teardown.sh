@@ -21,7 +21,7 @@ DMC_DEV_MB=16
 dmc_require_both dm_delay
 dm_brd_setup dmc- 3 "$DMC_DEV_MB"
 trap "command dmsetup remove dmc-td 2>/dev/null; command dmsetup remove dmc-zslow 2>/dev/null; dm_brd_cleanup; dmc_unload_targets" EXIT
-CYCLES=${DMC_TEARDOWN_CYCLES:-$(dmc_form 200 12 24)}
+CYCLES=${DMC_TEARDOWN_CYCLES:-$(dmc_form 200 8 24)}
 ktap_set_plan 6
 
 dmc_fill_source || ktap_exit_fail_msg "cannot fill the source"
