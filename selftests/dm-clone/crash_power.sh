@@ -188,7 +188,7 @@ ro_cut() {
 			count=1 oflag=direct 2>/dev/null ;;
 		fsync) dd if=/tmp/dmc-op"$1" of=/dev/mapper/dmc-c bs=$(($3 * 4096)) seek=$(($2 / $3)) \
 			count=1 oflag=direct conv=fsync 2>/dev/null ;;
-		dsync) dmc-write /dev/mapper/dmc-c $(($2 * 4096)) /tmp/dmc-op"$1" ;;
+		dsync) dmc-write /tmp/dmc-op"$1" /dev/mapper/dmc-c --offset $(($2 * 4096)) ;;
 		esac
 		r=$?
 		if [ $r = 0 ]; then
